@@ -1,0 +1,71 @@
+"""The archive: the one object the faces talk to.
+
+It owns the index, the storage area, the group committer and the event bus, and
+it is where the invariants are kept: an instance is in the index if and only if its
+file is in storage, a parent exists while it has children, every change is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..store.index.engine import open_engine
+from ..store.index.index import Index, IndexSession
+from ..store.storage.base import StorageArea
+from ..store.storage.filesystem import FilesystemStorage
+from .clock import now_iso
+from .enums import ChangeType
+from .events import Change, EventBus
+from .settings import Settings
+from .transactions import GroupCommitter, Transaction
+
+log = logging.getLogger("dicomhub.archive")
+
+T = TypeVar("T")
+
+
+class Archive:
+    def __init__(self, settings: Settings, storage: StorageArea | None = None) -> None:
+        self.settings = settings
+        os.makedirs(settings.storage_directory, exist_ok=True)
+        self.storage = storage or FilesystemStorage(
+            settings.storage_directory, sync=settings.sync_storage_area
+        )
+        self.index = Index(
+            open_engine(settings.database_url, settings.index_directory, settings.sync_storage_area)
+        )
+        with self.index.read() as session:
+            self.storage.recover(session.known_uuids)
+        self.committer = GroupCommitter(self.index)
+        self.events = EventBus()
+
+    # ---- transactions -------------------------------------------------------
+    def write(self, fn: Callable[[Transaction], T]) -> T:
+        return self.committer.run(fn)
+
+    def read(self):  # type: ignore[no-untyped-def]
+        return self.index.read()
+
+    def log_change(self, tx: Transaction, change: ChangeType, level: int, public_id: str) -> None:
+        """Record a change in the log and announce it once the transaction commits."""
+        date = now_iso()
+        tx.session.log_change(int(change), level, public_id, date)
+        event = Change(int(change), level, public_id, date)
+        tx.on_commit(lambda: self.events.publish(event))
+
+    def close(self) -> None:
+        self.committer.close()
+        self.index.close()
+
+
+def require_resource(session: IndexSession, public_id: str, level: int | None = None):  # type: ignore[no-untyped-def]
+    """The resource named ``public_id`` (at ``level`` if given), or UnknownResource."""
+    from .errors import UnknownResource
+
+    row = session.lookup(public_id)
+    if row is None or (level is not None and row.level != level):
+        raise UnknownResource(public_id)
+    return row

@@ -1,0 +1,124 @@
+"""Reading the changes and exports logs in Orthanc's shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..dicom.levels import Level
+from ..store.index.records import ChangeRow, ExportRow
+from .archive import Archive
+from .enums import ChangeType
+from .errors import BadRequest
+from .transactions import Transaction
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10000
+
+
+def change_json(row: ChangeRow) -> dict[str, Any]:
+    level = Level(row.level)
+    return {
+        "ChangeType": ChangeType(row.change_type).name,
+        "Date": row.date,
+        "ID": row.public_id,
+        "Path": f"/{level.plural}/{row.public_id}",
+        "ResourceType": level.title,
+        "Seq": row.seq,
+    }
+
+
+def changes(
+    archive: Archive,
+    since: int,
+    limit: int,
+    to: int | None = None,
+    types: list[str] | None = None,
+) -> dict[str, Any]:
+    limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
+    wanted: set[int] | None = None
+    if types:
+        try:
+            wanted = {int(ChangeType[t.strip()]) for t in types if t.strip()}
+        except KeyError as exc:
+            raise BadRequest(f"Unknown change type: {exc.args[0]}") from exc
+    with archive.read() as session:
+        last = session.last_change()
+        last_seq = last.seq if last else 0
+        rows: list[ChangeRow] = []
+        cursor = since
+        exhausted = False
+        while len(rows) < limit and not exhausted:
+            batch = session.changes(cursor, limit)
+            exhausted = len(batch) < limit
+            for row in batch:
+                if to is not None and row.seq > to:
+                    exhausted = True
+                    break
+                cursor = row.seq
+                if wanted is None or row.change_type in wanted:
+                    rows.append(row)
+                    if len(rows) == limit:
+                        break
+    return {
+        "Changes": [change_json(r) for r in rows],
+        "Done": exhausted or cursor >= last_seq or (to is not None and cursor >= to),
+        "Last": cursor,
+    }
+
+
+def last_change(archive: Archive) -> dict[str, Any]:
+    with archive.read() as session:
+        last = session.last_change()
+    return {
+        "Changes": [change_json(last)] if last else [],
+        "Done": True,
+        "Last": last.seq if last else 0,
+    }
+
+
+def clear_changes(archive: Archive) -> None:
+    def run(tx: Transaction) -> None:
+        tx.session.clear_changes()
+
+    archive.write(run)
+
+
+def export_json(row: ExportRow) -> dict[str, Any]:
+    level = Level(row.level)
+    result: dict[str, Any] = {
+        "Date": row.date,
+        "ID": row.public_id,
+        "Path": f"/{level.plural}/{row.public_id}",
+        "PatientID": row.patient_id,
+        "RemoteModality": row.remote_modality,
+        "ResourceType": level.title,
+        "Seq": row.seq,
+    }
+    if level >= Level.STUDY:
+        result["StudyInstanceUID"] = row.study_uid
+    if level >= Level.SERIES:
+        result["SeriesInstanceUID"] = row.series_uid
+    if level >= Level.INSTANCE:
+        result["SOPInstanceUID"] = row.sop_uid
+    return result
+
+
+def exports(archive: Archive, since: int, limit: int) -> dict[str, Any]:
+    limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
+    with archive.read() as session:
+        rows = session.exports(since, limit + 1)
+        last = session.last_export_seq()
+    done = len(rows) <= limit
+    rows = rows[:limit]
+    return {
+        "Exports": [export_json(r) for r in rows],
+        "Done": done,
+        "Last": rows[-1].seq if rows else last,
+    }
+
+
+def clear_exports(archive: Archive) -> None:
+    def run(tx: Transaction) -> None:
+        tx.session.clear_exports()
+
+    archive.write(run)

@@ -1,0 +1,203 @@
+"""Storing a DICOM instance: parse, stage the file, index it in one transaction.
+
+The file is staged before the transaction and published after its commit (or
+discarded after a rollback), so the index and the storage area never disagree,
+whatever fails and wherever the process dies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..dicom.levels import Level
+from ..dicom.parsing import InvalidDicom, MissingTag, ParsedInstance, parse_instance
+from ..store.index.records import AttachmentRow
+from ..store.storage.filesystem import StorageError
+from . import attachments_io
+from .archive import Archive
+from .clock import now_iso, now_seconds
+from .enums import ChangeType, ContentType, MetadataType
+from .errors import BadFileFormat, CannotWriteFile, FullStorage, InexistentTag
+from .recycling import make_room
+from .series_status import expected_instances
+from .transactions import Transaction
+
+STATUS_SUCCESS = "Success"
+STATUS_ALREADY_STORED = "AlreadyStored"
+
+
+@dataclass
+class Origin:
+    """Where an instance came from (recorded as Orthanc's origin metadata)."""
+
+    origin: str = "Unknown"  # RestApi, DicomProtocol, Lua, Plugins, Unknown
+    remote_ip: str = ""
+    remote_aet: str = ""
+    called_aet: str = ""
+    http_username: str = ""
+
+
+@dataclass
+class StoreResult:
+    status: str
+    ids: dict[Level, str]
+
+    @property
+    def instance_id(self) -> str:
+        return self.ids[Level.INSTANCE]
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "ID": self.ids[Level.INSTANCE],
+            "ParentPatient": self.ids[Level.PATIENT],
+            "ParentSeries": self.ids[Level.SERIES],
+            "ParentStudy": self.ids[Level.STUDY],
+            "Path": f"/instances/{self.ids[Level.INSTANCE]}",
+            "Status": self.status,
+        }
+
+
+def parse(archive: Archive, data: bytes) -> ParsedInstance:
+    try:
+        return parse_instance(data, archive.settings.default_encoding)
+    except InvalidDicom as exc:
+        raise BadFileFormat(str(exc)) from exc
+    except MissingTag as exc:
+        raise InexistentTag(str(exc)) from exc
+
+
+def store(archive: Archive, data: bytes, origin: Origin | None = None) -> StoreResult:
+    parsed = parse(archive, data)
+    return store_parsed(archive, parsed, data, origin or Origin())
+
+
+def store_parsed(
+    archive: Archive, parsed: ParsedInstance, data: bytes, origin: Origin
+) -> StoreResult:
+    settings = archive.settings
+    if not settings.overwrite_instances:
+        with archive.read() as session:
+            if session.lookup(parsed.ids[Level.INSTANCE]) is not None:
+                return StoreResult(STATUS_ALREADY_STORED, parsed.ids)
+    try:
+        att = attachments_io.prepare(
+            archive.storage, ContentType.Dicom, data, settings.storage_compression
+        )
+    except StorageError as exc:
+        raise CannotWriteFile(str(exc)) from exc
+
+    def index_it(tx: Transaction) -> str:
+        tx.on_commit(lambda: archive.storage.publish(att.uuid))
+        tx.on_rollback(lambda: archive.storage.discard(att.uuid))
+        return _index_instance(archive, tx, parsed, att, origin)
+
+    status = archive.write(index_it)
+    return StoreResult(status, parsed.ids)
+
+
+def _index_instance(
+    archive: Archive,
+    tx: Transaction,
+    parsed: ParsedInstance,
+    att: AttachmentRow,
+    origin: Origin,
+) -> str:
+    from .deletion import delete_in_transaction
+
+    session = tx.session
+    settings = archive.settings
+    now = now_seconds()
+    date = now_iso()
+    instance_public = parsed.ids[Level.INSTANCE]
+
+    existing = session.lookup(instance_public)
+    if existing is not None:
+        if not settings.overwrite_instances:
+            tx.on_commit(lambda: archive.storage.discard(att.uuid))
+            return STATUS_ALREADY_STORED
+        delete_in_transaction(archive, tx, existing, log_deleted=False)
+
+    make_room(archive, tx, att.compressed_size, parsed.ids[Level.PATIENT])
+
+    # Create the missing ancestors, top-down; remember which ones are new.
+    parent: int | None = None
+    internal: dict[Level, int] = {}
+    created: list[Level] = []
+    for level in (Level.PATIENT, Level.STUDY, Level.SERIES):
+        row = session.lookup(parsed.ids[level])
+        if row is None:
+            rid = session.create_resource(parsed.ids[level], int(level), parent, now)
+            session.set_main_tags(rid, parsed.main_tags[level])
+            created.append(level)
+        else:
+            rid = row.id
+            if row.level != level:  # a hash collision across levels cannot happen
+                raise BadFileFormat("identifier clash between levels")
+            session.touch(rid, now)
+        session.set_metadata(rid, MetadataType.LastUpdate, date)
+        internal[level] = rid
+        parent = rid
+
+    series_internal = internal[Level.SERIES]
+    instance_internal = session.create_resource(
+        instance_public, int(Level.INSTANCE), series_internal, now, stable=True
+    )
+    session.set_main_tags(instance_internal, parsed.main_tags[Level.INSTANCE])
+    session.add_attachment(instance_internal, att)
+
+    index_in_series = session.count_children(series_internal)
+    metadata = {
+        MetadataType.ReceptionDate: date,
+        MetadataType.RemoteAET: origin.remote_aet,
+        MetadataType.Origin: origin.origin,
+        MetadataType.TransferSyntax: parsed.transfer_syntax,
+        MetadataType.SopClassUid: parsed.sop_class_uid,
+        MetadataType.IndexInSeries: str(index_in_series),
+        MetadataType.RemoteIP: origin.remote_ip,
+        MetadataType.HttpUsername: origin.http_username,
+    }
+    if origin.origin == "DicomProtocol":
+        metadata[MetadataType.CalledAET] = origin.called_aet
+    if parsed.pixel_data_offset is not None:
+        metadata[MetadataType.PixelDataOffset] = str(parsed.pixel_data_offset)
+        if parsed.pixel_data_vr:
+            metadata[MetadataType.PixelDataVR] = parsed.pixel_data_vr
+    session.set_many_metadata(instance_internal, {int(k): v for k, v in metadata.items()})
+
+    if Level.SERIES in created:
+        expected = expected_instances(parsed.dataset)
+        if expected is not None:
+            session.set_metadata(
+                series_internal, MetadataType.ExpectedNumberOfInstances, str(expected)
+            )
+
+    patient_internal = internal[Level.PATIENT]
+    session.set_recycle_seq(patient_internal, session.next_sequence("recycle_seq"))
+
+    archive.log_change(tx, ChangeType.NewInstance, Level.INSTANCE, instance_public)
+    for level in reversed(created):
+        change = {
+            Level.SERIES: ChangeType.NewSeries,
+            Level.STUDY: ChangeType.NewStudy,
+            Level.PATIENT: ChangeType.NewPatient,
+        }[level]
+        archive.log_change(tx, change, int(level), parsed.ids[level])
+
+    if expected_complete(session, series_internal):
+        archive.log_change(tx, ChangeType.CompletedSeries, Level.SERIES, parsed.ids[Level.SERIES])
+    return STATUS_SUCCESS
+
+
+def expected_complete(session, series_internal: int) -> bool:  # type: ignore[no-untyped-def]
+    """True when this instance completed its series (count reaches the expected number)."""
+    meta = session.get_metadata(series_internal, MetadataType.ExpectedNumberOfInstances)
+    if meta is None:
+        return False
+    try:
+        expected = int(meta[0])
+    except ValueError:
+        return False
+    return session.count_children(series_internal) == expected
+
+
+__all__ = ["FullStorage", "Origin", "StoreResult", "store", "store_parsed", "parse"]

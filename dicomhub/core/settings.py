@@ -1,0 +1,82 @@
+"""The settings ``core`` runs with, read once from the Orthanc-format configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _bool(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
+
+
+def _int(value: Any, default: int) -> int:
+    if value is None or value == "":
+        return default
+    return int(value)
+
+
+@dataclass
+class Settings:
+    storage_directory: str = "OrthancStorage"
+    index_directory: str = "OrthancStorage"
+    sync_storage_area: bool = True
+    overwrite_instances: bool = False
+    maximum_storage_size_mb: int = 0
+    maximum_patient_count: int = 0
+    maximum_storage_mode: str = "Recycle"
+    stable_age: int = 60
+    default_encoding: str = "Latin1"
+    storage_compression: bool = False
+    check_revisions: bool = False
+    user_metadata: dict[str, int] = field(default_factory=dict)
+    user_content_types: dict[str, tuple[int, str]] = field(default_factory=dict)
+    name: str = "dicomhub"
+    dicom_aet: str = "ORTHANC"
+    dicom_port: int = 4242
+    http_port: int = 8042
+    database_url: str | None = None
+    overwrite_by_modify: bool = True
+    log_exported_resources: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> Settings:
+        def get(key: str, default: Any = None) -> Any:
+            value = cfg.get(key, default)
+            return default if value is None else value
+
+        user_content: dict[str, tuple[int, str]] = {}
+        for name, spec in (get("UserContentType", {}) or {}).items():
+            if isinstance(spec, list):
+                user_content[name] = (int(spec[0]), str(spec[1]) if len(spec) > 1 else "")
+            else:
+                user_content[name] = (int(spec), "")
+        storage = str(get("StorageDirectory", "OrthancStorage"))
+        return cls(
+            storage_directory=storage,
+            index_directory=str(get("IndexDirectory", storage)),
+            sync_storage_area=_bool(get("SyncStorageArea"), True),
+            overwrite_instances=_bool(get("OverwriteInstances"), False),
+            maximum_storage_size_mb=_int(get("MaximumStorageSize"), 0),
+            maximum_patient_count=_int(get("MaximumPatientCount"), 0),
+            maximum_storage_mode=str(get("MaximumStorageMode", "Recycle")),
+            stable_age=_int(get("StableAge"), 60),
+            default_encoding=str(get("DefaultEncoding", "Latin1")),
+            storage_compression=_bool(get("StorageCompression"), False),
+            check_revisions=_bool(get("CheckRevisions"), False),
+            user_metadata={k: int(v) for k, v in (get("UserMetadata", {}) or {}).items()},
+            user_content_types=user_content,
+            name=str(get("Name", "dicomhub")),
+            dicom_aet=str(get("DicomAet", "ORTHANC")),
+            dicom_port=_int(get("DicomPort"), 4242),
+            http_port=_int(get("HttpPort"), 8042),
+            database_url=get("DatabaseUrl") or None,
+            log_exported_resources=_bool(get("LogExportedResources"), False),
+        )

@@ -1,0 +1,133 @@
+"""Group commit: every write to the index goes through one writer thread.
+
+Concurrent uploads each prepare their work (parse, stage the file) in their own
+thread, then hand a small function to the writer. The writer runs whatever is
+queued in ONE database transaction, each function inside its own savepoint, so a
+failing item rolls back alone while the others share a single commit (one fsync
+for many instances). Files are published or discarded by hooks that run after the
+commit or the rollback, which keeps index and storage in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from ..store.index.index import Index, IndexSession
+
+log = logging.getLogger("dicomhub.index")
+
+T = TypeVar("T")
+
+MAX_BATCH = 64
+
+
+class Transaction:
+    """What a write function sees: the session plus commit / rollback hooks."""
+
+    def __init__(self, session: IndexSession) -> None:
+        self.session = session
+        self._on_commit: list[Callable[[], None]] = []
+        self._on_rollback: list[Callable[[], None]] = []
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        self._on_commit.append(hook)
+
+    def on_rollback(self, hook: Callable[[], None]) -> None:
+        self._on_rollback.append(hook)
+
+    def run_hooks(self, committed: bool) -> None:
+        for hook in self._on_commit if committed else reversed(self._on_rollback):
+            try:
+                hook()
+            except Exception:  # a hook must never break the writer
+                log.exception("transaction hook failed")
+
+
+class _Item:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[Transaction], Any]) -> None:
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+class GroupCommitter:
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="index-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def run(self, fn: Callable[[Transaction], T]) -> T:
+        """Run ``fn`` in a write transaction and wait for its commit."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("nested write transaction")
+        if self._closed:
+            raise RuntimeError("the index is closed")
+        item = _Item(fn)
+        self._queue.put(item)
+        return item.future.result()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[_Item]) -> None:
+        done: list[tuple[_Item, Transaction, Any]] = []
+        failed: list[tuple[_Item, Transaction, BaseException]] = []
+        try:
+            with self.index.write() as session:
+                for item in batch:
+                    tx = Transaction(session)
+                    try:
+                        with session.savepoint():
+                            result = item.fn(tx)
+                        done.append((item, tx, result))
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                        failed.append((item, tx, exc))
+        except BaseException as exc:  # the commit itself failed: nothing was written
+            log.error("index transaction failed: %s", exc)
+            for item, tx, _ in done:
+                tx.run_hooks(committed=False)
+                item.future.set_exception(exc)
+            for item, tx, err in failed:
+                tx.run_hooks(committed=False)
+                item.future.set_exception(err)
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        for item, tx, result in done:
+            tx.run_hooks(committed=True)
+            item.future.set_result(result)
+        for item, tx, err in failed:
+            tx.run_hooks(committed=False)
+            item.future.set_exception(err)

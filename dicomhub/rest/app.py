@@ -1,0 +1,144 @@
+"""The HTTP face: routing, access control and the one place errors become answers.
+
+Every ``DicomhubError`` raised below is turned into Orthanc's error body and
+status here; anything else is an internal error (500) with the same body shape,
+logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..core.archive import Archive
+from ..core.errors import DicomhubError
+from .responses import json_response
+from .security import AccessPolicy
+
+log = logging.getLogger("dicomhub.http")
+
+_SLASHES = re.compile(r"/{2,}")
+
+
+def error_body(
+    status: int, method: str, uri: str, message: str, code: int | None, details: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "HttpError": HTTPStatus(status).phrase,
+        "HttpStatus": status,
+        "Message": message,
+        "Method": method,
+        "Uri": uri,
+    }
+    if code is not None:
+        body["OrthancError"] = message
+        body["OrthancStatus"] = code
+    if details and details != message:
+        body["Details"] = details
+    return body
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DicomhubError):
+        status, message, code, details = exc.http_status, exc.name, exc.code, exc.details
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        if status == 404:
+            message, code, details = "Unknown resource", 17, None
+        elif status == 405:
+            message, code, details = "Method not allowed", None, None
+        else:
+            message, code, details = str(exc.detail), None, None
+    else:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        status, message, code, details = 500, "Internal error", -1, str(exc) or None
+    response = json_response(
+        error_body(status, request.method, request.url.path, message, code, details), status
+    )
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+class AccessMiddleware:
+    """Normalizes the path, then enforces remote access and authentication."""
+
+    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if "//" in path:
+            scope = dict(scope)
+            scope["path"] = _SLASHES.sub("/", path)
+            scope["raw_path"] = _SLASHES.sub("/", scope["raw_path"].decode("latin-1")).encode(
+                "latin-1"
+            )
+        client = scope.get("client")
+        if not self.policy.is_client_allowed(client[0] if client else None):
+            await _plain(send, 403, b"Remote access is not allowed")
+            return
+        if self.policy.authentication_enabled:
+            auth = None
+            for name, value in scope.get("headers", ()):
+                if name == b"authorization":
+                    auth = value.decode("latin-1")
+                    break
+            user = self.policy.authenticate(auth)
+            if user is None:
+                await _plain(
+                    send,
+                    401,
+                    b"",
+                    [(b"www-authenticate", b'Basic realm="dicomhub"')],
+                )
+                return
+            scope = dict(scope)
+            scope["dicomhub.user"] = user
+        await self.app(scope, receive, send)
+
+
+async def _plain(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(body)).encode()), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
+    from . import changes, instances, resources, system
+
+    routes: list[Route] = []
+    for module in (system, changes, instances, resources):
+        routes.extend(module.routes())
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            DicomhubError: error_response,
+            HTTPException: error_response,
+            Exception: error_response,
+        },
+    )
+    app.state.archive = archive
+    app.state.config = config
+    return AccessMiddleware(app, AccessPolicy.from_config(config))

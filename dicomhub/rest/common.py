@@ -1,0 +1,51 @@
+"""Small helpers every REST module uses to reach ``core`` from a request."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from ..core.archive import Archive
+from ..core.describe import TagStyle
+from ..core.errors import BadRequest
+from ..dicom.levels import Level
+from ..dicom.tag_names import parse_tag
+from .responses import flag
+
+
+def archive_of(request: Request) -> Archive:
+    return request.app.state.archive
+
+
+def level_of(request: Request) -> Level:
+    return Level.from_plural(request.path_params["level"])
+
+
+def tag_style(request: Request) -> str:
+    if flag(request, "short"):
+        return TagStyle.SHORT
+    if flag(request, "full"):
+        return TagStyle.FULL
+    return TagStyle.NAMES
+
+
+def requested_tags(request: Request) -> list[int] | None:
+    raw = request.query_params.get("requested-tags") or request.query_params.get("RequestedTags")
+    if not raw:
+        return None
+    tags: list[int] = []
+    for part in raw.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            tags.append(parse_tag(part))
+        except ValueError as exc:
+            raise BadRequest(f"Unknown DICOM tag: {part}") from exc
+    return tags
+
+
+def expand_arg(request: Request, default: bool) -> bool:
+    if "expand" not in request.query_params:
+        return default
+    value = request.query_params["expand"].strip().lower()
+    return value not in ("false", "0", "no", "off")

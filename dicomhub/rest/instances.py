@@ -1,0 +1,85 @@
+"""Uploading instances and reading their files."""
+
+from __future__ import annotations
+
+import tempfile
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..core import reading, uploads
+from ..core.errors import BadFileFormat, BadRequest
+from ..core.ingest import Origin, store
+from .common import archive_of
+from .responses import json_response
+
+SPOOL_LIMIT = 64 << 20
+
+
+def _origin(request: Request) -> Origin:
+    client = request.scope.get("client")
+    return Origin(
+        origin="RestApi",
+        remote_ip=client[0] if client else "",
+        http_username=request.scope.get("dicomhub.user", "") or "",
+    )
+
+
+async def post_instances(request: Request) -> Response:
+    archive = archive_of(request)
+    origin = _origin(request)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=100000, max_part_size=1 << 30)
+        try:
+            for _name, value in form.multi_items():
+                if isinstance(value, str):
+                    continue
+                data = await value.read()
+                await run_in_threadpool(_store_any, archive, data, origin)
+        finally:
+            await form.close()
+        return Response(b"", 200)
+
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+        head = spool.read(4)
+        spool.seek(0)
+        if uploads.is_zip(head):
+            result = await run_in_threadpool(uploads.store_zip, archive, spool, origin)
+            return json_response(result)
+        data = spool.read()
+    if not data:
+        raise BadFileFormat("Cannot parse an invalid DICOM file (size: 0 bytes)")
+    result = await run_in_threadpool(store, archive, data, origin)
+    return json_response(result.to_json())
+
+
+def _store_any(archive, data: bytes, origin: Origin):  # type: ignore[no-untyped-def]
+    import io
+
+    if uploads.is_zip(data[:4]):
+        return uploads.store_zip(archive, io.BytesIO(data), origin)
+    return store(archive, data, origin).to_json()
+
+
+def get_file(request: Request) -> Response:
+    data = reading.instance_file(archive_of(request), request.path_params["id"])
+    headers = {}
+    filename = request.query_params.get("filename")
+    if filename:
+        if any(c in filename for c in '"\r\n'):
+            raise BadRequest("Invalid filename")
+        headers["Content-Disposition"] = f'filename="{filename}"'
+    return Response(data, 200, media_type="application/dicom", headers=headers)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/instances", post_instances, methods=["POST"]),
+        Route("/instances/{id}/file", get_file, methods=["GET"]),
+    ]

@@ -1,0 +1,117 @@
+"""Browsing the hierarchy: lists, resources, children and parents, deletion, statistics."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..core import deletion, protection, reading
+from ..core.errors import BadRequest
+from ..dicom.levels import Level
+from .common import archive_of, expand_arg, level_of, requested_tags, tag_style
+from .responses import int_arg, json_response, text_response
+
+LEVELS = "{level:levels}"
+
+
+def list_level(request: Request) -> Response:
+    level = level_of(request)
+    result = reading.list_resources(
+        archive_of(request),
+        level,
+        expand=expand_arg(request, False),
+        since=int_arg(request, "since", 0),
+        limit=int_arg(request, "limit", 0),
+        style=tag_style(request),
+        requested=requested_tags(request),
+    )
+    return json_response(result)
+
+
+def get_resource(request: Request) -> Response:
+    return json_response(
+        reading.resource(
+            archive_of(request),
+            request.path_params["id"],
+            level_of(request),
+            tag_style(request),
+            requested_tags(request),
+        )
+    )
+
+
+def delete_resource(request: Request) -> Response:
+    return json_response(
+        deletion.delete_resource(archive_of(request), request.path_params["id"], level_of(request))
+    )
+
+
+def statistics(request: Request) -> Response:
+    return json_response(
+        reading.statistics(archive_of(request), request.path_params["id"], level_of(request))
+    )
+
+
+def _relative_route(level: Level, target: Level) -> Route:
+    plural, name = level.plural, (target.plural if target > level else target.title.lower())
+
+    def handler(request: Request) -> Response:
+        return json_response(
+            reading.relatives(
+                archive_of(request),
+                request.path_params["id"],
+                level,
+                target,
+                expand=expand_arg(request, True),
+                style=tag_style(request),
+                requested=requested_tags(request),
+            )
+        )
+
+    return Route(f"/{plural}/{{id}}/{name}", handler, methods=["GET"])
+
+
+def get_protected(request: Request) -> Response:
+    value = protection.is_protected(archive_of(request), request.path_params["id"])
+    return text_response("1" if value else "0")
+
+
+async def put_protected(request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    body = (await request.body()).strip()
+    if body not in (b"0", b"1"):
+        raise BadRequest("The body must be 0 or 1")
+    await run_in_threadpool(
+        protection.set_protected, archive_of(request), request.path_params["id"], body == b"1"
+    )
+    return text_response("")
+
+
+def routes() -> list[Route]:
+    from starlette.convertors import Convertor, register_url_convertor
+
+    class LevelConvertor(Convertor[str]):
+        regex = "patients|studies|series|instances"
+
+        def convert(self, value: str) -> str:
+            return value
+
+        def to_string(self, value: str) -> str:
+            return value
+
+    register_url_convertor("levels", LevelConvertor())
+    found = [
+        Route(f"/{LEVELS}", list_level, methods=["GET"]),
+        Route(f"/{LEVELS}/{{id}}", get_resource, methods=["GET"]),
+        Route(f"/{LEVELS}/{{id}}", delete_resource, methods=["DELETE"]),
+        Route(f"/{LEVELS}/{{id}}/statistics", statistics, methods=["GET"]),
+        Route("/patients/{id}/protected", get_protected, methods=["GET"]),
+        Route("/patients/{id}/protected", put_protected, methods=["PUT"]),
+    ]
+    for level in Level:
+        for target in Level:
+            if target != level and not (level == Level.PATIENT and target < level):
+                found.append(_relative_route(level, target))
+    return found

@@ -1,0 +1,54 @@
+"""Opening the index database.
+
+SQLite is the embedded default (WAL, one writer, many readers, each thread on its
+own pooled connection). PostgreSQL is a second dialect of the same schema and SQL:
+nothing outside this module knows which one is in use.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
+
+
+def sqlite_engine(index_directory: str, synchronous: bool = True) -> Engine:
+    os.makedirs(index_directory, exist_ok=True)
+    path = os.path.join(os.path.abspath(index_directory), "dicomhub-index.db")
+    engine = create_engine(
+        f"sqlite:///{path}",
+        poolclass=QueuePool,
+        pool_size=16,
+        max_overflow=48,
+        connect_args={"check_same_thread": False, "timeout": 60},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Take transaction control away from pysqlite so that BEGIN, SAVEPOINT and
+        # COMMIT mean what SQLAlchemy says (needed for per-instance savepoints).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={'FULL' if synchronous else 'NORMAL'}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute("PRAGMA mmap_size=268435456")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        mode = conn.info.get("begin_mode", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def open_engine(url: str | None, index_directory: str, synchronous: bool = True) -> Engine:
+    """An engine for ``url`` (PostgreSQL) or the embedded SQLite file by default."""
+    if url:
+        return create_engine(url, pool_size=16, max_overflow=48, pool_pre_ping=True)
+    return sqlite_engine(index_directory, synchronous)

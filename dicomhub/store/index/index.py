@@ -1,0 +1,505 @@
+"""The index: every question ``core`` asks of the database, in portable SQL.
+
+``Index.read()`` and ``Index.write()`` hand out an ``IndexSession`` bound to one
+connection; a write session is one transaction. The SQL is the common subset of
+SQLite and PostgreSQL (``RETURNING``, ``ON CONFLICT``), so a second dialect is a
+second engine, not a second index.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from .records import AttachmentRow, ChangeRow, ExportRow, ResourceRow
+from .schema import COUNTER_NAMES, SCHEMA_VERSION, metadata
+
+_RESOURCE_COLS = "id, public_id, level, parent_id, protected, stable"
+_ATTACHMENT_COLS = (
+    "content_type, uuid, compressed_size, uncompressed_size, compression, "
+    "uncompressed_md5, compressed_md5, revision"
+)
+_LEVEL_COUNTERS = ("patients", "studies", "series", "instances")
+
+
+def _resource(row) -> ResourceRow:  # type: ignore[no-untyped-def]
+    return ResourceRow(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]))
+
+
+def _attachment(row) -> AttachmentRow:  # type: ignore[no-untyped-def]
+    return AttachmentRow(*row)
+
+
+class Index:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write_lock = threading.Lock()  # one writer at a time, as SQLite wants
+        metadata.create_all(engine)
+        with self.write() as session:
+            session.initialize()
+
+    @contextmanager
+    def read(self) -> Iterator[IndexSession]:
+        with self.engine.connect() as conn:
+            conn.info["begin_mode"] = "DEFERRED"
+            with conn.begin():
+                yield IndexSession(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[IndexSession]:
+        with self._write_lock, self.engine.connect() as conn:
+            conn.info["begin_mode"] = "IMMEDIATE"
+            try:
+                with conn.begin():
+                    yield IndexSession(conn)
+            finally:
+                conn.info["begin_mode"] = "DEFERRED"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class IndexSession:
+    """Reads and writes on one connection (inside one transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _all(self, sql: str, **params):  # type: ignore[no-untyped-def]
+        return self.conn.execute(text(sql), params).all()
+
+    def _one(self, sql: str, **params):  # type: ignore[no-untyped-def]
+        return self.conn.execute(text(sql), params).first()
+
+    def _run(self, sql: str, **params) -> int:  # type: ignore[no-untyped-def]
+        return self.conn.execute(text(sql), params).rowcount
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: a failure inside rolls back only its own work."""
+        with self.conn.begin_nested():
+            yield
+
+    # ---- set-up -------------------------------------------------------------
+    def initialize(self) -> None:
+        for name in COUNTER_NAMES:
+            self._run(
+                "INSERT INTO counters (name, value) VALUES (:n, 0) ON CONFLICT (name) DO NOTHING",
+                n=name,
+            )
+        self._run(
+            "INSERT INTO properties (name, value) VALUES ('SchemaVersion', :v) "
+            "ON CONFLICT (name) DO NOTHING",
+            v=str(SCHEMA_VERSION),
+        )
+
+    # ---- resources ----------------------------------------------------------
+    def lookup(self, public_id: str) -> ResourceRow | None:
+        row = self._one(f"SELECT {_RESOURCE_COLS} FROM resources WHERE public_id = :p", p=public_id)
+        return _resource(row) if row else None
+
+    def get(self, internal_id: int) -> ResourceRow | None:
+        row = self._one(f"SELECT {_RESOURCE_COLS} FROM resources WHERE id = :i", i=internal_id)
+        return _resource(row) if row else None
+
+    def public_id(self, internal_id: int) -> str | None:
+        row = self._one("SELECT public_id FROM resources WHERE id = :i", i=internal_id)
+        return row[0] if row else None
+
+    def children(self, internal_id: int) -> list[ResourceRow]:
+        rows = self._all(
+            f"SELECT {_RESOURCE_COLS} FROM resources WHERE parent_id = :i ORDER BY id",
+            i=internal_id,
+        )
+        return [_resource(r) for r in rows]
+
+    def children_public_ids(self, internal_id: int) -> list[str]:
+        rows = self._all(
+            "SELECT public_id FROM resources WHERE parent_id = :i ORDER BY id", i=internal_id
+        )
+        return [r[0] for r in rows]
+
+    def count_children(self, internal_id: int) -> int:
+        return self._one("SELECT COUNT(*) FROM resources WHERE parent_id = :i", i=internal_id)[0]
+
+    def descendant_instances(self, row: ResourceRow) -> list[ResourceRow]:
+        """All instances under ``row`` (itself if it is an instance), in insertion order."""
+        ids = [row]
+        for _ in range(3 - row.level):
+            nxt: list[ResourceRow] = []
+            for r in ids:
+                nxt.extend(self.children(r.id))
+            ids = nxt
+        return ids
+
+    def list_resources(self, level: int, since: int = 0, limit: int = 0) -> list[str]:
+        sql = "SELECT public_id FROM resources WHERE level = :l ORDER BY id"
+        if limit > 0:
+            sql += " LIMIT :lim OFFSET :off"
+            return [r[0] for r in self._all(sql, l=level, lim=limit, off=since)]
+        if since > 0:
+            sql += " LIMIT -1 OFFSET :off" if self.conn.dialect.name == "sqlite" else " OFFSET :off"
+            return [r[0] for r in self._all(sql, l=level, off=since)]
+        return [r[0] for r in self._all(sql, l=level)]
+
+    def create_resource(
+        self, public_id: str, level: int, parent_id: int | None, now: int, stable: bool = False
+    ) -> int:
+        row = self._one(
+            "INSERT INTO resources (public_id, level, parent_id, protected, stable, last_update) "
+            "VALUES (:p, :l, :parent, :prot, :st, :now) RETURNING id",
+            p=public_id,
+            l=level,
+            parent=parent_id,
+            prot=False,
+            st=stable,
+            now=now,
+        )
+        self.add_counter(_LEVEL_COUNTERS[level], 1)
+        return row[0]
+
+    def touch(self, internal_id: int, now: int) -> None:
+        """Mark a resource as just updated (and so not stable yet)."""
+        self._run(
+            "UPDATE resources SET stable = :f, last_update = :now WHERE id = :i",
+            f=False,
+            now=now,
+            i=internal_id,
+        )
+
+    def set_recycle_seq(self, patient_id: int, seq: int) -> None:
+        self._run("UPDATE resources SET recycle_seq = :s WHERE id = :i", s=seq, i=patient_id)
+
+    def set_protected(self, patient_id: int, protected: bool) -> None:
+        self._run("UPDATE resources SET protected = :p WHERE id = :i", p=protected, i=patient_id)
+
+    def oldest_unprotected_patient(self, exclude: int | None) -> ResourceRow | None:
+        row = self._one(
+            f"SELECT {_RESOURCE_COLS} FROM resources WHERE level = 0 AND protected = :f "
+            "AND id != :ex ORDER BY recycle_seq, id LIMIT 1",
+            f=False,
+            ex=exclude if exclude is not None else -1,
+        )
+        return _resource(row) if row else None
+
+    def unstable_older_than(self, cutoff: int, limit: int = 1000) -> list[ResourceRow]:
+        rows = self._all(
+            f"SELECT {_RESOURCE_COLS} FROM resources WHERE stable = :f AND last_update <= :c "
+            "ORDER BY last_update LIMIT :lim",
+            f=False,
+            c=cutoff,
+            lim=limit,
+        )
+        return [_resource(r) for r in rows]
+
+    def set_stable(self, internal_id: int) -> None:
+        self._run("UPDATE resources SET stable = :t WHERE id = :i", t=True, i=internal_id)
+
+    def mark_all_stable(self) -> None:
+        self._run("UPDATE resources SET stable = :t WHERE stable = :f", t=True, f=False)
+
+    def delete_resource(self, row: ResourceRow) -> None:
+        """Delete ``row`` and its descendants (the caller collected their files first)."""
+        counts = {row.level: 1}
+        frontier = [row.id]
+        for _ in range(3 - row.level):
+            if not frontier:
+                break
+            nxt: list[int] = []
+            for chunk in _chunks(frontier, 500):
+                params = {f"p{i}": v for i, v in enumerate(chunk)}
+                names = ", ".join(f":p{i}" for i in range(len(chunk)))
+                rows = self._all(
+                    f"SELECT id, level FROM resources WHERE parent_id IN ({names})", **params
+                )
+                for rid, lvl in rows:
+                    nxt.append(rid)
+                    counts[lvl] = counts.get(lvl, 0) + 1
+            frontier = nxt
+        self._run("DELETE FROM resources WHERE id = :i", i=row.id)
+        for lvl, n in counts.items():
+            self.add_counter(_LEVEL_COUNTERS[lvl], -n)
+
+    # ---- main DICOM tags ----------------------------------------------------
+    def set_main_tags(self, internal_id: int, tags: dict[int, str]) -> None:
+        if not tags:
+            return
+        self.conn.execute(
+            text(
+                "INSERT INTO main_tags (resource_id, tag, value, norm) VALUES (:r, :t, :v, :n) "
+                "ON CONFLICT (resource_id, tag) DO UPDATE SET value = excluded.value, "
+                "norm = excluded.norm"
+            ),
+            [{"r": internal_id, "t": t, "v": v, "n": normalize(v)} for t, v in tags.items()],
+        )
+
+    def replace_main_tags(self, internal_id: int, tags: dict[int, str]) -> None:
+        self._run("DELETE FROM main_tags WHERE resource_id = :r", r=internal_id)
+        self.set_main_tags(internal_id, tags)
+
+    def main_tags(self, internal_id: int) -> dict[int, str]:
+        rows = self._all("SELECT tag, value FROM main_tags WHERE resource_id = :r", r=internal_id)
+        return {r[0]: r[1] for r in rows}
+
+    def lookup_identifier(self, tag: int, value: str) -> list[ResourceRow]:
+        rows = self._all(
+            f"SELECT {', '.join('r.' + c.strip() for c in _RESOURCE_COLS.split(','))} "
+            "FROM main_tags m JOIN resources r ON r.id = m.resource_id "
+            "WHERE m.tag = :t AND m.norm = :n AND m.value = :v ORDER BY r.level, r.id",
+            t=tag,
+            n=normalize(value),
+            v=value,
+        )
+        return [_resource(r) for r in rows]
+
+    # ---- metadata -----------------------------------------------------------
+    def metadata(self, internal_id: int) -> dict[int, tuple[str, int]]:
+        rows = self._all(
+            "SELECT type, value, revision FROM metadata WHERE resource_id = :r", r=internal_id
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def get_metadata(self, internal_id: int, kind: int) -> tuple[str, int] | None:
+        row = self._one(
+            "SELECT value, revision FROM metadata WHERE resource_id = :r AND type = :t",
+            r=internal_id,
+            t=kind,
+        )
+        return (row[0], row[1]) if row else None
+
+    def set_metadata(self, internal_id: int, kind: int, value: str, revision: int = 0) -> None:
+        self._run(
+            "INSERT INTO metadata (resource_id, type, value, revision) VALUES (:r, :t, :v, :rev) "
+            "ON CONFLICT (resource_id, type) DO UPDATE SET value = excluded.value, "
+            "revision = excluded.revision",
+            r=internal_id,
+            t=kind,
+            v=value,
+            rev=revision,
+        )
+
+    def set_many_metadata(self, internal_id: int, values: dict[int, str]) -> None:
+        if values:
+            self.conn.execute(
+                text(
+                    "INSERT INTO metadata (resource_id, type, value, revision) "
+                    "VALUES (:r, :t, :v, 0) ON CONFLICT (resource_id, type) "
+                    "DO UPDATE SET value = excluded.value"
+                ),
+                [{"r": internal_id, "t": k, "v": v} for k, v in values.items()],
+            )
+
+    def delete_metadata(self, internal_id: int, kind: int) -> bool:
+        return (
+            self._run(
+                "DELETE FROM metadata WHERE resource_id = :r AND type = :t", r=internal_id, t=kind
+            )
+            > 0
+        )
+
+    # ---- attachments --------------------------------------------------------
+    def attachments(self, internal_id: int) -> list[AttachmentRow]:
+        rows = self._all(
+            f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE resource_id = :r ORDER BY content_type",
+            r=internal_id,
+        )
+        return [_attachment(r) for r in rows]
+
+    def attachment(self, internal_id: int, content_type: int) -> AttachmentRow | None:
+        row = self._one(
+            f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE resource_id = :r AND content_type = :c",
+            r=internal_id,
+            c=content_type,
+        )
+        return _attachment(row) if row else None
+
+    def attachments_under(self, rows: Iterable[ResourceRow]) -> list[AttachmentRow]:
+        found: list[AttachmentRow] = []
+        for chunk in _chunks([r.id for r in rows], 500):
+            params = {f"p{i}": v for i, v in enumerate(chunk)}
+            names = ", ".join(f":p{i}" for i in range(len(chunk)))
+            found.extend(
+                _attachment(r)
+                for r in self._all(
+                    f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE resource_id IN ({names})",
+                    **params,
+                )
+            )
+        return found
+
+    def add_attachment(self, internal_id: int, att: AttachmentRow) -> None:
+        self._run(
+            "INSERT INTO attachments (resource_id, content_type, uuid, compressed_size, "
+            "uncompressed_size, compression, uncompressed_md5, compressed_md5, revision) "
+            "VALUES (:r, :c, :u, :cs, :us, :comp, :umd5, :cmd5, :rev)",
+            r=internal_id,
+            c=att.content_type,
+            u=att.uuid,
+            cs=att.compressed_size,
+            us=att.uncompressed_size,
+            comp=att.compression,
+            umd5=att.uncompressed_md5,
+            cmd5=att.compressed_md5,
+            rev=att.revision,
+        )
+        self.add_counter("compressed_size", att.compressed_size)
+        self.add_counter("uncompressed_size", att.uncompressed_size)
+
+    def delete_attachment(self, internal_id: int, content_type: int) -> AttachmentRow | None:
+        att = self.attachment(internal_id, content_type)
+        if att is None:
+            return None
+        self._run(
+            "DELETE FROM attachments WHERE resource_id = :r AND content_type = :c",
+            r=internal_id,
+            c=content_type,
+        )
+        self.add_counter("compressed_size", -att.compressed_size)
+        self.add_counter("uncompressed_size", -att.uncompressed_size)
+        return att
+
+    def forget_attachments_sizes(self, atts: Iterable[AttachmentRow]) -> None:
+        """Update the size counters for attachments removed by a cascade delete."""
+        comp = uncomp = 0
+        for att in atts:
+            comp += att.compressed_size
+            uncomp += att.uncompressed_size
+        if comp or uncomp:
+            self.add_counter("compressed_size", -comp)
+            self.add_counter("uncompressed_size", -uncomp)
+
+    # ---- labels -------------------------------------------------------------
+    def labels(self, internal_id: int) -> list[str]:
+        rows = self._all(
+            "SELECT label FROM labels WHERE resource_id = :r ORDER BY label", r=internal_id
+        )
+        return [r[0] for r in rows]
+
+    def add_label(self, internal_id: int, label: str) -> None:
+        self._run(
+            "INSERT INTO labels (resource_id, label) VALUES (:r, :l) ON CONFLICT DO NOTHING",
+            r=internal_id,
+            l=label,
+        )
+
+    def remove_label(self, internal_id: int, label: str) -> None:
+        self._run(
+            "DELETE FROM labels WHERE resource_id = :r AND label = :l", r=internal_id, l=label
+        )
+
+    def all_labels(self) -> list[str]:
+        return [r[0] for r in self._all("SELECT DISTINCT label FROM labels ORDER BY label")]
+
+    # ---- changes and exports ------------------------------------------------
+    def log_change(self, change_type: int, level: int, public_id: str, date: str) -> None:
+        self._run(
+            "INSERT INTO changes (change_type, level, public_id, date) VALUES (:c, :l, :p, :d)",
+            c=change_type,
+            l=level,
+            p=public_id,
+            d=date,
+        )
+
+    def changes(self, since: int, limit: int) -> list[ChangeRow]:
+        rows = self._all(
+            "SELECT seq, change_type, level, public_id, date FROM changes WHERE seq > :s "
+            "ORDER BY seq LIMIT :l",
+            s=since,
+            l=limit,
+        )
+        return [ChangeRow(*r) for r in rows]
+
+    def last_change(self) -> ChangeRow | None:
+        row = self._one(
+            "SELECT seq, change_type, level, public_id, date FROM changes ORDER BY seq DESC LIMIT 1"
+        )
+        return ChangeRow(*row) if row else None
+
+    def clear_changes(self) -> None:
+        self._run("DELETE FROM changes")
+
+    def log_export(self, row: ExportRow) -> None:
+        self._run(
+            "INSERT INTO exports (level, public_id, remote_modality, patient_id, study_uid, "
+            "series_uid, sop_uid, date) VALUES (:l, :p, :m, :pid, :st, :se, :so, :d)",
+            l=row.level,
+            p=row.public_id,
+            m=row.remote_modality,
+            pid=row.patient_id,
+            st=row.study_uid,
+            se=row.series_uid,
+            so=row.sop_uid,
+            d=row.date,
+        )
+
+    def exports(self, since: int, limit: int) -> list[ExportRow]:
+        rows = self._all(
+            "SELECT seq, level, public_id, remote_modality, patient_id, study_uid, series_uid, "
+            "sop_uid, date FROM exports WHERE seq > :s ORDER BY seq LIMIT :l",
+            s=since,
+            l=limit,
+        )
+        return [ExportRow(*r) for r in rows]
+
+    def last_export_seq(self) -> int:
+        row = self._one("SELECT MAX(seq) FROM exports")
+        return row[0] or 0 if row else 0
+
+    def clear_exports(self) -> None:
+        self._run("DELETE FROM exports")
+
+    # ---- counters and properties -------------------------------------------
+    def add_counter(self, name: str, delta: int) -> None:
+        self._run("UPDATE counters SET value = value + :d WHERE name = :n", d=delta, n=name)
+
+    def counters(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._all("SELECT name, value FROM counters")}
+
+    def next_sequence(self, name: str) -> int:
+        """A persistent counter (e.g. the recycling order): returns the incremented value."""
+        self._run(
+            "INSERT INTO counters (name, value) VALUES (:n, 0) ON CONFLICT (name) DO NOTHING",
+            n=name,
+        )
+        return self._one(
+            "UPDATE counters SET value = value + 1 WHERE name = :n RETURNING value", n=name
+        )[0]
+
+    def get_property(self, name: str) -> str | None:
+        row = self._one("SELECT value FROM properties WHERE name = :n", n=name)
+        return row[0] if row else None
+
+    def set_property(self, name: str, value: str) -> None:
+        self._run(
+            "INSERT INTO properties (name, value) VALUES (:n, :v) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            n=name,
+            v=value,
+        )
+
+    def known_uuids(self, uuids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(uuids, 500):
+            params = {f"p{i}": v for i, v in enumerate(chunk)}
+            names = ", ".join(f":p{i}" for i in range(len(chunk)))
+            found.update(
+                r[0]
+                for r in self._all(
+                    f"SELECT uuid FROM attachments WHERE uuid IN ({names})", **params
+                )
+            )
+        return found
+
+
+def normalize(value: str) -> str:
+    """The case-folded form used for case-insensitive matching."""
+    return value.upper()
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:  # type: ignore[type-arg]
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

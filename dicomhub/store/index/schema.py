@@ -1,0 +1,147 @@
+"""The index schema, written once for every SQL dialect dicomhub supports.
+
+The layout follows what the REST API and search need: one row per resource with
+its parent link, the main DICOM tags as (resource, tag) rows with a normalized copy
+for case-insensitive matching, and per-resource metadata, attachments and labels.
+Counters for ``/statistics`` live in ``counters`` so they never need a table scan.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("public_id", String(64), nullable=False, unique=True),
+    Column("level", SmallInteger, nullable=False),
+    Column("parent_id", Integer, ForeignKey("resources.id", ondelete="CASCADE")),
+    # patients: whether recycling may delete it, and the order in which it may.
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("recycle_seq", BigInteger),
+    # patients, studies, series: not stable until StableAge seconds without news.
+    Column("stable", Boolean, nullable=False, default=True),
+    Column("last_update", BigInteger),  # unix time, for the stability checker
+)
+Index("ix_resources_parent", resources.c.parent_id)
+Index("ix_resources_level_id", resources.c.level, resources.c.id)
+Index("ix_resources_recycle", resources.c.level, resources.c.protected, resources.c.recycle_seq)
+Index("ix_resources_unstable", resources.c.stable, resources.c.last_update)
+
+main_tags = Table(
+    "main_tags",
+    metadata,
+    Column(
+        "resource_id", Integer, ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("tag", Integer, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("norm", Text, nullable=False),  # uppercased, for case-insensitive matching
+    sqlite_with_rowid=False,
+)
+Index("ix_main_tags_lookup", main_tags.c.tag, main_tags.c.norm)
+
+resource_metadata = Table(
+    "metadata",
+    metadata,
+    Column(
+        "resource_id", Integer, ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("type", Integer, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("revision", Integer, nullable=False, default=0),
+    sqlite_with_rowid=False,
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column(
+        "resource_id", Integer, ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("content_type", Integer, primary_key=True),
+    Column("uuid", String(64), nullable=False),
+    Column("compressed_size", BigInteger, nullable=False),
+    Column("uncompressed_size", BigInteger, nullable=False),
+    Column("compression", SmallInteger, nullable=False),
+    Column("uncompressed_md5", String(32), nullable=False),
+    Column("compressed_md5", String(32), nullable=False),
+    Column("revision", Integer, nullable=False, default=0),
+    sqlite_with_rowid=False,
+)
+Index("ix_attachments_uuid", attachments.c.uuid)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column(
+        "resource_id", Integer, ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("label", String(64), primary_key=True),
+    sqlite_with_rowid=False,
+)
+Index("ix_labels_label", labels.c.label)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("change_type", Integer, nullable=False),
+    Column("level", SmallInteger, nullable=False),
+    Column("public_id", String(64), nullable=False),
+    Column("date", String(16), nullable=False),
+)
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("level", SmallInteger, nullable=False),
+    Column("public_id", String(64), nullable=False),
+    Column("remote_modality", Text, nullable=False),
+    Column("patient_id", Text, nullable=False),
+    Column("study_uid", Text, nullable=False),
+    Column("series_uid", Text, nullable=False),
+    Column("sop_uid", Text, nullable=False),
+    Column("date", String(16), nullable=False),
+)
+
+properties = Table(
+    "properties",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+COUNTER_NAMES = (
+    "patients",
+    "studies",
+    "series",
+    "instances",
+    "compressed_size",
+    "uncompressed_size",
+)

@@ -1,0 +1,173 @@
+"""The storage area on a local folder, laid out as Orthanc does (``ab/cd/abcd...``).
+
+Blobs are staged in ``.incoming/`` and deleted through ``.trash/``; both are flat
+folders on the same file system as the final tree, so the moves are atomic renames
+and recovery after a crash only has to look at those two folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from .base import StorageArea
+
+log = logging.getLogger("dicomhub.storage")
+
+INCOMING = ".incoming"
+TRASH = ".trash"
+
+
+class StorageError(OSError):
+    """The storage area cannot hold or give back a blob (disk full, missing file...)."""
+
+
+class FilesystemStorage(StorageArea):
+    def __init__(self, root: str, sync: bool = True) -> None:
+        self.root = os.path.abspath(root)
+        self.sync = sync
+        self.incoming = os.path.join(self.root, INCOMING)
+        self.trash_dir = os.path.join(self.root, TRASH)
+        os.makedirs(self.incoming, exist_ok=True)
+        os.makedirs(self.trash_dir, exist_ok=True)
+
+    # ---- paths --------------------------------------------------------------
+    def path(self, uuid: str) -> str:
+        _check_uuid(uuid)
+        return os.path.join(self.root, uuid[0:2], uuid[2:4], uuid)
+
+    def _staged(self, uuid: str) -> str:
+        _check_uuid(uuid)
+        return os.path.join(self.incoming, uuid)
+
+    def _trashed(self, uuid: str) -> str:
+        _check_uuid(uuid)
+        return os.path.join(self.trash_dir, uuid)
+
+    def _readable_path(self, uuid: str) -> str:
+        final = self.path(uuid)
+        if os.path.exists(final):
+            return final
+        staged = self._staged(uuid)  # committed, not yet published
+        if os.path.exists(staged):
+            return staged
+        raise StorageError(f"missing file in the storage area: {uuid}")
+
+    # ---- writes -------------------------------------------------------------
+    def stage(self, uuid: str, data: bytes) -> None:
+        path = self._staged(uuid)
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+                if self.sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise StorageError(f"cannot write to the storage area: {exc.strerror or exc}") from exc
+
+    def publish(self, uuid: str) -> None:
+        final = self.path(uuid)
+        folder = os.path.dirname(final)
+        try:
+            os.replace(self._staged(uuid), final)
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            os.replace(self._staged(uuid), final)
+        if self.sync:
+            _sync_dir(folder)
+
+    def discard(self, uuid: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._staged(uuid))
+
+    def trash(self, uuid: str) -> None:
+        for source in (self.path(uuid), self._staged(uuid)):
+            try:
+                os.replace(source, self._trashed(uuid))
+                return
+            except FileNotFoundError:
+                continue
+        log.warning("file to delete was already missing from the storage area: %s", uuid)
+
+    def restore(self, uuid: str) -> None:
+        final = self.path(uuid)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self._trashed(uuid), final)
+
+    def purge(self, uuid: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._trashed(uuid))
+
+    # ---- reads --------------------------------------------------------------
+    def read(self, uuid: str) -> bytes:
+        path = self._readable_path(uuid)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:  # published or deleted meanwhile
+            with open(self._readable_path(uuid), "rb") as f:
+                return f.read()
+
+    def read_range(self, uuid: str, start: int, end: int) -> bytes:
+        with open(self._readable_path(uuid), "rb") as f:
+            f.seek(start)
+            return f.read(max(0, end - start))
+
+    def open(self, uuid: str) -> BinaryIO:
+        return open(self._readable_path(uuid), "rb")
+
+    def iter_chunks(self, uuid: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        with self.open(uuid) as f:
+            while chunk := f.read(chunk_size):
+                yield chunk
+
+    # ---- crash recovery -----------------------------------------------------
+    def recover(self, is_referenced: Callable[[list[str]], set[str]]) -> tuple[int, int]:
+        kept = removed = 0
+        for folder, referenced_action, orphan_action in (
+            (self.incoming, self.publish, self.discard),
+            (self.trash_dir, self.restore, self.purge),
+        ):
+            names = [n for n in os.listdir(folder) if _is_uuid(n)]
+            for n in os.listdir(folder):
+                if not _is_uuid(n):  # a partial write's leftovers
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(folder, n))
+            referenced = is_referenced(names) if names else set()
+            for name in names:
+                if name in referenced:
+                    referenced_action(name)
+                    kept += 1
+                else:
+                    orphan_action(name)
+                    removed += 1
+        if kept or removed:
+            log.warning("storage recovery: %d file(s) kept, %d removed", kept, removed)
+        return kept, removed
+
+
+def _sync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_uuid(name: str) -> bool:
+    return len(name) == 36 and all(c in "0123456789abcdef-" for c in name)
+
+
+def _check_uuid(uuid: str) -> None:
+    """Refuse anything that is not a plain UUID, so no path can leave the storage folder."""
+    if not _is_uuid(uuid):
+        raise StorageError(f"invalid storage identifier: {uuid!r}")
