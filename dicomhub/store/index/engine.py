@@ -27,8 +27,8 @@ def sqlite_engine(index_directory: str, synchronous: bool = True) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        # Take transaction control away from pysqlite so that BEGIN, SAVEPOINT and
-        # COMMIT mean what SQLAlchemy says (needed for per-instance savepoints).
+        # Take transaction control away from pysqlite: the index issues BEGIN,
+        # SAVEPOINT and COMMIT itself (per-instance savepoints in group commits).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -38,11 +38,6 @@ def sqlite_engine(index_directory: str, synchronous: bool = True) -> Engine:
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.execute("PRAGMA mmap_size=268435456")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        mode = conn.info.get("begin_mode", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 

@@ -78,8 +78,8 @@ class FilesystemStorage(StorageArea):
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
             os.replace(self._staged(uuid), final)
-        if self.sync:
-            _sync_dir(folder)
+        # No directory fsync here: if this rename is lost in a power cut, the blob is
+        # still in the staging folder and recover() publishes it again.
 
     def discard(self, uuid: str) -> None:
         with contextlib.suppress(FileNotFoundError):
