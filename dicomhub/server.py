@@ -2,12 +2,21 @@
 
 The HTTP listener runs on uvicorn (uvloop + httptools); ``core`` is synchronous and
 is reached from handlers through Starlette's thread pool.
+
+Python runs one thread at a time per process, so to use several cores dicomhub can
+run ``HttpWorkers`` processes on the same listening socket. They share everything
+through the index and the storage area (as replicas would): the parent prepares the
+index and finishes interrupted writes before any worker starts, and the first worker
+also runs the background duties (stability).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
+import signal
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -22,10 +31,10 @@ EXIT_PORT_IN_USE = 2
 EXIT_STARTUP_FAILURE = 1
 
 
-def build(config: Mapping[str, Any]) -> tuple[Archive, Any]:
+def build(config: Mapping[str, Any], recover: bool = True) -> tuple[Archive, Any]:
     from .rest.app import create_app
 
-    archive = Archive(Settings.from_config(config))
+    archive = Archive(Settings.from_config(config), recover=recover)
     return archive, create_app(archive, config)
 
 
@@ -39,13 +48,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
-    import uvicorn
+def http_workers(config: Mapping[str, Any]) -> int:
+    value = config.get("HttpWorkers")
+    if value is None or value == 0:
+        return 1
+    return max(1, int(value))
 
-    values = config
-    port = int(values.get("HttpPort", 8042) or 8042)
-    remote = bool(values.get("RemoteAccessAllowed", False))
-    host = str(values.get("HttpBindAddress") or ("0.0.0.0" if remote else "127.0.0.1"))
+
+def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
+    port = int(config.get("HttpPort", 8042) or 8042)
+    remote = bool(config.get("RemoteAccessAllowed", False))
+    host = str(config.get("HttpBindAddress") or ("0.0.0.0" if remote else "127.0.0.1"))
     try:
         sock = _bind(host, port)
     except OSError as exc:
@@ -55,14 +68,36 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
         log.error("Cannot open the HTTP port %s:%d: %s", host, port, exc)
         return EXIT_STARTUP_FAILURE
 
+    workers = http_workers(config)
     try:
-        archive, app = build(values)
+        if workers == 1:
+            archive, app = build(config)
+        else:
+            # Schema and crash recovery once, before any worker may write.
+            Archive(Settings.from_config(config)).close()
     except Exception as exc:
         log.error("Cannot start the server: %s", exc)
         sock.close()
         return EXIT_STARTUP_FAILURE
-    monitor = StabilityMonitor(archive)
-    monitor.start()
+
+    log.info("dicomhub HTTP server listening on %s:%d (%d worker(s))", host, port, workers)
+    try:
+        if workers == 1:
+            return _run_worker(sock, config, archive, app, primary=True)
+        return _supervise(sock, config, workers)
+    finally:
+        sock.close()
+        log.info("dicomhub has stopped")
+
+
+def _run_worker(
+    sock: socket.socket, config: Mapping[str, Any], archive: Archive, app: Any, primary: bool
+) -> int:
+    import uvicorn
+
+    monitor = StabilityMonitor(archive) if primary else None
+    if monitor:
+        monitor.start()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -70,16 +105,63 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
             http="httptools",
             access_log=False,
             log_config=None,
-            timeout_keep_alive=int(values.get("KeepAliveTimeout", 5) or 5),
-            limit_concurrency=None,
+            timeout_keep_alive=int(config.get("KeepAliveTimeout", 5) or 5),
         )
     )
-    log.info("dicomhub HTTP server listening on %s:%d", host, port)
     try:
         server.run(sockets=[sock])
     finally:
-        monitor.stop()
+        if monitor:
+            monitor.stop()
         archive.close()
-        sock.close()
-        log.info("dicomhub has stopped")
     return 0
+
+
+def _supervise(sock: socket.socket, config: Mapping[str, Any], workers: int) -> int:
+    children: dict[int, int] = {}
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                archive, app = build(config, recover=False)
+                code = _run_worker(sock, config, archive, app, primary=index == 0)
+            except BaseException:
+                log.exception("HTTP worker %d failed", index)
+            finally:
+                os._exit(code)
+        children[pid] = index
+
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(workers):
+        spawn(index)
+    exit_code = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, None)
+        if index is None:
+            continue
+        if not stopping:
+            log.error("HTTP worker %d exited unexpectedly (%s); restarting it", index, status)
+            spawn(index)
+        elif os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM):
+            exit_code = 1
+    return exit_code

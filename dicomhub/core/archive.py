@@ -28,17 +28,28 @@ T = TypeVar("T")
 
 
 class Archive:
-    def __init__(self, settings: Settings, storage: StorageArea | None = None) -> None:
+    def __init__(
+        self, settings: Settings, storage: StorageArea | None = None, recover: bool = True
+    ) -> None:
         self.settings = settings
         os.makedirs(settings.storage_directory, exist_ok=True)
         self.storage = storage or FilesystemStorage(
             settings.storage_directory, sync=settings.sync_storage_area
         )
+        lock_path = None
+        if not settings.database_url:
+            os.makedirs(settings.index_directory, exist_ok=True)
+            lock_path = os.path.join(settings.index_directory, "dicomhub-index.lock")
         self.index = Index(
-            open_engine(settings.database_url, settings.index_directory, settings.sync_storage_area)
+            open_engine(
+                settings.database_url, settings.index_directory, settings.sync_storage_area
+            ),
+            lock_path=lock_path,
         )
-        with self.index.read() as session:
-            self.storage.recover(session.known_uuids)
+        if recover:
+            # Only safe while no other process writes (before the HTTP workers start).
+            with self.index.read() as session:
+                self.storage.recover(session.known_uuids)
         self.committer = GroupCommitter(self.index)
         self.events = EventBus()
 

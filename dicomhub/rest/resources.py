@@ -7,8 +7,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..core import deletion, protection, reading
-from ..core.errors import BadRequest
+from ..core.errors import BadFileFormat
 from ..dicom.levels import Level
+from . import convertors  # noqa: F401 - registers {level:...}
 from .common import archive_of, expand_arg, level_of, requested_tags, tag_style
 from .responses import int_arg, json_response, text_response
 
@@ -80,28 +81,19 @@ def get_protected(request: Request) -> Response:
 async def put_protected(request: Request) -> Response:
     from starlette.concurrency import run_in_threadpool
 
-    body = (await request.body()).strip()
-    if body not in (b"0", b"1"):
-        raise BadRequest("The body must be 0 or 1")
+    body = (await request.body()).strip().lower()
+    if body not in (b"0", b"1", b"false", b"true"):
+        raise BadFileFormat("Boolean value expected")  # what Orthanc answers
     await run_in_threadpool(
-        protection.set_protected, archive_of(request), request.path_params["id"], body == b"1"
+        protection.set_protected,
+        archive_of(request),
+        request.path_params["id"],
+        body in (b"1", b"true"),
     )
     return text_response("")
 
 
 def routes() -> list[Route]:
-    from starlette.convertors import Convertor, register_url_convertor
-
-    class LevelConvertor(Convertor[str]):
-        regex = "patients|studies|series|instances"
-
-        def convert(self, value: str) -> str:
-            return value
-
-        def to_string(self, value: str) -> str:
-            return value
-
-    register_url_convertor("levels", LevelConvertor())
     found = [
         Route(f"/{LEVELS}", list_level, methods=["GET"]),
         Route(f"/{LEVELS}/{{id}}", get_resource, methods=["GET"]),

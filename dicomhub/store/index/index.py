@@ -8,6 +8,7 @@ second engine, not a second index.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -36,9 +37,12 @@ def _attachment(row) -> AttachmentRow:  # type: ignore[no-untyped-def]
 
 
 class Index:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lock_path: str | None = None) -> None:
         self.engine = engine
         self._write_lock = threading.Lock()  # one writer at a time, as SQLite wants
+        # Several processes may share the index (HTTP workers): a file lock makes them
+        # take turns in the kernel, where SQLite's busy handler would poll and sleep.
+        self._lock_file = open(lock_path, "a+b") if lock_path else None  # noqa: SIM115
         metadata.create_all(engine)
         with self.write() as session:
             session.initialize()
@@ -50,8 +54,15 @@ class Index:
 
     @contextmanager
     def write(self) -> Iterator[IndexSession]:
-        with self._write_lock, self._session("IMMEDIATE") as session:
-            yield session
+        with self._write_lock:
+            if self._lock_file is not None:
+                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                with self._session("IMMEDIATE") as session:
+                    yield session
+            finally:
+                if self._lock_file is not None:
+                    fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
 
     @contextmanager
     def _session(self, sqlite_mode: str) -> Iterator[IndexSession]:
@@ -71,6 +82,7 @@ class Index:
                 else:
                     raw.rollback()
                 raise
+            session.flush_counters()
             if sqlite:
                 cursor.execute("COMMIT")
             else:
@@ -80,6 +92,8 @@ class Index:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()
 
 
 class IndexSession:
@@ -94,6 +108,9 @@ class IndexSession:
         self._cursor = conn.cursor()
         self._translate = None if sqlite else _NAMED_TO_PYFORMAT
         self._savepoints = 0
+        # Counter updates are summed in memory and written once per transaction, so a
+        # group commit of many instances touches each counter row once.
+        self._pending_counters: dict[str, int] = {}
 
     def _sql(self, sql: str) -> str:
         if self._translate is None:
@@ -126,12 +143,14 @@ class IndexSession:
         """A nested transaction: a failure inside rolls back only its own work."""
         self._savepoints += 1
         name = f"sp{self._savepoints}"
+        pending = dict(self._pending_counters)
         self._cursor.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
             self._cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
             self._cursor.execute(f"RELEASE SAVEPOINT {name}")
+            self._pending_counters = pending
             raise
         self._cursor.execute(f"RELEASE SAVEPOINT {name}")
 
@@ -156,6 +175,31 @@ class IndexSession:
     def get(self, internal_id: int) -> ResourceRow | None:
         row = self._one(f"SELECT {_RESOURCE_COLS} FROM resources WHERE id = :i", i=internal_id)
         return _resource(row) if row else None
+
+    def lookup_many(self, public_ids: list[str]) -> dict[str, ResourceRow]:
+        params = {f"p{i}": v for i, v in enumerate(public_ids)}
+        names = ", ".join(f":p{i}" for i in range(len(public_ids)))
+        rows = self._all(
+            f"SELECT {_RESOURCE_COLS} FROM resources WHERE public_id IN ({names})", **params
+        )
+        return {r[1]: _resource(r) for r in rows}
+
+    def touch_many(self, internal_ids: list[int], now: int) -> None:
+        params = {f"p{i}": v for i, v in enumerate(internal_ids)}
+        names = ", ".join(f":p{i}" for i in range(len(internal_ids)))
+        self._run(
+            f"UPDATE resources SET stable = :f, last_update = :now WHERE id IN ({names})",
+            f=False,
+            now=now,
+            **params,
+        )
+
+    def set_metadata_on_many(self, internal_ids: list[int], kind: int, value: str) -> None:
+        self._many(
+            "INSERT INTO metadata (resource_id, type, value, revision) VALUES (:r, :t, :v, 0) "
+            "ON CONFLICT (resource_id, type) DO UPDATE SET value = excluded.value",
+            [{"r": r, "t": kind, "v": value} for r in internal_ids],
+        )
 
     def public_id(self, internal_id: int) -> str | None:
         row = self._one("SELECT public_id FROM resources WHERE id = :i", i=internal_id)
@@ -501,10 +545,19 @@ class IndexSession:
 
     # ---- counters and properties -------------------------------------------
     def add_counter(self, name: str, delta: int) -> None:
-        self._run("UPDATE counters SET value = value + :d WHERE name = :n", d=delta, n=name)
+        self._pending_counters[name] = self._pending_counters.get(name, 0) + delta
+
+    def flush_counters(self) -> None:
+        for name, delta in self._pending_counters.items():
+            if delta:
+                self._run("UPDATE counters SET value = value + :d WHERE name = :n", d=delta, n=name)
+        self._pending_counters = {}
 
     def counters(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._all("SELECT name, value FROM counters")}
+        values = {r[0]: r[1] for r in self._all("SELECT name, value FROM counters")}
+        for name, delta in self._pending_counters.items():
+            values[name] = values.get(name, 0) + delta
+        return values
 
     def next_sequence(self, name: str) -> int:
         """A persistent counter (e.g. the recycling order): returns the incremented value."""

@@ -1,0 +1,146 @@
+"""DICOM tags of stored instances as JSON: ``/tags``, ``/header``, ``/content``, and the
+tag views of higher levels (shared tags, modules, instances' tags).
+
+Rendered answers are cached by attachment UUID and rendering options: a UUID names
+immutable content, so a cached answer can never be stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import orjson
+from pydicom.dataset import Dataset
+
+from ..dicom import content as dicom_content
+from ..dicom import tags_json
+from ..dicom.levels import Level
+from ..dicom.main_tags import MAIN_TAGS, PATIENT_TAGS
+from ..dicom.parsing import read_dataset
+from ..dicom.values import dataset_charsets
+from . import attachments_io
+from .archive import Archive, require_resource
+from .cache import ByteLRU
+from .enums import ContentType
+from .errors import InexistentFile, InexistentItem, UnknownDicomTag
+
+_JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+_rendered = ByteLRU(64 << 20)
+
+
+def _instance_attachment(archive: Archive, public_id: str):  # type: ignore[no-untyped-def]
+    with archive.read() as session:
+        row = require_resource(session, public_id, int(Level.INSTANCE))
+        att = session.attachment(row.id, ContentType.Dicom)
+    if att is None:
+        raise InexistentFile(public_id)
+    return att
+
+
+def load_dataset(archive: Archive, public_id: str) -> tuple[Dataset, list[str]]:
+    att = _instance_attachment(archive, public_id)
+    ds, _ = read_dataset(attachments_io.read(archive.storage, att))
+    return ds, dataset_charsets(ds, archive.settings.default_encoding)
+
+
+def tags_json_bytes(
+    archive: Archive,
+    public_id: str,
+    fmt: str,
+    ignore_length: Collection[int] = (),
+    whole: bool = False,
+) -> bytes:
+    """The JSON body of ``/instances/{id}/tags`` (``fmt``: full, simplify or short)."""
+    att = _instance_attachment(archive, public_id)
+    key = (
+        "tags",
+        att.uuid,
+        fmt,
+        frozenset(ignore_length),
+        whole,
+        archive.settings.default_encoding,
+    )
+
+    def render() -> bytes:
+        ds, _ = read_dataset(attachments_io.read(archive.storage, att))
+        charsets = dataset_charsets(ds, archive.settings.default_encoding)
+        rendered = tags_json.render_tags(
+            ds,
+            charsets,
+            fmt,
+            ignore_length=ignore_length,
+            whole=whole,  # type: ignore[arg-type]
+        )
+        return orjson.dumps(rendered, option=_JSON)
+
+    return _rendered.get_or_compute(key, render)
+
+
+def header(archive: Archive, public_id: str, fmt: str) -> dict[str, Any]:
+    ds, _ = load_dataset(archive, public_id)
+    return tags_json.header_tags(getattr(ds, "file_meta", None), fmt)  # type: ignore[arg-type]
+
+
+def content(archive: Archive, public_id: str, parts: list[str]) -> list[str] | bytes:
+    ds, charsets = load_dataset(archive, public_id)
+    try:
+        return dicom_content.content(ds, parts, charsets)
+    except dicom_content.ContentNotFound as exc:
+        raise InexistentItem(f"No such content: {'/'.join(parts)}") from exc
+    except dicom_content.UnknownTagError as exc:
+        raise UnknownDicomTag(str(exc)) from exc
+
+
+def _instances_of(archive: Archive, public_id: str, level: Level) -> list[str]:
+    with archive.read() as session:
+        row = require_resource(session, public_id, int(level))
+        return [r.public_id for r in session.descendant_instances(row)]
+
+
+def instances_tags(
+    archive: Archive, public_id: str, level: Level, fmt: str, ignore_length: Collection[int] = ()
+) -> dict[str, Any]:
+    """``/{level}/{id}/instances-tags``: instance ID -> its tags."""
+    return {
+        instance: orjson.loads(tags_json_bytes(archive, instance, fmt, ignore_length))
+        for instance in _instances_of(archive, public_id, level)
+    }
+
+
+def shared_tags(archive: Archive, public_id: str, level: Level, fmt: str) -> dict[str, Any]:
+    """``/{level}/{id}/shared-tags``: the top-level tags with one same value in all instances."""
+    shared: dict[str, Any] | None = None
+    for instance in _instances_of(archive, public_id, level):
+        full = orjson.loads(tags_json_bytes(archive, instance, "full"))
+        if shared is None:
+            shared = {k: v for k, v in full.items() if v.get("Type") == "String"}
+        else:
+            shared = {k: v for k, v in shared.items() if full.get(k) == v}
+    return _reformat(shared or {}, fmt)
+
+
+def _reformat(full: dict[str, Any], fmt: str) -> dict[str, Any]:
+    if fmt == "full":
+        return full
+    if fmt == "short":
+        return {k: v.get("Value") for k, v in full.items()}
+    return {v.get("Name", k): v.get("Value") for k, v in full.items()}
+
+
+def module(
+    archive: Archive,
+    public_id: str,
+    level: Level,
+    fmt: str,
+    patient_module: bool = False,
+    ignore_length: Collection[int] = (),
+) -> dict[str, Any]:
+    """``/{level}/{id}/module``: the level's module tags, read from one of its instances."""
+    instances = _instances_of(archive, public_id, level)
+    if not instances:
+        return {}
+    tags = PATIENT_TAGS if patient_module else MAIN_TAGS[level]
+    wanted = {tags_json.tag_key(t) for t in tags}
+    full = orjson.loads(tags_json_bytes(archive, instances[0], "full", ignore_length))
+    return _reformat({k: v for k, v in full.items() if k in wanted}, fmt)
