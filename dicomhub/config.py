@@ -339,6 +339,13 @@ _SECTIONS: list[tuple[str, list[_Option]]] = [
                 "Address of the HTTP listener. Default: all interfaces when "
                 "RemoteAccessAllowed is true, the loopback interface otherwise.",
             ),
+            _o(
+                "HttpWorkers",
+                1,
+                "Number of HTTP worker processes sharing the port, the index and the "
+                "storage (Python runs one thread at a time per process, so more workers "
+                "use more cores). Background duties run in the first worker.",
+            ),
             _u(
                 "DatabaseUrl",
                 "postgresql+psycopg://user:password@host/dicomhub",

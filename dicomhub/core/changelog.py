@@ -62,7 +62,8 @@ def changes(
     return {
         "Changes": [change_json(r) for r in rows],
         "Done": exhausted or cursor >= last_seq or (to is not None and cursor >= to),
-        "Last": cursor,
+        # Nothing after ``since``: Orthanc answers the newest sequence number instead.
+        "Last": cursor if cursor != since else last_seq,
     }
 
 
@@ -107,13 +108,12 @@ def exports(archive: Archive, since: int, limit: int) -> dict[str, Any]:
     limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
     with archive.read() as session:
         rows = session.exports(since, limit + 1)
-        last = session.last_export_seq()
     done = len(rows) <= limit
     rows = rows[:limit]
     return {
         "Exports": [export_json(r) for r in rows],
         "Done": done,
-        "Last": rows[-1].seq if rows else last,
+        "Last": rows[-1].seq if rows else since,  # as Orthanc: /exports?since=5 -> Last 5
     }
 
 

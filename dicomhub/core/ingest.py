@@ -87,11 +87,15 @@ def store_parsed(
         raise CannotWriteFile(str(exc)) from exc
 
     def index_it(tx: Transaction) -> str:
-        tx.on_commit(lambda: archive.storage.publish(att.uuid))
         tx.on_rollback(lambda: archive.storage.discard(att.uuid))
         return _index_instance(archive, tx, parsed, att, origin)
 
     status = archive.write(index_it)
+    # Published here rather than in the writer thread, which stays free for the next
+    # batch; until then readers find the committed file in the staging folder, and a
+    # crash in between is finished by the storage recovery.
+    if status == STATUS_SUCCESS:
+        archive.storage.publish(att.uuid)
     return StoreResult(status, parsed.ids)
 
 
@@ -120,11 +124,14 @@ def _index_instance(
     make_room(archive, tx, att.compressed_size, parsed.ids[Level.PATIENT])
 
     # Create the missing ancestors, top-down; remember which ones are new.
+    ancestors = (Level.PATIENT, Level.STUDY, Level.SERIES)
+    known = session.lookup_many([parsed.ids[level] for level in ancestors])
     parent: int | None = None
     internal: dict[Level, int] = {}
     created: list[Level] = []
-    for level in (Level.PATIENT, Level.STUDY, Level.SERIES):
-        row = session.lookup(parsed.ids[level])
+    touched: list[int] = []
+    for level in ancestors:
+        row = known.get(parsed.ids[level])
         if row is None:
             rid = session.create_resource(parsed.ids[level], int(level), parent, now)
             session.set_main_tags(rid, parsed.main_tags[level])
@@ -133,10 +140,12 @@ def _index_instance(
             rid = row.id
             if row.level != level:  # a hash collision across levels cannot happen
                 raise BadFileFormat("identifier clash between levels")
-            session.touch(rid, now)
-        session.set_metadata(rid, MetadataType.LastUpdate, date)
+            touched.append(rid)
         internal[level] = rid
         parent = rid
+    if touched:
+        session.touch_many(touched, now)
+    session.set_metadata_on_many(list(internal.values()), MetadataType.LastUpdate, date)
 
     series_internal = internal[Level.SERIES]
     instance_internal = session.create_resource(
@@ -145,17 +154,18 @@ def _index_instance(
     session.set_main_tags(instance_internal, parsed.main_tags[Level.INSTANCE])
     session.add_attachment(instance_internal, att)
 
-    index_in_series = session.count_children(series_internal)
+    index_in_series = _index_in_series(parsed)
     metadata = {
         MetadataType.ReceptionDate: date,
         MetadataType.RemoteAET: origin.remote_aet,
         MetadataType.Origin: origin.origin,
         MetadataType.TransferSyntax: parsed.transfer_syntax,
         MetadataType.SopClassUid: parsed.sop_class_uid,
-        MetadataType.IndexInSeries: str(index_in_series),
         MetadataType.RemoteIP: origin.remote_ip,
         MetadataType.HttpUsername: origin.http_username,
     }
+    if index_in_series is not None:
+        metadata[MetadataType.IndexInSeries] = index_in_series
     if origin.origin == "DicomProtocol":
         metadata[MetadataType.CalledAET] = origin.called_aet
     if parsed.pixel_data_offset is not None:
@@ -172,7 +182,8 @@ def _index_instance(
             )
 
     patient_internal = internal[Level.PATIENT]
-    session.set_recycle_seq(patient_internal, session.next_sequence("recycle_seq"))
+    # Internal IDs only grow: the newest instance's ID orders patients for recycling.
+    session.set_recycle_seq(patient_internal, instance_internal)
 
     archive.log_change(tx, ChangeType.NewInstance, Level.INSTANCE, instance_public)
     for level in reversed(created):
@@ -186,6 +197,17 @@ def _index_instance(
     if expected_complete(session, series_internal):
         archive.log_change(tx, ChangeType.CompletedSeries, Level.SERIES, parsed.ids[Level.SERIES])
     return STATUS_SUCCESS
+
+
+def _index_in_series(parsed: ParsedInstance) -> str | None:
+    """The instance's position as the file tells it (InstanceNumber, else ImageIndex),
+    as Orthanc records it; not the arrival order."""
+    tags = parsed.main_tags[Level.INSTANCE]
+    for tag in (0x00200013, 0x00541330):  # InstanceNumber, ImageIndex
+        value = tags.get(tag, "").strip()
+        if value:
+            return value
+    return None
 
 
 def expected_complete(session, series_internal: int) -> bool:  # type: ignore[no-untyped-def]

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
+from ..dicom.values import element_string
 from ..store.index.index import IndexSession
 from .enums import MetadataType
 
-# Tags that announce the number of images of a series, in order of trust.
-_EXPECTED_TAGS = (0x00201002, 0x00181090)  # ImagesInAcquisition, CardiacNumberOfImages
+_NUMBER_OF_SLICES = 0x00540081
+_NUMBER_OF_TIME_SLICES = 0x00540101
+_CARDIAC_NUMBER_OF_IMAGES = 0x00181090
+
+
+def _number(ds: Dataset, tag: int) -> int | None:
+    elem = ds.get_item(tag)
+    text = element_string(elem, ["ISO_IR 6"]) if elem is not None else None
+    try:
+        return int(text.split("\\")[0]) if text else None
+    except ValueError:
+        return None
 
 
 def expected_instances(ds: Dataset) -> int | None:
-    for tag in _EXPECTED_TAGS:
-        elem = ds.get_item(tag)
-        if elem is None or not elem.value:
-            continue
-        raw = elem.value
-        text = raw.decode("ascii", "ignore") if isinstance(raw, bytes) else str(raw)
-        try:
-            value = int(text.strip().split("\\")[0])
-        except ValueError:
-            continue
-        if value > 0:
-            return value
-    return None
+    """What the reference Orthanc announces: NumberOfSlices x NumberOfTimeSlices, else
+    CardiacNumberOfImages. ImagesInAcquisition is ignored: it often spans several series."""
+    slices = _number(ds, _NUMBER_OF_SLICES)
+    time_slices = _number(ds, _NUMBER_OF_TIME_SLICES)
+    value = slices * time_slices if slices and time_slices else None
+    if value is None:
+        value = _number(ds, _CARDIAC_NUMBER_OF_IMAGES)
+    return value if value and value > 0 else None
 
 
 def series_status(session: IndexSession, series_internal: int) -> tuple[str, int | None]:
@@ -39,8 +45,10 @@ def series_status(session: IndexSession, series_internal: int) -> tuple[str, int
     indices: set[int] = set()
     for child in session.children(series_internal):
         value = session.get_metadata(child.id, MetadataType.IndexInSeries)
+        if value is None:  # no InstanceNumber nor ImageIndex: Orthanc skips the instance
+            continue
         try:
-            index = int(value[0]) if value else 0
+            index = int(value[0])
         except ValueError:
             return "Inconsistent", expected
         if index < 1 or index > expected or index in indices:

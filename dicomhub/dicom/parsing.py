@@ -75,6 +75,16 @@ def _check_complete(ds: Dataset, size: int) -> None:
             and len(elem.value) != elem.length
         ):
             raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {size} bytes)")
+    # A file cut inside an element header: pydicom silently stops before the last bytes.
+    last = list(raw_items)[-1]
+    value_tell = getattr(last, "value_tell", None)
+    if (
+        isinstance(last, RawDataElement)
+        and last.length != UNDEFINED_LENGTH
+        and value_tell is not None
+        and value_tell + last.length < size
+    ):
+        raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {size} bytes)")
 
 
 def _pixel_data_offset(data: bytes, ds: Dataset) -> int:
@@ -99,6 +109,8 @@ def _pixel_data_offset(data: bytes, ds: Dataset) -> int:
 
 
 def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInstance:
+    if data[128:132] != b"DICM":  # as the reference: a DICOM file, not a bare dataset
+        raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)")
     ds, offset = read_dataset(data)
     charsets = dataset_charsets(ds, default_encoding)
 

@@ -8,9 +8,11 @@ the raw bytes keeps numbers exactly as written (``1.000000`` stays ``1.000000``)
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
-from pydicom.charset import decode_bytes
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
@@ -19,6 +21,8 @@ TEXT_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
 #: VRs whose values are plain ASCII text.
 ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"})
 STRING_VRS = TEXT_VRS | ASCII_VRS
+#: Binary integer VRs and their ``struct`` codes.
+INTEGER_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i"}
 
 #: Orthanc's name for each value of ``DefaultEncoding`` -> Python codec.
 ENCODINGS: dict[str, str] = {
@@ -88,7 +92,9 @@ def strip_padding(text: str) -> str:
 def decode_text(raw: bytes, vr: str, charsets: Sequence[str]) -> str:
     if vr in TEXT_VRS:
         try:
-            text = decode_bytes(raw, list(charsets), {"^", "="} if vr == "PN" else set())
+            # decode_bytes wants Python codecs, not the DICOM terms of (0008,0005)
+            encodings = convert_encodings(list(charsets) or ["ISO_IR 6"])
+            text = decode_bytes(raw, encodings, {"^", "="} if vr == "PN" else set())
         except Exception:  # undecodable bytes: show what can be shown
             text = raw.decode("latin_1")
     else:
@@ -98,8 +104,10 @@ def decode_text(raw: bytes, vr: str, charsets: Sequence[str]) -> str:
 
 def element_string(elem: DataElement | RawDataElement, charsets: Sequence[str]) -> str | None:
     """The Orthanc string for a string-like element; ``None`` if it is not string-like."""
-    vr = elem.VR
+    vr = elem.VR or _dictionary_vr(elem.tag)  # implicit VR files carry no VR
     value = elem.value
+    if vr in INTEGER_VRS:  # e.g. NumberOfSlices (US): Orthanc shows "2"
+        return _integers(elem, vr)
     if isinstance(elem, RawDataElement) or isinstance(value, bytes):
         if vr not in STRING_VRS:
             return None
@@ -113,6 +121,32 @@ def element_string(elem: DataElement | RawDataElement, charsets: Sequence[str]) 
     if isinstance(value, list | tuple) or hasattr(value, "__iter__") and not isinstance(value, str):
         return strip_padding("\\".join(_one(v) for v in value))
     return strip_padding(_one(value))
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag).split(" or ")[0]  # "US or SS": the usual reading
+    except KeyError:  # private or unknown tag
+        return "UN"
+
+
+def _integers(elem: DataElement | RawDataElement, vr: str) -> str | None:
+    value = elem.value
+    if value is None or value == b"":
+        return ""
+    if isinstance(value, bytes):
+        code = INTEGER_VRS[vr]
+        count = len(value) // struct.calcsize(code)
+        if count == 0:
+            return None
+        order = "<" if getattr(elem, "is_little_endian", True) else ">"
+        value = struct.unpack(f"{order}{count}{code}", value[: count * struct.calcsize(code)])
+    if isinstance(value, int):
+        return str(value)
+    try:
+        return "\\".join(str(int(v)) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
 
 
 def _one(value: object) -> str:

@@ -126,10 +126,10 @@ async def _plain(
 
 
 def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
-    from . import changes, instances, resources, system
+    from . import attachments, changes, instances, labels, metadata, resources, system, tags
 
     routes: list[Route] = []
-    for module in (system, changes, instances, resources):
+    for module in (system, changes, instances, tags, metadata, attachments, labels, resources):
         routes.extend(module.routes())
     app = Starlette(
         routes=routes,

@@ -54,7 +54,7 @@ async def post_instances(request: Request) -> Response:
             return json_response(result)
         data = spool.read()
     if not data:
-        raise BadFileFormat("Cannot parse an invalid DICOM file (size: 0 bytes)")
+        raise BadFileFormat("Received an empty DICOM file")
     result = await run_in_threadpool(store, archive, data, origin)
     return json_response(result.to_json())
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from .. import ORTHANC_API_VERSION, __version__
 from ..core import reading
 from ..core.clock import now_iso
-from ..core.errors import BadRequest, ParameterOutOfRange
+from ..core.errors import BadRequest, ParameterOutOfRange, UnknownResource
 from ..dicom.levels import Level
 from ..dicom.values import ENCODINGS
 from .common import archive_of
@@ -76,13 +76,11 @@ def tools_now_local(request: Request) -> Response:
 
 
 def generate_uid_route(request: Request) -> Response:
-    level = request.query_params.get("level")
-    if level is None:
-        raise BadRequest("The 'level' argument is required (patient, study, series or instance)")
+    level = request.query_params.get("level", "")
     try:
         parsed = Level.parse(level)
-    except ValueError as exc:
-        raise ParameterOutOfRange(f"Unknown resource level: {level}") from exc
+    except ValueError as exc:  # the reference answers 404 to a missing or unknown level
+        raise UnknownResource(f"Unknown resource level: {level!r}") from exc
     if parsed == Level.PATIENT:
         import uuid
 

@@ -107,6 +107,8 @@ changes = Table(
     Column("level", SmallInteger, nullable=False),
     Column("public_id", String(64), nullable=False),
     Column("date", String(16), nullable=False),
+    # never reuse a sequence number, even after DELETE /changes
+    sqlite_autoincrement=True,
 )
 
 exports = Table(
@@ -121,6 +123,7 @@ exports = Table(
     Column("series_uid", Text, nullable=False),
     Column("sop_uid", Text, nullable=False),
     Column("date", String(16), nullable=False),
+    sqlite_autoincrement=True,
 )
 
 properties = Table(

@@ -1,0 +1,139 @@
+"""Checks shared by the archive tests: error bodies, leftovers, the reference Orthanc."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ORACLE_URL = os.environ.get("DICOMHUB_ORACLE_URL", "http://127.0.0.1:18042")
+STAGING_FOLDERS = (".incoming", ".trash")
+
+
+def storage_root(server: Any) -> Path:
+    return Path(server.config["StorageDirectory"])
+
+
+def storage_files(server: Any) -> list[Path]:
+    """The published files of the storage area (staging and trash folders excluded)."""
+    root = storage_root(server)
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(root):
+        if Path(folder) == root:
+            subfolders[:] = [d for d in subfolders if d not in STAGING_FOLDERS]
+        found.extend(Path(folder) / f for f in files)
+    return found
+
+
+def staged_files(server: Any) -> list[Path]:
+    root = storage_root(server)
+    return [
+        p for name in STAGING_FOLDERS if (root / name).is_dir() for p in (root / name).iterdir()
+    ]
+
+
+def file_path(server: Any, uuid: str) -> Path:
+    return storage_root(server) / uuid[0:2] / uuid[2:4] / uuid
+
+
+def statistics(client: httpx.Client) -> dict[str, Any]:
+    response = client.get("/statistics")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_consistent(server: Any) -> None:
+    """Nothing half-done: staging areas empty, exactly one file per indexed instance."""
+    assert staged_files(server) == []
+    stats = statistics(server.client)
+    files = storage_files(server)
+    assert len(files) == stats["CountInstances"], files
+    assert sum(f.stat().st_size for f in files) == int(stats["TotalDiskSize"])
+
+
+def assert_orthanc_error(
+    response: httpx.Response,
+    status: int,
+    message: str,
+    code: int | None,
+    method: str | None = None,
+    uri: str | None = None,
+) -> dict[str, Any]:
+    """The response is Orthanc's JSON error body for ``status`` / ``message`` / ``code``."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["HttpStatus"] == status
+    assert body["Message"] == message
+    assert isinstance(body["HttpError"], str) and body["HttpError"]
+    if code is not None:
+        assert body["OrthancStatus"] == code
+        assert body["OrthancError"] == message
+    if method is not None:
+        assert body["Method"] == method
+    if uri is not None:
+        assert body["Uri"] == uri
+    assert set(body) <= {
+        "Details",
+        "HttpError",
+        "HttpStatus",
+        "Message",
+        "Method",
+        "OrthancError",
+        "OrthancStatus",
+        "Uri",
+    }
+    return body
+
+
+def upload(client: httpx.Client, data: bytes) -> dict[str, Any]:
+    response = client.post("/instances", content=data)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def oracle_client() -> httpx.Client | None:
+    """A client of the reference Orthanc, or ``None`` when it does not answer."""
+    client = httpx.Client(base_url=ORACLE_URL, timeout=30)
+    try:
+        if client.get("/system").status_code == 200:
+            return client
+    except httpx.HTTPError:
+        pass
+    client.close()
+    return None
+
+
+class OracleUploads:
+    """Uploads to the shared reference Orthanc, deleting afterwards only what we added."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.added: list[str] = []
+
+    def upload(self, data: bytes, keep: bool = False) -> dict[str, Any]:
+        """``keep``: well-known files (pydicom's) others may upload too stay there."""
+        answer = upload(self.client, data)
+        if answer["Status"] == "Success" and not keep:
+            self.added.append(answer["ID"])
+        return answer
+
+    def cleanup(self) -> None:
+        for instance in self.added:
+            self.client.delete(f"/instances/{instance}")
+        self.client.close()
+
+
+def oracle_uploads() -> Iterator[OracleUploads | None]:
+    """Generator body for a fixture (``yield from oracle_uploads()``)."""
+    client = oracle_client()
+    if client is None:
+        yield None
+        return
+    uploads = OracleUploads(client)
+    try:
+        yield uploads
+    finally:
+        uploads.cleanup()

@@ -1,0 +1,212 @@
+"""Reading incoming files: identifiers, main tags, strictness, character sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dicom_factory import make_dataset, make_dicom, to_bytes
+from pydicom.data import get_charset_files, get_testdata_file
+
+from dicomhub.dicom.identifiers import instance_id, patient_id
+from dicomhub.dicom.levels import Level
+from dicomhub.dicom.parsing import InvalidDicom, MissingTag, parse_instance, read_dataset
+from dicomhub.dicom.values import dataset_charsets, element_string
+
+PATIENT_NAME = 0x00100010
+PATIENT_ID = 0x00100020
+
+
+def sample(name: str) -> bytes:
+    path = get_testdata_file(name, download=False)
+    if path is None:
+        path = get_charset_files(name)[0]
+    return Path(path).read_bytes()
+
+
+def test_parse_factory_file() -> None:
+    data = make_dicom(
+        patient_id="PARSE1",
+        study_uid="1.2.3",
+        series_uid="1.2.3.4",
+        sop_uid="1.2.3.4.5",
+        InstanceNumber="7",
+    )
+    parsed = parse_instance(data)
+    assert (parsed.patient_id, parsed.study_uid, parsed.series_uid, parsed.sop_uid) == (
+        "PARSE1",
+        "1.2.3",
+        "1.2.3.4",
+        "1.2.3.4.5",
+    )
+    assert parsed.ids[Level.PATIENT] == patient_id("PARSE1")
+    assert parsed.ids[Level.INSTANCE] == instance_id("PARSE1", "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    assert parsed.transfer_syntax == "1.2.840.10008.1.2.1"
+    assert parsed.sop_class_uid == "1.2.840.10008.5.1.4.1.1.2"
+    assert parsed.main_tags[Level.PATIENT][PATIENT_NAME] == "Doe^John"
+    assert parsed.main_tags[Level.INSTANCE][0x00200013] == "7"
+    # the patient tags are copied onto the study
+    assert parsed.main_tags[Level.STUDY][PATIENT_ID] == "PARSE1"
+    # pixel data offset points at the element's tag
+    assert parsed.pixel_data_offset is not None
+    assert data[parsed.pixel_data_offset : parsed.pixel_data_offset + 4] == b"\xe0\x7f\x10\x00"
+    assert parsed.pixel_data_vr == "OW"
+
+
+def test_file_without_pixel_data() -> None:
+    ds = make_dataset(patient_id="NOPIX")
+    del ds.PixelData
+    parsed = parse_instance(to_bytes(ds))
+    assert parsed.pixel_data_offset is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"DICM",
+        b"hello world, not dicom",
+        b"\x00" * 132,
+        make_dicom()[:200],
+        make_dicom()[:-10],
+    ],
+    ids=["empty", "magic-only", "text", "zeros", "header-only", "truncated-pixels"],
+)
+def test_invalid_files(data: bytes) -> None:
+    with pytest.raises(InvalidDicom):
+        parse_instance(data)
+
+
+def _element_ends(data: bytes) -> set[int]:
+    ds, _ = read_dataset(data)
+    return {e.value_tell + e.length for e in ds._dict.values()}  # noqa: SLF001
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom complains about cut values
+def test_truncated_anywhere_is_refused() -> None:
+    """Like the reference, a cut between two elements is a (shorter) valid file."""
+    data = make_dicom(patient_id="CUT")
+    ends = _element_ends(data)
+    for size in range(133, len(data)):
+        if size in ends:
+            continue
+        with pytest.raises((InvalidDicom, MissingTag)):
+            parse_instance(data[:size])
+
+
+def test_cut_inside_an_element_header() -> None:
+    data = make_dicom(patient_id="CUT")
+    pixel = parse_instance(data).pixel_data_offset
+    assert pixel is not None
+    assert parse_instance(data[:pixel]).pixel_data_offset is None  # the reference accepts it
+    for cut in (2, 4, 6, 11):
+        with pytest.raises(InvalidDicom):
+            parse_instance(data[: pixel + cut])
+
+
+@pytest.mark.parametrize("tag", ["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"])
+def test_missing_hierarchy_uid(tag: str) -> None:
+    ds = make_dataset()
+    delattr(ds, tag)
+    with pytest.raises(MissingTag):
+        parse_instance(to_bytes(ds))
+
+
+def test_empty_uid_counts_as_missing() -> None:
+    ds = make_dataset()
+    ds.SeriesInstanceUID = ""
+    with pytest.raises(MissingTag):
+        parse_instance(to_bytes(ds))
+
+
+def test_missing_patient_id_is_empty() -> None:
+    ds = make_dataset()
+    del ds.PatientID
+    parsed = parse_instance(to_bytes(ds))
+    assert parsed.patient_id == ""
+    assert parsed.ids[Level.PATIENT] == "da39a3ee-5e6b4b0d-3255bfef-95601890-afd80709"
+
+
+def test_implicit_vr_file() -> None:
+    parsed = parse_instance(sample("rtplan.dcm"))
+    assert parsed.transfer_syntax == "1.2.840.10008.1.2"
+    assert parsed.patient_id == "id00001"
+    assert parsed.sop_uid == "1.2.777.777.77.7.7777.7777.20030903150023"
+    assert parsed.main_tags[Level.PATIENT][PATIENT_NAME] == "Last^First^mid^pre"
+    assert parsed.main_tags[Level.SERIES][0x00080060] == "RTPLAN"
+
+
+def test_big_endian_file() -> None:
+    parsed = parse_instance(sample("ExplVR_BigEnd.dcm"))
+    assert parsed.transfer_syntax == "1.2.840.10008.1.2.2"
+    ds, _ = read_dataset(sample("ExplVR_BigEnd.dcm"))
+    rows = ds.get_item(0x00280010)
+    assert element_string(rows, ["ISO_IR 6"]) == "60"  # pydicom reads Rows = 60 too
+
+
+def test_binary_integers_render_as_text() -> None:
+    ds = make_dataset(NumberOfSlices=12, ImageIndex=3)
+    parsed = parse_instance(to_bytes(ds))
+    assert parsed.main_tags[Level.SERIES][0x00540081] == "12"
+    assert parsed.main_tags[Level.INSTANCE][0x00541330] == "3"
+    ds2, _ = read_dataset(to_bytes(ds))
+    assert element_string(ds2.get_item(0x00280010), []) == "8"  # Rows
+    assert element_string(ds2.get_item(0x7FE00010), []) is None  # pixel data is not text
+
+
+def test_file_without_meta_header() -> None:
+    """pydicom's no_meta.dcm: the reference Orthanc refuses it as well."""
+    with pytest.raises(InvalidDicom):
+        parse_instance(sample("no_meta.dcm"))
+
+
+CHARSET_NAMES = {
+    "chrArab.dcm": "قباني^لنزار",
+    "chrFren.dcm": "Buc^Jérôme",
+    "chrGerm.dcm": "Äneas^Rüdiger",
+    "chrGreek.dcm": "Διονυσιος",
+    "chrH31.dcm": "Yamada^Tarou=山田^太郎=やまだ^たろう",
+    "chrH32.dcm": "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう",
+    "chrHbrw.dcm": "שרון^דבורה",
+    "chrI2.dcm": "Hong^Gildong=洪^吉洞=홍^길동",
+    "chrJapMulti.dcm": "やまだ^たろう",
+    "chrKoreanMulti.dcm": "김희중",
+    "chrRuss.dcm": "Люкceмбypг",
+    "chrX1.dcm": "Wang^XiaoDong=王^小東=",
+    "chrX2.dcm": "Wang^XiaoDong=王^小东=",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHARSET_NAMES))
+def test_character_sets(name: str) -> None:
+    parsed = parse_instance(sample(name))
+    assert parsed.main_tags[Level.PATIENT][PATIENT_NAME] == CHARSET_NAMES[name]
+
+
+def test_patient_id_decoded_then_hashed_as_utf8() -> None:
+    for charset, text in (("ISO_IR 100", "MÜLLER"), ("ISO_IR 192", "山田"), ("ISO_IR 126", "ΑΒΓ")):
+        parsed = parse_instance(make_dicom(patient_id=text, charset=charset))
+        assert parsed.patient_id == text
+        assert parsed.ids[Level.PATIENT] == patient_id(text)
+
+
+def test_default_encoding_applies_without_specific_character_set() -> None:
+    ds = make_dataset()
+    ds.PatientID = "ΑΒΓ".encode("iso8859_7")
+    data = to_bytes(ds)
+    assert parse_instance(data, "Greek").patient_id == "ΑΒΓ"
+    assert parse_instance(data, "Latin1").patient_id == "ΑΒΓ".encode("iso8859_7").decode("latin-1")
+
+
+def test_dataset_charsets() -> None:
+    ds, _ = read_dataset(sample("chrH31.dcm"))
+    assert dataset_charsets(ds)[1:] == ["ISO 2022 IR 87"]
+    ds, _ = read_dataset(sample("rtplan.dcm"))
+    assert dataset_charsets(ds, "Utf8") == ["ISO_IR 192"]
+    assert dataset_charsets(ds) == ["ISO_IR 100"]
+
+
+def test_sequences_and_empty_files_from_pydicom() -> None:
+    for name in ("chrSQEncoding.dcm", "chrSQEncoding1.dcm"):  # no hierarchy UIDs
+        with pytest.raises(MissingTag):
+            parse_instance(sample(name))

@@ -1,0 +1,141 @@
+"""/system, /statistics and the simple /tools routes."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+from archive_checks import assert_orthanc_error, oracle_client, upload
+from conftest import RunningServer, start_server
+from dicom_factory import make_dataset, to_bytes
+
+from dicomhub.dicom.identifiers import hash_identifier as orthanc_id
+
+UID = re.compile(r"^[0-9]+(\.[0-9]+)+$")
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = start_server(tmp_path_factory.mktemp("system"), Name="SystemTest", DicomAet="AETEST")
+    yield server
+    server.stop()
+
+
+def test_system(shared: RunningServer) -> None:
+    response = shared.client.get("/system")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    system = response.json()
+    assert system["Version"] == "1.12.11"
+    assert isinstance(system["ApiVersion"], int)
+    assert system["Name"] == "SystemTest"
+    assert system["DicomAet"] == "AETEST"
+    assert system["HttpPort"] == shared.port
+    assert system["DicomPort"] == shared.config["DicomPort"]
+    assert isinstance(system["DatabaseVersion"], int)
+    for flag in ("CheckRevisions", "IsHttpServerSecure", "PluginsEnabled", "OverwriteInstances"):
+        assert isinstance(system[flag], bool), flag
+
+
+def test_system_has_every_key_of_the_reference(shared: RunningServer) -> None:
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("the reference Orthanc does not answer")
+    try:
+        theirs = oracle.get("/system").json()
+    finally:
+        oracle.close()
+    ours = shared.client.get("/system").json()
+    assert set(theirs) <= set(ours)
+    for key, value in theirs.items():
+        assert type(ours[key]) is type(value) or value is None, key
+
+
+def _parse_time(text: str) -> float:
+    assert re.match(r"^\d{8}T\d{6}$", text), text
+    return calendar.timegm(time.strptime(text, "%Y%m%dT%H%M%S"))
+
+
+def test_tools_now(shared: RunningServer) -> None:
+    response = shared.client.get("/tools/now")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert abs(_parse_time(response.text) - time.time()) < 5
+
+    local = shared.client.get("/tools/now-local").text
+    expected_local = time.strftime("%Y%m%dT%H%M%S", time.localtime())
+    assert abs(_parse_time(local) - _parse_time(expected_local)) < 5
+
+
+@pytest.mark.parametrize("level", ["patient", "study", "series", "instance"])
+def test_generate_uid(shared: RunningServer, level: str) -> None:
+    values = set()
+    for _ in range(3):
+        response = shared.client.get("/tools/generate-uid", params={"level": level})
+        assert response.status_code == 200
+        value = response.text
+        values.add(value)
+        if level == "patient":  # the reference answers a UUID for patients
+            assert re.match(
+                r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", value
+            )
+        else:
+            assert UID.match(value) and len(value) <= 64, value
+    assert len(values) == 3
+
+
+def test_generate_uid_without_a_known_level(shared: RunningServer) -> None:
+    """The reference answers 404 (we add Orthanc's JSON error body)."""
+    for params in ({}, {"level": "nonsense"}):
+        response = shared.client.get("/tools/generate-uid", params=params)
+        assert response.status_code == 404
+
+
+def test_default_encoding(shared: RunningServer) -> None:
+    response = shared.client.get("/tools/default-encoding")
+    assert response.status_code == 200
+    assert response.text == "Latin1"
+    try:
+        assert shared.client.put("/tools/default-encoding", content="Utf8").status_code == 200
+        assert shared.client.get("/tools/default-encoding").text == "Utf8"
+        bad = shared.client.put("/tools/default-encoding", content="Klingon")
+        assert_orthanc_error(
+            bad, 400, "Parameter out of range", 3, "PUT", "/tools/default-encoding"
+        )
+        assert shared.client.get("/tools/default-encoding").text == "Utf8"
+    finally:
+        shared.client.put("/tools/default-encoding", content="Latin1")
+
+
+def test_empty_statistics(shared: RunningServer) -> None:
+    assert shared.client.get("/statistics").json() == {
+        "CountInstances": 0,
+        "CountPatients": 0,
+        "CountSeries": 0,
+        "CountStudies": 0,
+        "TotalDiskSize": "0",
+        "TotalDiskSizeMB": 0,
+        "TotalUncompressedSize": "0",
+        "TotalUncompressedSizeMB": 0,
+    }
+
+
+def test_method_not_allowed(shared: RunningServer) -> None:
+    response = shared.client.delete("/system")
+    assert response.status_code == 405
+    assert "GET" in response.headers["allow"]
+
+
+def test_default_encoding_decodes_new_uploads(make_server) -> None:
+    server = make_server()
+    ds = make_dataset()
+    ds.PatientID = "ŽLUŤ".encode()  # UTF-8 bytes, no SpecificCharacterSet
+    data = to_bytes(ds)
+    latin1 = upload(server.client, data)["ParentPatient"]
+    assert latin1 == orthanc_id("ŽLUŤ".encode().decode("latin-1"))
+    server.client.put("/tools/default-encoding", content="Utf8")
+    server.client.delete(f"/patients/{latin1}")
+    assert upload(server.client, data)["ParentPatient"] == orthanc_id("ŽLUŤ")
