@@ -125,14 +125,29 @@ async def _plain(
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
-    from . import attachments, changes, instances, labels, metadata, resources, system, tags
+def create_app_routes() -> list[Route]:
+    """Every route, in matching order (the generic ``/{level}/{id}`` ones last)."""
+    from . import attachments, bulk, changes, instances, labels, metadata, resources, system, tags
 
     routes: list[Route] = []
-    for module in (system, changes, instances, tags, metadata, attachments, labels, resources):
+    for module in (
+        system,
+        bulk,
+        changes,
+        instances,
+        tags,
+        metadata,
+        attachments,
+        labels,
+        resources,
+    ):
         routes.extend(module.routes())
+    return routes
+
+
+def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     app = Starlette(
-        routes=routes,
+        routes=create_app_routes(),
         exception_handlers={
             DicomhubError: error_response,
             HTTPException: error_response,
