@@ -72,9 +72,7 @@ def test_tools_index_lists_the_served_tools(server: RunningServer) -> None:
     names = server.client.get("/tools").json()
     assert {"now", "lookup", "bulk-delete", "generate-uid"} <= set(names)
     assert names == sorted(names)
-    unknown_route = server.client.get("/tools/no-such-tool").json()
-    assert "Details" not in unknown_route
+    unknown = server.client.get("/tools/no-such-tool").content
     for name in names:  # only what is served is announced
-        assert server.client.get(f"/tools/{name}").json() != unknown_route | {
-            "Uri": f"/tools/{name}"
-        }, name
+        answer = server.client.get(f"/tools/{name}").content
+        assert answer != unknown.replace(b"/tools/no-such-tool", f"/tools/{name}".encode()), name
