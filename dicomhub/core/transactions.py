@@ -57,48 +57,50 @@ class _Item:
 
 
 class GroupCommitter:
+    """Flat combining: whoever holds the writer lock commits everyone's queued work.
+
+    A caller queues its function, then takes the lock. If an earlier holder already
+    committed the function meanwhile, it just returns; otherwise it drains the queue
+    (its own function included) into one transaction. One uncontended upload thus
+    commits in its own thread without a hand-off, and concurrent uploads share
+    commits: while one thread waits for the disk, the others queue up behind it.
+    """
+
     def __init__(self, index: Index) -> None:
         self.index = index
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="index-writer", daemon=True)
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._local = threading.local()
         self._closed = False
-        self._thread.start()
 
     def run(self, fn: Callable[[Transaction], T]) -> T:
         """Run ``fn`` in a write transaction and wait for its commit."""
-        if threading.current_thread() is self._thread:
+        if getattr(self._local, "writing", False):
             raise RuntimeError("nested write transaction")
         if self._closed:
             raise RuntimeError("the index is closed")
         item = _Item(fn)
         self._queue.put(item)
+        while not item.future.done():
+            with self._lock:
+                if item.future.done():
+                    break
+                batch: list[_Item] = []  # FIFO: our item is in this batch or a later one
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                self._local.writing = True
+                try:
+                    self._run_batch(batch)
+                finally:
+                    self._local.writing = False
         return item.future.result()
 
     def close(self) -> None:
-        if not self._closed:
+        with self._lock:
             self._closed = True
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._run_batch(batch)
-            if stop:
-                return
 
     def _run_batch(self, batch: list[_Item]) -> None:
         done: list[tuple[_Item, Transaction, Any]] = []
