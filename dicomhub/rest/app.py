@@ -7,6 +7,7 @@ logged with its traceback.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections.abc import Mapping
@@ -125,23 +126,26 @@ async def _plain(
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app_routes() -> list[Route]:
-    """Every route, in matching order (the generic ``/{level}/{id}`` ones last)."""
-    from . import attachments, bulk, changes, instances, labels, metadata, resources, system, tags
+#: The REST modules, in matching order; each has ``routes() -> list[Route]``. The
+#: generic ``/{level}/{id}`` routes of ``resources`` come last.
+ROUTE_MODULES: tuple[str, ...] = (
+    "system",
+    "bulk",
+    "changes",
+    "instances",
+    "tags",
+    "metadata",
+    "attachments",
+    "labels",
+    "resources",
+)
 
+
+def create_app_routes() -> list[Route]:
+    """Every route, in matching order."""
     routes: list[Route] = []
-    for module in (
-        system,
-        bulk,
-        changes,
-        instances,
-        tags,
-        metadata,
-        attachments,
-        labels,
-        resources,
-    ):
-        routes.extend(module.routes())
+    for name in ROUTE_MODULES:
+        routes.extend(importlib.import_module(f"{__package__}.{name}").routes())
     return routes
 
 
