@@ -61,7 +61,8 @@ def family(path: str) -> str:
 
 def main(tsv_path: str) -> int:
     routes = create_app_routes()
-    rows = list(csv.DictReader(open(tsv_path, encoding="utf-8"), delimiter="\t"))
+    with open(tsv_path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
     by_family: dict[str, list[tuple[str, str, bool]]] = defaultdict(list)
     total = done = 0
     for row in rows:
