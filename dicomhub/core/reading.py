@@ -14,7 +14,7 @@ from ..dicom.main_tags import tag_name
 from ..dicom.parsing import read_dataset
 from ..dicom.values import dataset_charsets, element_string
 from ..store.index.index import IndexSession
-from ..store.index.records import ResourceRow
+from ..store.index.records import AttachmentRow, ResourceRow
 from . import attachments_io
 from .archive import Archive, require_resource
 from .describe import TagStyle, describe
@@ -96,13 +96,18 @@ def relatives(
         return [describe_with_requested(archive, session, r, style, requested) for r in rows]
 
 
-def instance_file(archive: Archive, public_id: str) -> bytes:
+def dicom_attachment(archive: Archive, public_id: str) -> AttachmentRow:
+    """The DICOM file attachment of an instance (UnknownResource if no such instance)."""
     with archive.read() as session:
         row = require_resource(session, public_id, int(Level.INSTANCE))
         att = session.attachment(row.id, ContentType.Dicom)
     if att is None:
         raise InexistentFile(public_id)
-    return attachments_io.read(archive.storage, att)
+    return att
+
+
+def instance_file(archive: Archive, public_id: str) -> bytes:
+    return attachments_io.read(archive.storage, dicom_attachment(archive, public_id))
 
 
 def instance_dataset(archive: Archive, public_id: str) -> tuple[Dataset, list[str]]:

@@ -8,10 +8,11 @@ from starlette.routing import Route
 
 from ..core import changelog
 from ..core.errors import BadRequest
-from .common import archive_of
+from .common import archive_of, inline
 from .responses import flag, int_arg, json_response
 
 
+@inline
 def get_changes(request: Request) -> Response:
     archive = archive_of(request)
     if flag(request, "last"):
@@ -38,6 +39,7 @@ def delete_changes(request: Request) -> Response:
     return json_response({})
 
 
+@inline
 def get_exports(request: Request) -> Response:
     return json_response(
         changelog.exports(

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..core import reading, uploads
+from ..core import attachments_io, reading, uploads
 from ..core.errors import BadFileFormat, BadRequest
 from ..core.ingest import Origin, store
 from .common import archive_of
@@ -67,14 +67,24 @@ def _store_any(archive, data: bytes, origin: Origin):  # type: ignore[no-untyped
     return store(archive, data, origin).to_json()
 
 
-def get_file(request: Request) -> Response:
-    data = reading.instance_file(archive_of(request), request.path_params["id"])
+#: Files up to this size are read on the event loop (from the page cache, that is
+#: cheaper than a thread hop); larger ones are read on the thread pool.
+INLINE_READ_LIMIT = 4 << 20
+
+
+async def get_file(request: Request) -> Response:
+    archive = archive_of(request)
     headers = {}
     filename = request.query_params.get("filename")
     if filename:
         if any(c in filename for c in '"\r\n'):
             raise BadRequest("Invalid filename")
         headers["Content-Disposition"] = f'filename="{filename}"'
+    att = reading.dicom_attachment(archive, request.path_params["id"])
+    if att.uncompressed_size <= INLINE_READ_LIMIT:
+        data = attachments_io.read(archive.storage, att)
+    else:
+        data = await run_in_threadpool(attachments_io.read, archive.storage, att)
     return Response(data, 200, media_type="application/dicom", headers=headers)
 
 

@@ -10,12 +10,13 @@ from ..core import deletion, protection, reading
 from ..core.errors import BadFileFormat
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
-from .common import archive_of, expand_arg, level_of, requested_tags, tag_style
+from .common import archive_of, expand_arg, inline, level_of, requested_tags, tag_style
 from .responses import int_arg, json_response, text_response
 
 LEVELS = "{level:levels}"
 
 
+@inline
 def list_level(request: Request) -> Response:
     level = level_of(request)
     result = reading.list_resources(
@@ -30,6 +31,7 @@ def list_level(request: Request) -> Response:
     return json_response(result)
 
 
+@inline
 def get_resource(request: Request) -> Response:
     return json_response(
         reading.resource(
@@ -48,6 +50,7 @@ def delete_resource(request: Request) -> Response:
     )
 
 
+@inline
 def statistics(request: Request) -> Response:
     return json_response(
         reading.statistics(archive_of(request), request.path_params["id"], level_of(request))
@@ -57,6 +60,7 @@ def statistics(request: Request) -> Response:
 def _relative_route(level: Level, target: Level) -> Route:
     plural, name = level.plural, (target.plural if target > level else target.title.lower())
 
+    @inline
     def handler(request: Request) -> Response:
         return json_response(
             reading.relatives(
@@ -73,6 +77,7 @@ def _relative_route(level: Level, target: Level) -> Route:
     return Route(f"/{plural}/{{id}}/{name}", handler, methods=["GET"])
 
 
+@inline
 def get_protected(request: Request) -> Response:
     value = protection.is_protected(archive_of(request), request.path_params["id"])
     return text_response("1" if value else "0")

@@ -16,7 +16,7 @@ from ..core.clock import now_iso
 from ..core.errors import BadRequest, ParameterOutOfRange, UnknownResource
 from ..dicom.levels import Level
 from ..dicom.values import ENCODINGS
-from .common import archive_of
+from .common import archive_of, inline
 from .responses import json_response, text_response
 
 #: Orthanc's REST API revision number for the API level we implement.
@@ -25,6 +25,7 @@ API_REVISION = 31
 UID_ROOT = "2.25."
 
 
+@inline
 def system(request: Request) -> Response:
     archive = archive_of(request)
     s = archive.settings
@@ -63,18 +64,22 @@ def system(request: Request) -> Response:
     )
 
 
+@inline
 def statistics(request: Request) -> Response:
     return json_response(reading.global_statistics(archive_of(request)))
 
 
+@inline
 def tools_now(request: Request) -> Response:
     return text_response(now_iso(utc=True))
 
 
+@inline
 def tools_now_local(request: Request) -> Response:
     return text_response(datetime.now().strftime("%Y%m%dT%H%M%S"))
 
 
+@inline
 def generate_uid_route(request: Request) -> Response:
     level = request.query_params.get("level", "")
     try:
@@ -97,6 +102,7 @@ async def lookup(request: Request) -> Response:
     return json_response(await run_in_threadpool(reading.lookup, archive_of(request), value))
 
 
+@inline
 def get_default_encoding(request: Request) -> Response:
     return text_response(archive_of(request).settings.default_encoding)
 

@@ -12,7 +12,7 @@ from ..core.errors import BadRequest
 from ..dicom.content import UnknownTagError, parse_tag
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
-from .common import archive_of, level_of
+from .common import archive_of, inline, level_of
 from .responses import flag, json_response
 
 
@@ -38,6 +38,7 @@ def _raw_json(body: bytes) -> Response:
     return Response(body, 200, media_type="application/json")
 
 
+@inline
 def get_tags(request: Request) -> Response:
     return _raw_json(
         instance_tags.tags_json_bytes(
@@ -50,6 +51,7 @@ def get_tags(request: Request) -> Response:
     )
 
 
+@inline
 def get_simplified_tags(request: Request) -> Response:
     return _raw_json(
         instance_tags.tags_json_bytes(
@@ -62,12 +64,14 @@ def get_simplified_tags(request: Request) -> Response:
     )
 
 
+@inline
 def get_header(request: Request) -> Response:
     return json_response(
         instance_tags.header(archive_of(request), request.path_params["id"], _format(request))
     )
 
 
+@inline
 def get_content(request: Request) -> Response:
     path = request.path_params.get("path", "")
     found = instance_tags.content(
@@ -86,6 +90,7 @@ def get_shared_tags(request: Request) -> Response:
     )
 
 
+@inline
 def get_module(request: Request) -> Response:
     return json_response(
         instance_tags.module(
@@ -98,6 +103,7 @@ def get_module(request: Request) -> Response:
     )
 
 
+@inline
 def get_module_patient(request: Request) -> Response:
     return json_response(
         instance_tags.module(
