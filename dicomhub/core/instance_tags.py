@@ -22,24 +22,15 @@ from ..dicom.values import dataset_charsets
 from . import attachments_io
 from .archive import Archive, require_resource
 from .cache import ByteLRU
-from .enums import ContentType
-from .errors import InexistentFile, InexistentItem, UnknownDicomTag
+from .errors import InexistentItem, UnknownDicomTag
+from .reading import dicom_attachment
 
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 _rendered = ByteLRU(64 << 20)
 
 
-def _instance_attachment(archive: Archive, public_id: str):  # type: ignore[no-untyped-def]
-    with archive.read() as session:
-        row = require_resource(session, public_id, int(Level.INSTANCE))
-        att = session.attachment(row.id, ContentType.Dicom)
-    if att is None:
-        raise InexistentFile(public_id)
-    return att
-
-
 def load_dataset(archive: Archive, public_id: str) -> tuple[Dataset, list[str]]:
-    att = _instance_attachment(archive, public_id)
+    att = dicom_attachment(archive, public_id)
     ds, _ = read_dataset(attachments_io.read(archive.storage, att))
     return ds, dataset_charsets(ds, archive.settings.default_encoding)
 
@@ -52,7 +43,7 @@ def tags_json_bytes(
     whole: bool = False,
 ) -> bytes:
     """The JSON body of ``/instances/{id}/tags`` (``fmt``: full, simplify or short)."""
-    att = _instance_attachment(archive, public_id)
+    att = dicom_attachment(archive, public_id)
     key = (
         "tags",
         att.uuid,

@@ -177,16 +177,14 @@ class IndexSession:
         return _resource(row) if row else None
 
     def lookup_many(self, public_ids: list[str]) -> dict[str, ResourceRow]:
-        params = {f"p{i}": v for i, v in enumerate(public_ids)}
-        names = ", ".join(f":p{i}" for i in range(len(public_ids)))
+        names, params = _in_list(public_ids)
         rows = self._all(
             f"SELECT {_RESOURCE_COLS} FROM resources WHERE public_id IN ({names})", **params
         )
         return {r[1]: _resource(r) for r in rows}
 
     def touch_many(self, internal_ids: list[int], now: int) -> None:
-        params = {f"p{i}": v for i, v in enumerate(internal_ids)}
-        names = ", ".join(f":p{i}" for i in range(len(internal_ids)))
+        names, params = _in_list(internal_ids)
         self._run(
             f"UPDATE resources SET stable = :f, last_update = :now WHERE id IN ({names})",
             f=False,
@@ -306,8 +304,7 @@ class IndexSession:
                 break
             nxt: list[int] = []
             for chunk in _chunks(frontier, 500):
-                params = {f"p{i}": v for i, v in enumerate(chunk)}
-                names = ", ".join(f":p{i}" for i in range(len(chunk)))
+                names, params = _in_list(chunk)
                 rows = self._all(
                     f"SELECT id, level FROM resources WHERE parent_id IN ({names})", **params
                 )
@@ -411,8 +408,7 @@ class IndexSession:
     def attachments_under(self, rows: Iterable[ResourceRow]) -> list[AttachmentRow]:
         found: list[AttachmentRow] = []
         for chunk in _chunks([r.id for r in rows], 500):
-            params = {f"p{i}": v for i, v in enumerate(chunk)}
-            names = ", ".join(f":p{i}" for i in range(len(chunk)))
+            names, params = _in_list(chunk)
             found.extend(
                 _attachment(r)
                 for r in self._all(
@@ -584,8 +580,7 @@ class IndexSession:
     def known_uuids(self, uuids: list[str]) -> set[str]:
         found: set[str] = set()
         for chunk in _chunks(uuids, 500):
-            params = {f"p{i}": v for i, v in enumerate(chunk)}
-            names = ", ".join(f":p{i}" for i in range(len(chunk)))
+            names, params = _in_list(chunk)
             found.update(
                 r[0]
                 for r in self._all(
@@ -594,9 +589,99 @@ class IndexSession:
             )
         return found
 
+    # ---- search (core/find.py compiles the conditions) ----------------------
+    def search(
+        self,
+        level: int,
+        where: list[str],
+        params: dict[str, object],
+        order: list[str] | None = None,
+        limit: int = 0,
+        since: int = 0,
+    ) -> list[ResourceRow]:
+        """Resources at ``level`` meeting every condition on ``r``, in a stable order.
+
+        The conditions are SQL built by ``core/matching.py`` on the same portable
+        subset; ordering always ends on the internal id so Since/Limit pages never
+        overlap or skip.
+        """
+        cols = ", ".join("r." + c.strip() for c in _RESOURCE_COLS.split(","))
+        sql = f"SELECT {cols} FROM resources r WHERE " + " AND ".join(["r.level = :lvl", *where])
+        sql += " ORDER BY " + ", ".join([*(order or []), "r.id"])
+        if limit > 0:
+            sql += " LIMIT :lim OFFSET :off"
+        elif since > 0:
+            sql += " LIMIT -1 OFFSET :off" if self.sqlite else " OFFSET :off"
+        rows = self._all(sql, lvl=level, lim=limit, off=since, **params)
+        return [_resource(r) for r in rows]
+
+    def search_ordered_by_tag(
+        self,
+        level: int,
+        where: list[str],
+        params: dict[str, object],
+        tag: int,
+        descending: bool,
+        limit: int = 0,
+        since: int = 0,
+    ) -> list[ResourceRow]:
+        """Like ``search`` ordered on one main tag (case-folded), missing values last.
+
+        The rows carrying the tag are read in ``(tag, norm)`` index order, so a page
+        costs its size rather than a sort of every match; the rows lacking the tag
+        follow in id order.
+        """
+        cols = ", ".join("r." + c.strip() for c in _RESOURCE_COLS.split(","))
+        direction = "DESC" if descending else "ASC"
+        conds = " AND ".join(["o.tag = :otag", "r.level = :lvl", *where])
+        present = (
+            f"SELECT {cols} FROM main_tags o JOIN resources r ON r.id = o.resource_id "
+            f"WHERE {conds} ORDER BY o.norm {direction}, o.resource_id {direction}"
+        )
+        missing_where = [
+            *where,
+            "r.id NOT IN (SELECT resource_id FROM main_tags WHERE tag = :otag)",
+        ]
+        args = dict(params, otag=tag, lvl=level)
+        tie = [f"r.id {direction}"]
+        if limit <= 0:
+            rows = [_resource(r) for r in self._all(present, **args)]
+            rows += self.search(level, missing_where, dict(params, otag=tag), tie)
+            return rows[since:]
+        rows = [
+            _resource(r)
+            for r in self._all(present + " LIMIT :lim OFFSET :off", lim=limit, off=since, **args)
+        ]
+        if len(rows) < limit:
+            counted = self._one(
+                f"SELECT COUNT(*) FROM main_tags o JOIN resources r ON r.id = o.resource_id "
+                f"WHERE {conds}",
+                **args,
+            )[0]
+            rows += self.search(
+                level,
+                missing_where,
+                dict(params, otag=tag),
+                tie,
+                limit=limit - len(rows),
+                since=max(0, since - counted),
+            )
+        return rows
+
+    def search_count(self, level: int, where: list[str], params: dict[str, object]) -> int:
+        sql = "SELECT COUNT(*) FROM resources r WHERE " + " AND ".join(["r.level = :lvl", *where])
+        return self._one(sql, lvl=level, **params)[0]
+
 
 _NAMED_TO_PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
 _PYFORMAT_CACHE: dict[str, str] = {}
+
+
+def _in_list(values: list) -> tuple[str, dict]:  # type: ignore[type-arg]
+    """Placeholders and parameters for ``IN (...)`` over ``values``."""
+    return ", ".join(f":p{i}" for i in range(len(values))), {
+        f"p{i}": v for i, v in enumerate(values)
+    }
 
 
 def normalize(value: str) -> str:
