@@ -137,6 +137,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "metadata",
     "attachments",
     "labels",
+    "images",
     "find",
     "resources",
 )
