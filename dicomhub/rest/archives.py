@@ -1,0 +1,167 @@
+"""ZIP downloads: ``/{level}/{id}/archive``, ``/media``, ``/tools/create-archive``,
+``/tools/create-media`` and ``/tools/create-media-extended``.
+
+Only synchronous answers exist until the jobs engine arrives: like Orthanc, these
+routes are synchronous unless the body asks otherwise, and a request for an
+asynchronous job is refused with a clear message rather than silently run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydicom.uid import UID
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from ..core import archives
+from ..core.errors import BadFileFormat, BadRequest, NotImplementedYet, ParameterOutOfRange
+from ..dicom.levels import Level
+from . import convertors  # noqa: F401 - registers {level:upper_levels}
+from .common import archive_of, level_of
+from .responses import flag
+
+
+@dataclass
+class _Options:
+    resources: list[str]
+    filename: str
+    extended: bool
+    utf8: bool
+
+
+def _body(raw: bytes) -> Any:
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadFileFormat("Expected a list of resources to archive in the body") from exc
+
+
+def _truthy(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadFileFormat(f'The field "{name}" must be a Boolean')
+    return value
+
+
+def _check_transcode(syntax: Any) -> None:
+    """Validate like Orthanc, then refuse: transcoding is not in dicomhub yet."""
+    if syntax in (None, ""):
+        return
+    if not isinstance(syntax, str) or not UID(syntax).is_transfer_syntax:
+        raise ParameterOutOfRange(f"Unknown transfer syntax: {syntax}")
+    raise NotImplementedYet(
+        "Transcoding archives is not available yet in dicomhub; omit Transcode to "
+        "receive the files as stored"
+    )
+
+
+def _check_filename(filename: str) -> str:
+    """The name goes verbatim into a header: refuse what could break out of it."""
+    if any(c in filename for c in '"\\') or not filename.isprintable():
+        raise BadRequest("Invalid filename")
+    try:
+        filename.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise BadRequest("Invalid filename") from exc
+    return filename
+
+
+async def _options(request: Request, default_name: str, tools: bool, extended: bool) -> _Options:
+    utf8 = bool(request.app.state.config.get("ZipUseUtf8", False))
+    if request.method == "GET":
+        query = request.query_params
+        _check_transcode(query.get("transcode"))
+        resources = [r for r in query.get("resources", "").split(",") if r] if tools else []
+        if "extended" in query:
+            extended = flag(request, "extended")
+        return _Options(
+            resources, _check_filename(query.get("filename") or default_name), extended, utf8
+        )
+
+    body = _body(await request.body())
+    if tools and isinstance(body, list):  # the historical form: a bare list of IDs
+        body = {"Resources": body}
+    if not isinstance(body, dict):
+        body = {}
+    if body.get("Asynchronous") is True or body.get("Synchronous") is False:
+        raise NotImplementedYet(
+            "Asynchronous archives need the jobs engine, which dicomhub does not have "
+            'yet; send "Synchronous": true (the default) to stream the archive'
+        )
+    _check_transcode(body.get("Transcode"))
+    resources: list[str] = []
+    if tools:
+        if "Resources" not in body:
+            raise BadFileFormat("Missing field Resources in the JSON body")
+        resources = body["Resources"]
+        if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+            raise BadFileFormat("Expected a list of strings (Orthanc identifiers)")
+    if "Extended" in body:
+        extended = _truthy(body["Extended"], "Extended")
+    if "Utf8" in body:
+        utf8 = _truthy(body["Utf8"], "Utf8")
+    filename = body.get("Filename") or default_name
+    if not isinstance(filename, str):
+        raise BadFileFormat('The field "Filename" must be a string')
+    return _Options(resources, _check_filename(filename), extended, utf8)
+
+
+async def _answer(
+    request: Request, ids: list[str], level: Level | None, options: _Options, media: bool
+) -> Response:
+    archive = archive_of(request)
+    if media:
+        items = await run_in_threadpool(archives.plan_media, archive, ids, level)
+    else:
+        items = await run_in_threadpool(archives.plan_archive, archive, ids, level, options.utf8)
+    stream = archives.stream_zip(archive.storage, items, options.extended if media else None)
+    return StreamingResponse(
+        stream,
+        200,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'filename="{options.filename}"'},
+    )
+
+
+async def resource_archive(request: Request) -> Response:
+    public_id = request.path_params["id"]
+    options = await _options(request, f"{public_id}.zip", tools=False, extended=False)
+    return await _answer(request, [public_id], level_of(request), options, media=False)
+
+
+async def resource_media(request: Request) -> Response:
+    public_id = request.path_params["id"]
+    options = await _options(request, f"{public_id}.zip", tools=False, extended=False)
+    return await _answer(request, [public_id], level_of(request), options, media=True)
+
+
+async def create_archive(request: Request) -> Response:
+    options = await _options(request, "Archive.zip", tools=True, extended=False)
+    return await _answer(request, options.resources, None, options, media=False)
+
+
+async def create_media(request: Request) -> Response:
+    options = await _options(request, "Archive.zip", tools=True, extended=False)
+    return await _answer(request, options.resources, None, options, media=True)
+
+
+async def create_media_extended(request: Request) -> Response:
+    options = await _options(request, "Archive.zip", tools=True, extended=True)
+    return await _answer(request, options.resources, None, options, media=True)
+
+
+def routes() -> list[Route]:
+    both = ["GET", "POST"]
+    return [
+        Route("/{level:upper_levels}/{id}/archive", resource_archive, methods=both),
+        Route("/{level:upper_levels}/{id}/media", resource_media, methods=both),
+        Route("/tools/create-archive", create_archive, methods=both),
+        Route("/tools/create-media", create_media, methods=both),
+        Route("/tools/create-media-extended", create_media_extended, methods=both),
+    ]
