@@ -339,6 +339,11 @@ _SECTIONS: list[tuple[str, list[_Option]]] = [
                 "Address of the HTTP listener. Default: all interfaces when "
                 "RemoteAccessAllowed is true, the loopback interface otherwise.",
             ),
+            _u(
+                "DicomBindAddress",
+                "127.0.0.1",
+                "Address of the DICOM listener. Default: all interfaces, as Orthanc.",
+            ),
             _o(
                 "HttpWorkers",
                 1,

@@ -98,6 +98,9 @@ def _run_worker(
     monitor = StabilityMonitor(archive) if primary else None
     if monitor:
         monitor.start()
+    from .net.scp import start_listener
+
+    listener = start_listener(archive, config) if primary else None
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -113,6 +116,8 @@ def _run_worker(
     finally:
         if monitor:
             monitor.stop()
+        if listener:
+            listener.stop()
         archive.close()
     return 0
 

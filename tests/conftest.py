@@ -64,6 +64,7 @@ def start_server(folder: Path, **config: Any) -> RunningServer:
         "StorageDirectory": str(folder / "storage"),
         "IndexDirectory": str(folder / "index"),
         "RemoteAccessAllowed": False,
+        "DicomBindAddress": "127.0.0.1",
         "AuthenticationEnabled": False,
         "StableAge": 60,
     }

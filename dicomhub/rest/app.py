@@ -139,6 +139,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "labels",
     "images",
     "find",
+    "modalities",
     "archives",
     "resources",
 )

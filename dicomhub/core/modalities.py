@@ -1,0 +1,366 @@
+"""The remote DICOM modalities this server knows, and what each may ask of it.
+
+Modalities come from the ``DicomModalities`` configuration (list form
+``["AET", "host", port, "Manufacturer"?]`` or object form) and from
+``PUT /modalities/{name}``. The REST changes are kept in an index property, not in
+process memory, because HTTP workers may be several processes and the DICOM
+listener runs in only one of them: all of them must see the same list.
+
+- ``DicomModalitiesInDatabase`` false (Orthanc's default): the configuration file
+  plus the REST changes of the current run; the primary worker forgets the changes
+  of a previous run at start-up (``forget_session_changes``), as Orthanc, which keeps
+  them in memory, loses them on restart.
+- ``DicomModalitiesInDatabase`` true: the list lives in the index only and survives
+  restarts; the configuration file's list is then ignored, as in Orthanc.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..dicom.levels import Level
+from ..store.index.records import ExportRow
+from .archive import Archive
+from .clock import now_iso
+from .enums import MetadataType
+from .errors import BadFileFormat, InexistentItem, ParameterOutOfRange, UnknownResource
+from .transactions import Transaction
+
+#: Orthanc's manufacturer names (the older ones are accepted and kept as given).
+MANUFACTURERS = (
+    "Generic",
+    "GenericNoWildcardInDates",
+    "GenericNoUniversalWildcard",
+    "StoreScp",
+    "Vitrea",
+    "GE",
+    "ClearCanvas",
+    "Dcm4Chee",
+    "SyngoVia",
+    "AgfaImpax",
+    "EFilm2",
+    "MedInria",
+)
+
+#: The DICOM requests a modality may be allowed or refused.
+ECHO, FIND, FIND_WORKLIST, GET, MOVE, STORE, N_ACTION, EVENT_REPORT = (
+    "Echo",
+    "Find",
+    "FindWorklist",
+    "Get",
+    "Move",
+    "Store",
+    "NAction",
+    "EventReport",
+)
+
+_PROPERTY_IN_DATABASE = "DicomModalities"
+_PROPERTY_SESSION = "dicomhub.DicomModalities.session"
+
+
+@dataclass(frozen=True)
+class RemoteModality:
+    """One remote application entity, with Orthanc's per-modality permissions."""
+
+    aet: str
+    host: str
+    port: int
+    manufacturer: str = "Generic"
+    allow_echo: bool = True
+    allow_find: bool = True
+    allow_find_worklist: bool = True
+    allow_get: bool = True
+    allow_move: bool = True
+    allow_store: bool = True
+    allow_n_action: bool = True
+    allow_event_report: bool = True
+    allow_transcoding: bool = True
+    use_dicom_tls: bool = False
+    local_aet: str = ""
+    timeout: int = 0
+
+    def allows(self, request: str) -> bool:
+        return {
+            ECHO: self.allow_echo,
+            FIND: self.allow_find,
+            FIND_WORKLIST: self.allow_find_worklist,
+            GET: self.allow_get,
+            MOVE: self.allow_move,
+            STORE: self.allow_store,
+            N_ACTION: self.allow_n_action,
+            EVENT_REPORT: self.allow_event_report,
+        }[request]
+
+    def to_json(self) -> dict[str, Any]:
+        """The expanded form Orthanc answers in ``/modalities?expand`` and ``/configuration``."""
+        return {
+            "AET": self.aet,
+            "AllowEcho": self.allow_echo,
+            "AllowEventReport": self.allow_event_report,
+            "AllowFind": self.allow_find,
+            "AllowFindWorklist": self.allow_find_worklist,
+            "AllowGet": self.allow_get,
+            "AllowMove": self.allow_move,
+            "AllowNAction": self.allow_n_action,
+            "AllowStore": self.allow_store,
+            "AllowTranscoding": self.allow_transcoding,
+            "Host": self.host,
+            "LocalAet": self.local_aet,
+            "Manufacturer": self.manufacturer,
+            "Port": self.port,
+            "Timeout": self.timeout,
+            "UseDicomTls": self.use_dicom_tls,
+        }
+
+
+_FLAGS = {
+    "AllowEcho": "allow_echo",
+    "AllowFind": "allow_find",
+    "AllowFindWorklist": "allow_find_worklist",
+    "AllowGet": "allow_get",
+    "AllowMove": "allow_move",
+    "AllowStore": "allow_store",
+    "AllowNAction": "allow_n_action",
+    "AllowEventReport": "allow_event_report",
+    "AllowTranscoding": "allow_transcoding",
+    "UseDicomTls": "use_dicom_tls",
+}
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool):
+        raise BadFileFormat("The TCP port must be an integer")
+    try:
+        port = int(value)
+    except (TypeError, ValueError) as exc:
+        raise BadFileFormat(f"Bad TCP port: {value!r}") from exc
+    if not 0 < port < 65536:
+        raise ParameterOutOfRange(f"Bad TCP port: {port}")
+    return port
+
+
+def _manufacturer(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadFileFormat("String value expected in field: Manufacturer")
+    for known in MANUFACTURERS:
+        if known.lower() == value.lower():
+            return known
+    raise ParameterOutOfRange(f'Unknown modality manufacturer: "{value}"')
+
+
+def _string(body: Mapping[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise BadFileFormat(f"String value expected in field: {key}")
+    return value
+
+
+def parse_modality(value: Any) -> RemoteModality:
+    """A modality from its configuration form (list or object), checked like Orthanc."""
+    if isinstance(value, list):
+        if len(value) not in (3, 4) or not all(isinstance(v, (str, int)) for v in value):
+            raise BadFileFormat()
+        if not isinstance(value[0], str) or not isinstance(value[1], str):
+            raise BadFileFormat()
+        manufacturer = _manufacturer(value[3]) if len(value) == 4 else "Generic"
+        return RemoteModality(value[0], value[1], _port(value[2]), manufacturer)
+    if not isinstance(value, dict):
+        raise BadFileFormat()
+    if "Port" not in value:
+        raise BadFileFormat()
+    kwargs: dict[str, Any] = {
+        "aet": _string(value, "AET"),
+        "host": _string(value, "Host"),
+        "port": _port(value["Port"]),
+    }
+    if "Manufacturer" in value:
+        kwargs["manufacturer"] = _manufacturer(value["Manufacturer"])
+    if "AllowStorageCommitment" in value:
+        flag = _flag(value, "AllowStorageCommitment")
+        kwargs["allow_n_action"] = kwargs["allow_event_report"] = flag
+    for key, attribute in _FLAGS.items():
+        if key in value:
+            kwargs[attribute] = _flag(value, key)
+    if "LocalAet" in value:
+        kwargs["local_aet"] = _string(value, "LocalAet")
+    if "Timeout" in value:
+        timeout = value["Timeout"]
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+            raise BadFileFormat("Integer value expected in field: Timeout")
+        kwargs["timeout"] = timeout
+    return RemoteModality(**kwargs)
+
+
+def _flag(body: Mapping[str, Any], key: str) -> bool:
+    value = body[key]
+    if not isinstance(value, bool):
+        raise BadFileFormat(f"Boolean value expected in field: {key}")
+    return value
+
+
+def _serialize(modality: RemoteModality) -> dict[str, Any]:
+    return {f.name: getattr(modality, f.name) for f in fields(modality)}
+
+
+def _deserialize(value: Mapping[str, Any]) -> RemoteModality:
+    names = {f.name for f in fields(RemoteModality)}
+    return RemoteModality(**{k: v for k, v in value.items() if k in names})
+
+
+def same_aet(a: str, b: str, strict: bool) -> bool:
+    """Orthanc compares AETs case-insensitively unless ``StrictAetComparison``."""
+    a, b = a.strip(), b.strip()
+    return a == b if strict else a.upper() == b.upper()
+
+
+class ModalityRegistry:
+    """The known modalities, shared through the index by every process of the server."""
+
+    def __init__(self, archive: Archive, config: Mapping[str, Any]) -> None:
+        self.archive = archive
+        self.in_database = bool(config.get("DicomModalitiesInDatabase", False))
+        self.strict_aet = bool(config.get("StrictAetComparison", False))
+        self.check_host = bool(config.get("DicomCheckModalityHost", False))
+        self._configured: dict[str, RemoteModality] = {}
+        if not self.in_database:
+            for name, value in (config.get("DicomModalities") or {}).items():
+                self._configured[name] = parse_modality(value)
+        self._property = _PROPERTY_IN_DATABASE if self.in_database else _PROPERTY_SESSION
+
+    # ---- reading ------------------------------------------------------------
+    def _stored(self, session: Any) -> dict[str, dict[str, Any] | None]:
+        raw = session.get_property(self._property)
+        return json.loads(raw) if raw else {}
+
+    def all(self) -> dict[str, RemoteModality]:
+        with self.archive.read() as session:
+            stored = self._stored(session)
+        result = dict(self._configured)
+        for name, value in stored.items():
+            if value is None:
+                result.pop(name, None)
+            else:
+                result[name] = _deserialize(value)
+        return dict(sorted(result.items()))
+
+    def get(self, name: str) -> RemoteModality:
+        modality = self.all().get(name)
+        if modality is None:
+            raise InexistentItem(f"No modality with symbolic name: {name}")
+        return modality
+
+    def matching(self, aet: str, remote_ip: str | None) -> list[RemoteModality]:
+        """The modalities a caller may be: same AET and, when checked, same host."""
+        return [
+            m
+            for m in self.all().values()
+            if same_aet(m.aet, aet, self.strict_aet)
+            and (not self.check_host or remote_ip is None or m.host == remote_ip)
+        ]
+
+    # ---- changing -----------------------------------------------------------
+    def _change(self, name: str, value: RemoteModality | None) -> None:
+        def run(tx: Transaction) -> None:
+            stored = self._stored(tx.session)
+            known = stored[name] is not None if name in stored else name in self._configured
+            if value is None and not known:
+                raise InexistentItem(f"Unknown DICOM modality with symbolic name: {name}")
+            if value is None and self.in_database:
+                stored.pop(name, None)
+            else:
+                stored[name] = None if value is None else _serialize(value)
+            tx.session.set_property(self._property, json.dumps(stored, sort_keys=True))
+
+        self.archive.write(run)
+
+    def put(self, name: str, modality: RemoteModality) -> None:
+        self._change(name, modality)
+
+    def delete(self, name: str) -> None:
+        self._change(name, None)
+
+    def forget_session_changes(self) -> None:
+        """Called once at start-up by the primary process (see the module docstring)."""
+        if self.in_database:
+            return
+
+        def run(tx: Transaction) -> None:
+            if tx.session.get_property(_PROPERTY_SESSION):
+                tx.session.set_property(_PROPERTY_SESSION, "")
+
+        self.archive.write(run)
+
+
+_IDENTIFIER = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{8}){4}$")
+
+
+@dataclass(frozen=True)
+class InstanceToSend:
+    """What an SCU must negotiate for one stored instance, known before reading it."""
+
+    public_id: str
+    sop_class_uid: str
+    transfer_syntax: str
+
+
+def instances_to_send(archive: Archive, public_ids: list[str]) -> list[InstanceToSend]:
+    """The instances under the given resources (any level), each once, checked first so
+    that a bad or unknown identifier fails the request before any association opens."""
+    for public_id in public_ids:
+        if not _IDENTIFIER.match(public_id):
+            raise BadFileFormat(f"This string is not a valid Orthanc identifier: {public_id}")
+    found: list[InstanceToSend] = []
+    seen: set[str] = set()
+    with archive.read() as session:
+        for public_id in public_ids:
+            row = session.lookup(public_id)
+            if row is None:
+                raise UnknownResource()
+            for instance in session.descendant_instances(row):
+                if instance.public_id in seen:
+                    continue
+                seen.add(instance.public_id)
+                metadata = session.metadata(instance.id)
+                sop_class = metadata.get(int(MetadataType.SopClassUid), ("", 0))[0]
+                syntax = metadata.get(int(MetadataType.TransferSyntax), ("", 0))[0]
+                found.append(InstanceToSend(instance.public_id, sop_class, syntax))
+    return found
+
+
+def log_exports(archive: Archive, instance_ids: list[str], remote_aet: str) -> None:
+    """Record the sent instances in ``/exports`` when ``LogExportedResources`` is on
+    (one entry per instance, as an Orthanc store job records them)."""
+    if not archive.settings.log_exported_resources or not instance_ids:
+        return
+    date = now_iso()
+
+    def run(tx: Transaction) -> None:
+        session = tx.session
+        for public_id in instance_ids:
+            row = session.lookup(public_id)
+            if row is None:  # deleted meanwhile
+                continue
+            tags: dict[int, str] = {}
+            current: Any = row
+            while current is not None:
+                tags.update(session.main_tags(current.id))
+                current = session.get(current.parent_id) if current.parent_id else None
+            session.log_export(
+                ExportRow(
+                    0,
+                    int(Level.INSTANCE),
+                    public_id,
+                    remote_aet,
+                    tags.get(0x00100020, ""),
+                    tags.get(0x0020000D, ""),
+                    tags.get(0x0020000E, ""),
+                    tags.get(0x00080018, ""),
+                    date,
+                )
+            )
+
+    archive.write(run)

@@ -1,0 +1,299 @@
+"""The DICOM listener (SCP): C-ECHO and C-STORE on ``DicomPort`` as ``DicomAet``.
+
+Access control follows what Orthanc 1.10.1 does on the wire (checked against it):
+
+- a called AET other than ``DicomAet`` is rejected (permanent, service user,
+  "called AE title not recognized") when ``DicomCheckCalledAet``;
+- unless some ``DicomAlwaysAllow*`` option is true, a caller must be a configured
+  modality (same AET, and same IP when ``DicomCheckModalityHost``), otherwise it is
+  rejected with "calling AE title not recognized";
+- a request the caller may not make (neither ``DicomAlwaysAllow<Request>`` nor the
+  modality's ``Allow<Request>``) aborts the association, as Orthanc does.
+
+AETs compare case-insensitively unless ``StrictAetComparison``. Stored instances go
+through ``core.ingest`` in the association's own thread, so a malformed dataset
+or an aborted association leaves nothing behind and other associations go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import logging
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from pydicom.uid import AllTransferSyntaxes
+from pynetdicom import AE, _config, evt
+from pynetdicom.sop_class import _STORAGE_CLASSES, Verification  # type: ignore[attr-defined]
+
+from ..core import ingest
+from ..core.archive import Archive
+from ..core.errors import (
+    BadFileFormat,
+    DicomhubError,
+    FullStorage,
+    InexistentTag,
+)
+from ..core.modalities import ECHO, STORE, ModalityRegistry, same_aet
+
+log = logging.getLogger("dicomhub.scp")
+
+#: Association rejection (result, source, reason) of PS3.8 9.3.4.
+REJECT_CALLING_AET = (0x01, 0x01, 0x03)
+REJECT_CALLED_AET = (0x01, 0x01, 0x07)
+
+#: C-STORE failure statuses (PS3.4 B.2.3).
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_CANNOT_UNDERSTAND = 0xC000
+STATUS_PROCESSING_FAILURE = 0x0110
+
+_ALWAYS_ALLOW_KEYS = (
+    "DicomAlwaysAllowEcho",
+    "DicomAlwaysAllowFind",
+    "DicomAlwaysAllowFindWorklist",
+    "DicomAlwaysAllowGet",
+    "DicomAlwaysAllowMove",
+    "DicomAlwaysAllowStore",
+)
+
+#: Transfer syntax families that Orthanc lets the configuration switch off.
+_FAMILY_SWITCHES: dict[str, tuple[str, ...]] = {
+    "DeflatedTransferSyntaxAccepted": ("1.2.840.10008.1.2.1.99",),
+    "JpegTransferSyntaxAccepted": tuple(
+        f"1.2.840.10008.1.2.4.{n}" for n in (50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61)
+    )
+    + tuple(f"1.2.840.10008.1.2.4.{n}" for n in (62, 63, 64, 65, 66, 70)),
+    "Jpeg2000TransferSyntaxAccepted": tuple(
+        f"1.2.840.10008.1.2.4.{n}" for n in (90, 91, 92, 93, 201, 202, 203)
+    ),
+    "JpegLosslessTransferSyntaxAccepted": ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"),
+    "JpipTransferSyntaxAccepted": ("1.2.840.10008.1.2.4.94", "1.2.840.10008.1.2.4.95"),
+    "Mpeg2TransferSyntaxAccepted": ("1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.101"),
+    "Mpeg4TransferSyntaxAccepted": tuple(
+        f"1.2.840.10008.1.2.4.{n}" for n in (102, 103, 104, 105, 106)
+    ),
+    "H265TransferSyntaxAccepted": ("1.2.840.10008.1.2.4.107", "1.2.840.10008.1.2.4.108"),
+    "RleTransferSyntaxAccepted": ("1.2.840.10008.1.2.5",),
+}
+
+
+def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    return default if value is None else bool(value)
+
+
+def transfer_syntaxes(config: Mapping[str, Any]) -> list[str]:
+    """The transfer syntaxes C-STORE accepts, after the configuration's switches."""
+    refused = {
+        uid
+        for key, uids in _FAMILY_SWITCHES.items()
+        if not _flag(config, key, True)
+        for uid in uids
+    }
+    patterns = config.get("AcceptedTransferSyntaxes")
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    # The acceptor keeps the first of its own syntaxes that the peer proposes: Explicit
+    # VR Little Endian first, as Orthanc ends up accepting from dcmtk's storescu.
+    preferred = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"]
+    ordered = preferred + [str(u) for u in AllTransferSyntaxes if str(u) not in preferred]
+    syntaxes: list[str] = []
+    for uid in ordered:
+        if uid in refused:
+            continue
+        if patterns and not any(fnmatch.fnmatchcase(uid, str(p)) for p in patterns):
+            continue
+        syntaxes.append(uid)
+    return syntaxes
+
+
+def storage_classes(config: Mapping[str, Any]) -> list[str]:
+    """The storage SOP classes accepted: known to pynetdicom, filtered like Orthanc's
+    ``AcceptedSopClasses`` / ``RejectedSopClasses`` (with ``*`` and ``?``)."""
+    accepted = config.get("AcceptedSopClasses") or ["*"]
+    rejected = config.get("RejectedSopClasses") or []
+    if isinstance(accepted, str):
+        accepted = [accepted]
+    if isinstance(rejected, str):
+        rejected = [rejected]
+    uids = sorted({str(uid) for uid in _STORAGE_CLASSES.values()})
+    return [
+        uid
+        for uid in uids
+        if any(fnmatch.fnmatchcase(uid, str(p)) for p in accepted)
+        and not any(fnmatch.fnmatchcase(uid, str(p)) for p in rejected)
+    ]
+
+
+class DicomListener:
+    """One pynetdicom server bound to ``DicomPort``, serving until ``stop``."""
+
+    def __init__(
+        self, archive: Archive, config: Mapping[str, Any], modalities: ModalityRegistry
+    ) -> None:
+        self.archive = archive
+        self.config = config
+        self.modalities = modalities
+        self.aet = str(config.get("DicomAet") or "ORTHANC")
+        self.port = int(config.get("DicomPort") or 4242)
+        # Orthanc listens for DICOM on every interface whatever RemoteAccessAllowed says
+        # (modalities are remote by nature); "DicomBindAddress" is a dicomhub extension.
+        self.host = str(config.get("DicomBindAddress") or "0.0.0.0")
+        self.check_called_aet = _flag(config, "DicomCheckCalledAet", False)
+        self.strict_aet = _flag(config, "StrictAetComparison", False)
+        self.always_allow = {
+            ECHO: _flag(config, "DicomAlwaysAllowEcho", True),
+            STORE: _flag(config, "DicomAlwaysAllowStore", True),
+        }
+        self.any_always_allowed = any(
+            _flag(config, key, key in ("DicomAlwaysAllowEcho", "DicomAlwaysAllowStore"))
+            for key in _ALWAYS_ALLOW_KEYS
+        )
+        self._server: Any = None
+
+    # ---- life cycle ---------------------------------------------------------
+    def _application_entity(self) -> AE:
+        timeout = float(self.config.get("DicomScpTimeout") or 30)
+        ae = AE(ae_title=self.aet)
+        ae.network_timeout = timeout
+        ae.acse_timeout = timeout
+        ae.dimse_timeout = timeout
+        ae.maximum_pdu_size = int(self.config.get("MaximumPduLength") or 16384)
+        ae.maximum_associations = max(10, int(self.config.get("DicomThreadsCount") or 4) * 8)
+        ae.require_called_aet = False  # checked here, with Orthanc's comparison rules
+        ae.add_supported_context(Verification)
+        syntaxes = transfer_syntaxes(self.config)
+        for uid in storage_classes(self.config):
+            ae.add_supported_context(uid, syntaxes)
+        # Unknown SOP classes: pynetdicom's switch is process-wide, and this is the only
+        # listener of the process.
+        _config.UNRESTRICTED_STORAGE_SERVICE = _flag(self.config, "UnknownSopClassAccepted", False)
+        return ae
+
+    def start(self) -> None:
+        handlers = [
+            (evt.EVT_CONN_OPEN, self._on_connection),
+            (evt.EVT_REQUESTED, self._on_association_request),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+        ]
+        self._server = self._application_entity().start_server(
+            (self.host, self.port), block=False, evt_handlers=handlers
+        )
+        log.info("DICOM server listening on %s:%d with AET %s", self.host, self.port, self.aet)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    # ---- access control -----------------------------------------------------
+    def _on_connection(self, event: evt.Event) -> None:
+        """Nagle's algorithm holds back the small DIMSE responses until the peer's delayed
+        ACK (tens of milliseconds per C-STORE), so it is always off on DICOM sockets."""
+        sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _on_association_request(self, event: evt.Event) -> None:
+        assoc = event.assoc
+        request = assoc.requestor.primitive
+        called = _text(request.called_ae_title)
+        calling = _text(request.calling_ae_title)
+        remote_ip = assoc.requestor.address
+        if self.check_called_aet and not same_aet(called, self.aet, self.strict_aet):
+            log.warning("Rejected association, because of a bad called AET (%s)", called)
+            self._reject(event, REJECT_CALLED_AET)
+            return
+        if not self.any_always_allowed and not self.modalities.matching(calling, remote_ip):
+            log.warning("Rejected association for remote AET %s on IP %s", calling, remote_ip)
+            self._reject(event, REJECT_CALLING_AET)
+
+    @staticmethod
+    def _reject(event: evt.Event, reason: tuple[int, int, int]) -> None:
+        event.assoc.acse.send_reject(*reason)
+        event.assoc.kill()
+
+    def _allowed(self, event: evt.Event, request: str) -> bool:
+        if self.always_allow.get(request, False):
+            return True
+        calling = _text(event.assoc.requestor.ae_title)
+        remote_ip = event.assoc.requestor.address
+        if any(m.allows(request) for m in self.modalities.matching(calling, remote_ip)):
+            return True
+        log.warning(
+            'Rejected %s request from remote DICOM modality with AET "%s" and hostname "%s"',
+            request,
+            calling,
+            remote_ip,
+        )
+        return False
+
+    # ---- services -----------------------------------------------------------
+    def _on_echo(self, event: evt.Event) -> int:
+        if not self._allowed(event, ECHO):
+            event.assoc.abort()
+            return STATUS_PROCESSING_FAILURE
+        return 0x0000
+
+    def _on_store(self, event: evt.Event) -> int:
+        if not self._allowed(event, STORE):
+            event.assoc.abort()
+            return STATUS_PROCESSING_FAILURE
+        assoc = event.assoc
+        origin = ingest.Origin(
+            origin="DicomProtocol",
+            remote_ip=assoc.requestor.address,
+            remote_aet=_text(assoc.requestor.ae_title),
+            called_aet=_text(assoc.requestor.primitive.called_ae_title),
+        )
+        try:
+            data = event.encoded_dataset(include_meta=True)
+            parsed = ingest.parse(self.archive, data)
+            ingest.store_parsed(self.archive, parsed, data, origin)
+        except (BadFileFormat, InexistentTag) as exc:
+            log.warning("C-STORE from %s refused: %s", origin.remote_aet, exc)
+            return STATUS_CANNOT_UNDERSTAND
+        except FullStorage as exc:
+            log.warning("C-STORE from %s refused: %s", origin.remote_aet, exc)
+            return STATUS_OUT_OF_RESOURCES
+        except DicomhubError as exc:
+            log.error("C-STORE from %s failed: %s", origin.remote_aet, exc)
+            return STATUS_PROCESSING_FAILURE
+        except Exception:
+            log.exception("C-STORE from %s failed", origin.remote_aet)
+            return STATUS_PROCESSING_FAILURE
+        return 0x0000
+
+
+def _text(value: Any) -> str:
+    """An AE title as text (pynetdicom gives ``str`` in v3, ``bytes`` before)."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip()
+
+
+def start_listener(archive: Archive, config: Mapping[str, Any]) -> DicomListener | None:
+    """Start the listener of the primary process (None when ``DicomServerEnabled`` is
+    false or the port cannot be opened: the HTTP server still runs, as logged)."""
+    try:
+        modalities = ModalityRegistry(archive, config)
+        modalities.forget_session_changes()
+    except DicomhubError as exc:
+        log.error("Bad DicomModalities configuration, no DICOM listener: %s", exc)
+        return None
+    if not _flag(config, "DicomServerEnabled", True):
+        return None
+    listener = DicomListener(archive, config, modalities)
+    try:
+        listener.start()
+    except OSError as exc:
+        log.error("Cannot open the DICOM port %s:%d: %s", listener.host, listener.port, exc)
+        return None
+    return listener
+
+
+__all__ = ["DicomListener", "start_listener", "storage_classes", "transfer_syntaxes"]

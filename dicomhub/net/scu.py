@@ -1,0 +1,168 @@
+"""Outgoing DICOM requests (SCU): C-ECHO and C-STORE to a remote modality.
+
+A fresh pynetdicom ``ApplicationEntity`` per request keeps requests independent
+(each has its own calling AET and timeouts) and is cheap next to a TCP handshake.
+Every failure is raised as ``NetworkProtocol`` with the reason in its details, which
+the REST face answers as Orthanc does (HTTP 500, "Error in the network protocol").
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pydicom import dcmread
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, build_context, evt
+from pynetdicom.association import Association
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from ..core.errors import NetworkProtocol
+from ..core.modalities import RemoteModality
+
+log = logging.getLogger("dicomhub.scu")
+
+#: The most presentation contexts one association may propose (DICOM PS3.8).
+MAX_CONTEXTS = 128
+#: C-STORE statuses that mean the instance was kept (success and warnings).
+_STORED = {0x0000, 0xB000, 0xB006, 0xB007}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One instance to send: what to negotiate before reading it, and how to read it."""
+
+    sop_class_uid: str
+    transfer_syntax: str
+    load: Callable[[], bytes]
+    label: str = ""
+
+
+def _ae(local_aet: str, timeout: float | None) -> AE:
+    ae = AE(ae_title=local_aet)
+    ae.acse_timeout = timeout
+    ae.dimse_timeout = timeout
+    ae.network_timeout = timeout
+    ae.connection_timeout = timeout
+    return ae
+
+
+def _failure(modality: RemoteModality, assoc: Association, connected: bool) -> NetworkProtocol:
+    if not connected:
+        reason = f"TCP Initialization Error: cannot connect to {modality.host}:{modality.port}"
+    elif assoc.is_rejected:
+        reason = "Association rejected"
+    else:
+        reason = "Association aborted"
+    return NetworkProtocol(f'DicomAssociation - connecting to AET "{modality.aet}": {reason}')
+
+
+@contextmanager
+def _associate(
+    ae: AE, modality: RemoteModality, contexts: list | None = None
+) -> Iterator[Association]:
+    connected: list[bool] = []
+    assoc = ae.associate(
+        modality.host,
+        modality.port,
+        contexts,
+        ae_title=modality.aet,
+        evt_handlers=[(evt.EVT_CONN_OPEN, lambda _event: connected.append(True))],
+    )
+    if not assoc.is_established:
+        raise _failure(modality, assoc, bool(connected))
+    try:
+        yield assoc
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def echo(modality: RemoteModality, local_aet: str, timeout: float | None) -> None:
+    """C-ECHO the modality; raises ``NetworkProtocol`` unless it answers Success."""
+    ae = _ae(local_aet, timeout)
+    ae.add_requested_context(Verification)
+    with _associate(ae, modality) as assoc:
+        status = assoc.send_c_echo()
+    if not status or status.get("Status") != 0x0000:
+        raise NetworkProtocol(f'C-ECHO to AET "{modality.aet}" failed')
+
+
+def _contexts(items: list[Outgoing]) -> list:
+    """For each SOP class: its files' own transfer syntaxes, then the uncompressed pair,
+    each in its own context so that the peer's choice does not hide another."""
+    contexts: list = []
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        for syntaxes in ([item.transfer_syntax], [ExplicitVRLittleEndian, ImplicitVRLittleEndian]):
+            key = (item.sop_class_uid, syntaxes[0])
+            if key not in seen:
+                seen.add(key)
+                contexts.append(build_context(item.sop_class_uid, syntaxes))
+    if len(contexts) > MAX_CONTEXTS:
+        raise NetworkProtocol(
+            f"Too many SOP classes and transfer syntaxes to send in one association "
+            f"({len(contexts)} presentation contexts, at most {MAX_CONTEXTS})"
+        )
+    return contexts
+
+
+def store(
+    modality: RemoteModality,
+    items: Iterable[Outgoing],
+    local_aet: str,
+    timeout: float | None,
+    move_originator_aet: str | None = None,
+    move_originator_id: int | None = None,
+    permissive: bool = False,
+) -> tuple[list[str], int]:
+    """C-STORE every item in one association; returns the labels of the items sent
+    and how many failed.
+
+    Unless ``permissive``, the first instance the peer does not keep raises
+    ``NetworkProtocol``, as an Orthanc store job fails unless it is permissive.
+    """
+    items = list(items)
+    if not items:
+        return [], 0
+    ae = _ae(local_aet, timeout)
+    sent: list[str] = []
+    failed = 0
+    with _associate(ae, modality, _contexts(items)) as assoc:
+        for item in items:
+            try:
+                _store_one(assoc, modality, item, move_originator_aet, move_originator_id)
+                sent.append(item.label)
+            except NetworkProtocol as exc:
+                if not permissive or not assoc.is_established:
+                    raise
+                log.warning("%s", exc.details)
+                failed += 1
+    log.info("sent %d instance(s) to %s, %d failed", len(sent), modality.aet, failed)
+    return sent, failed
+
+
+def _store_one(
+    assoc: Association,
+    modality: RemoteModality,
+    item: Outgoing,
+    move_originator_aet: str | None,
+    move_originator_id: int | None,
+) -> None:
+    dataset = dcmread(io.BytesIO(item.load()))
+    label = item.label or str(dataset.get("SOPInstanceUID", ""))
+    try:
+        status = assoc.send_c_store(
+            dataset,
+            originator_aet=move_originator_aet or None,
+            originator_id=move_originator_id,
+        )
+    except (ValueError, RuntimeError) as exc:  # e.g. no accepted presentation context
+        raise NetworkProtocol(f'C-STORE of {label} to AET "{modality.aet}": {exc}') from exc
+    code = status.get("Status") if status else None
+    if code not in _STORED:
+        reason = "no answer" if code is None else f"status 0x{code:04X}"
+        raise NetworkProtocol(f'C-STORE of {label} to AET "{modality.aet}" failed: {reason}')

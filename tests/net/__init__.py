@@ -1,0 +1,145 @@
+"""Real DICOM peers for the network tests: dcmtk command-line tools and pynetdicom."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from conftest import free_port
+
+LOOPBACK = "127.0.0.1"
+
+
+def dcmtk(tool: str) -> str:
+    """The dcmtk binary itself: pynetdicom installs same-named Python apps (``echoscu``,
+    ``storescu``, ``storescp``...) that may come first on the PATH."""
+    for folder in ("/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"):
+        path = os.path.join(folder, tool)
+        if os.access(path, os.X_OK) and not _is_script(path):
+            return path
+    found = shutil.which(tool)
+    if found is None:
+        raise RuntimeError(f"dcmtk's {tool} is not installed")
+    return found
+
+
+def _is_script(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"#!"
+
+
+def wait_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def dicom_port(server: Any) -> int:
+    """The server's DICOM port, once its listener accepts connections."""
+    port = int(server.config["DicomPort"])
+    wait_port(port)
+    return port
+
+
+def run(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """A dcmtk tool, verbose, with its whole output in ``stdout``."""
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def echoscu(
+    port: int, calling: str = "ECHOSCU", called: str = "ORTHANC"
+) -> subprocess.CompletedProcess[str]:
+    return run([dcmtk("echoscu"), "-v", "-aet", calling, "-aec", called, LOOPBACK, str(port)])
+
+
+def storescu(
+    port: int, files: list[Path], calling: str = "STORESCU", called: str = "ORTHANC"
+) -> subprocess.CompletedProcess[str]:
+    return run(
+        [
+            dcmtk("storescu"),
+            "-v",
+            "-aet",
+            calling,
+            "-aec",
+            called,
+            LOOPBACK,
+            str(port),
+            *map(str, files),
+        ]
+    )
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+class StoreScp:
+    """dcmtk's ``storescp`` on a free loopback port, writing into ``folder``."""
+
+    def __init__(self, folder: Path, aet: str = "STORESCP") -> None:
+        self.folder = folder
+        self.aet = aet
+        self.port = free_port()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log = open(folder.parent / f"storescp-{self.port}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [dcmtk("storescp"), "-v", "-aet", aet, "-od", str(folder), str(self.port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_port(self.port)
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if p.is_file())
+
+    def wait_files(self, count: int, timeout: float = 10) -> list[Path]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            files = self.files()
+            if len(files) >= count:
+                return files
+            time.sleep(0.05)
+        return self.files()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+def storescp_fixture(tmp_path: Path) -> Iterator[StoreScp]:
+    """Generator body for a fixture (``yield from storescp_fixture(tmp_path)``)."""
+    peer = StoreScp(tmp_path / "received")
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+def rejected(result: subprocess.CompletedProcess[str], which: str) -> bool:
+    """dcmtk reported a permanent rejection by the service user for the ``which``
+    ("calling" or "called") AE title."""
+    text = output(result).lower()
+    return (
+        result.returncode != 0
+        and "rejected permanent" in text
+        and f"{which} ae title not recogni" in text
+    )
+
+
+def aborted(result: subprocess.CompletedProcess[str]) -> bool:
+    """dcmtk saw the peer abort the association."""
+    return "peer aborted association" in output(result).lower()
