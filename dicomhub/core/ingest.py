@@ -162,8 +162,9 @@ def _index_instance(
         MetadataType.TransferSyntax: parsed.transfer_syntax,
         MetadataType.SopClassUid: parsed.sop_class_uid,
         MetadataType.RemoteIP: origin.remote_ip,
-        MetadataType.HttpUsername: origin.http_username,
     }
+    if origin.origin == "RestApi":  # Orthanc records the HTTP user only for REST uploads
+        metadata[MetadataType.HttpUsername] = origin.http_username
     if index_in_series is not None:
         metadata[MetadataType.IndexInSeries] = index_in_series
     if origin.origin == "DicomProtocol":

@@ -76,6 +76,7 @@ def test_storescu_stores_with_origin_metadata(make_server, tmp_path: Path) -> No
     assert metadata["RemoteAET"] == "MODALITY1"
     assert metadata["CalledAET"] == "ORTHANC"
     assert metadata["RemoteIP"] == "127.0.0.1"
+    assert "HttpUsername" not in metadata  # only REST uploads record it
     # Orthanc ends up accepting Explicit VR Little Endian from storescu; so do we.
     assert metadata["TransferSyntax"] == ExplicitVRLittleEndian
     assert_consistent(server)
