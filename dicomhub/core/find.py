@@ -137,6 +137,7 @@ def _compile(session: IndexSession, query: FindQuery) -> _Plan:
     plan = _Plan()
     p = plan.params
     level = query.level
+    modality_conditions: list[str] = []
     for tag, value in query.query.items():
         on_modality = level == Level.STUDY and tag in (MODALITY, MODALITIES_IN_STUDY)
         constraint = parse_constraint(
@@ -146,9 +147,7 @@ def _compile(session: IndexSession, query: FindQuery) -> _Plan:
             continue
         if on_modality:
             # "a series of the study has it", as Orthanc's ModalitiesInStudy
-            cond = to_sql(constraint, p, session.sqlite)
-            series = f"SELECT resource_id FROM main_tags WHERE tag = {p.add(MODALITY)} AND {cond}"
-            plan.where.append(f"r.id IN (SELECT parent_id FROM resources WHERE id IN ({series}))")
+            modality_conditions.append(to_sql(constraint, p, session.sqlite))
             continue
         owner = _owner_level(tag, level)
         if owner is None:
@@ -160,6 +159,19 @@ def _compile(session: IndexSession, query: FindQuery) -> _Plan:
         cond = to_sql(constraint, p, session.sqlite)
         ids = f"SELECT resource_id FROM main_tags WHERE tag = {p.add(tag)} AND {cond}"
         plan.where.append(f"r.id IN ({_descend(ids, level - owner)})")
+    for cond in modality_conditions:
+        tag = p.add(MODALITY)
+        if plan.where:
+            # Other conditions select few studies: probe each one's series, rather
+            # than list every series of a common modality (CT) and intersect.
+            plan.where.append(
+                "EXISTS (SELECT 1 FROM resources s JOIN main_tags "
+                f"ON main_tags.resource_id = s.id WHERE s.parent_id = r.id "
+                f"AND main_tags.tag = {tag} AND {cond})"
+            )
+        else:
+            series = f"SELECT resource_id FROM main_tags WHERE tag = {tag} AND {cond}"
+            plan.where.append(f"r.id IN (SELECT parent_id FROM resources WHERE id IN ({series}))")
     for parent_level, public_id in query.parents.items():
         row = session.lookup(public_id)
         if row is None or row.level != parent_level or parent_level >= level:
