@@ -141,6 +141,8 @@ ROUTE_MODULES: tuple[str, ...] = (
     "find",
     "modalities",
     "archives",
+    "operations",
+    "peers",
     "resources",
 )
 
@@ -164,4 +166,6 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     )
     app.state.archive = archive
     app.state.config = config
-    return AccessMiddleware(app, AccessPolicy.from_config(config))
+    from .operations import instrument
+
+    return AccessMiddleware(instrument(app, config), AccessPolicy.from_config(config))

@@ -1,0 +1,340 @@
+"""Orthanc peers: other Orthanc-compatible servers reached over their REST API.
+
+Peers come from the ``OrthancPeers`` configuration (list form
+``["http://host:port/", "user"?, "password"?]`` or object form with ``Url``,
+``Username``, ``Password``, ``HttpHeaders``, ``Timeout``, ``CertificateFile``,
+``CertificateKeyFile``, ``CertificateKeyPassword``, ``Pkcs11``) and from
+``PUT /peers/{name}``. As with modalities (see ``core/modalities.py``), REST
+changes are kept in an index property so that every HTTP worker sees them:
+
+- ``OrthancPeersInDatabase`` false (Orthanc's default): the configuration plus the
+  REST changes of the current run. Orthanc keeps them in memory and loses them on
+  restart; here they are tagged with a token of the server run (the serving process,
+  or the supervisor when there are several workers) and ignored by a later run.
+- ``OrthancPeersInDatabase`` true: the list lives in the index only and survives
+  restarts; the configuration file's list is ignored, as in Orthanc.
+
+Sending is synchronous: each instance is one ``POST /instances`` to the peer.
+Errors follow Orthanc 1.10.1 as observed: a peer that cannot be reached or refuses
+an instance is "Error in the network protocol" (500); ``/system`` of a peer that
+answers 401 is Orthanc's "This HTTP status is not allowed in a REST API" (500).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import httpx
+
+from .archive import Archive
+from .errors import (
+    BadFileFormat,
+    DicomhubError,
+    InexistentFile,
+    InexistentItem,
+    NetworkProtocol,
+    UnknownResource,
+)
+from .transactions import Transaction
+
+_PROPERTY_IN_DATABASE = "OrthancPeers"
+_PROPERTY_SESSION = "dicomhub.OrthancPeers.session"
+
+
+class BadHttpStatusInRest(DicomhubError):
+    """A peer answered with a status Orthanc does not forward (e.g. 401)."""
+
+    code = 2005
+    name = "This HTTP status is not allowed in a REST API"
+    http_status = 500
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One remote Orthanc-compatible server."""
+
+    url: str
+    username: str | None = None
+    password: str | None = None
+    http_headers: dict[str, str] = field(default_factory=dict)
+    timeout: int = 0
+    pkcs11: bool = False
+    certificate_file: str | None = None
+    certificate_key_file: str | None = None
+    certificate_key_password: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The form of ``/peers?expand`` and ``/configuration``: secrets withheld
+        (the password as null, the header names without their values)."""
+        answer: dict[str, Any] = {
+            "HttpHeaders": sorted(self.http_headers),
+            "Pkcs11": self.pkcs11,
+            "Timeout": self.timeout,
+            "Url": self.url,
+        }
+        if self.username is not None:
+            answer["Username"] = self.username
+            answer["Password"] = None
+        if self.certificate_file:
+            answer["CertificateFile"] = self.certificate_file
+            answer["CertificateKeyFile"] = self.certificate_key_file
+            answer["CertificateKeyPassword"] = None
+        return answer
+
+    def to_store_json(self) -> list[str] | dict[str, Any]:
+        """The ``Peer`` field of a store answer, as Orthanc 1.10.1 writes it: the list
+        form (password blanked) when only a URL and credentials are set, otherwise the
+        object form with the header values and without the password."""
+        if not (self.http_headers or self.timeout or self.pkcs11 or self.certificate_file):
+            if self.username is None:
+                return [self.url]
+            return [self.url, self.username, ""]
+        answer = self.to_json()
+        answer["HttpHeaders"] = dict(self.http_headers)
+        answer.pop("Password", None)
+        answer.pop("CertificateKeyPassword", None)
+        return answer
+
+
+def _normalize_url(url: str) -> str:
+    if not url:
+        raise BadFileFormat("Empty URL")
+    return url if url.endswith("/") else url + "/"
+
+
+def _optional_string(body: Mapping[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadFileFormat(f"String value expected in field: {key}")
+    return value
+
+
+def parse_peer(value: Any) -> Peer:
+    """A peer from its configuration form (list or object), checked like Orthanc."""
+    if isinstance(value, list):
+        if len(value) not in (1, 3) or not all(isinstance(v, str) for v in value):
+            raise BadFileFormat("A peer is given as [Url] or [Url, Username, Password]")
+        if len(value) == 3:
+            return Peer(_normalize_url(value[0]), value[1], value[2])
+        return Peer(_normalize_url(value[0]))
+    if not isinstance(value, dict):
+        raise BadFileFormat("A peer is given as a JSON array or object")
+    url = value.get("Url")
+    if url is None:
+        raise BadFileFormat("Empty URL")
+    if not isinstance(url, str):
+        raise BadFileFormat("String value expected in field: Url")
+    kwargs: dict[str, Any] = {"url": _normalize_url(url)}
+    username = _optional_string(value, "Username")
+    password = _optional_string(value, "Password")
+    if username is not None:
+        kwargs["username"] = username
+        kwargs["password"] = password or ""
+    headers = value.get("HttpHeaders", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise BadFileFormat("HttpHeaders must be an object of strings")
+    kwargs["http_headers"] = dict(headers)
+    timeout = value.get("Timeout", 0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        raise BadFileFormat("Integer value expected in field: Timeout")
+    kwargs["timeout"] = timeout
+    pkcs11 = value.get("Pkcs11", False)
+    if not isinstance(pkcs11, bool):
+        raise BadFileFormat("Boolean value expected in field: Pkcs11")
+    kwargs["pkcs11"] = pkcs11
+    certificate = _optional_string(value, "CertificateFile")
+    if certificate is not None:
+        key = _optional_string(value, "CertificateKeyFile")
+        for path in (certificate, key):
+            if path is None or not os.path.isfile(path):
+                raise InexistentFile(f"Cannot open certificate file: {path}")
+        kwargs["certificate_file"] = certificate
+        kwargs["certificate_key_file"] = key
+        kwargs["certificate_key_password"] = _optional_string(value, "CertificateKeyPassword")
+    return Peer(**kwargs)
+
+
+def _serialize(peer: Peer) -> dict[str, Any]:
+    return {f.name: getattr(peer, f.name) for f in fields(peer)}
+
+
+def _deserialize(value: Mapping[str, Any]) -> Peer:
+    names = {f.name for f in fields(Peer)}
+    return Peer(**{k: v for k, v in value.items() if k in names})
+
+
+def _process_start(pid: int) -> str:
+    """The start time of ``pid`` (so that a reused pid is a different run)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def run_token(config: Mapping[str, Any]) -> str:
+    """Identifies the current run of the server, shared by all its HTTP workers."""
+    # ``HttpWorkers`` read as ``server.http_workers`` reads it (that module sits above
+    # core): with several workers the run is the supervisor's.
+    workers = config.get("HttpWorkers")
+    pid = os.getppid() if workers and int(workers) > 1 else os.getpid()
+    return f"{pid}:{_process_start(pid)}"
+
+
+class PeerRegistry:
+    """The known peers, shared through the index by every process of the server."""
+
+    def __init__(self, archive: Archive, config: Mapping[str, Any]) -> None:
+        self.archive = archive
+        self.in_database = bool(config.get("OrthancPeersInDatabase", False))
+        self._configured: dict[str, Peer] = {}
+        if not self.in_database:
+            for name, value in (config.get("OrthancPeers") or {}).items():
+                self._configured[name] = parse_peer(value)
+        self._property = _PROPERTY_IN_DATABASE if self.in_database else _PROPERTY_SESSION
+        self._token = "" if self.in_database else run_token(config)
+        self.default_timeout = int(config.get("HttpTimeout", 60) or 60)
+        verify: bool | str = bool(config.get("HttpsVerifyPeers", True))
+        if verify and config.get("HttpsCACertificates"):
+            verify = str(config["HttpsCACertificates"])
+        self.verify = verify
+
+    # ---- reading ------------------------------------------------------------
+    def _stored(self, session: Any) -> dict[str, dict[str, Any] | None]:
+        raw = session.get_property(self._property)
+        if not raw:
+            return {}
+        value = json.loads(raw)
+        if self.in_database:
+            return value
+        return value.get("peers", {}) if value.get("run") == self._token else {}
+
+    def all(self) -> dict[str, Peer]:
+        with self.archive.read() as session:
+            stored = self._stored(session)
+        result = dict(self._configured)
+        for name, value in stored.items():
+            if value is None:
+                result.pop(name, None)
+            else:
+                result[name] = _deserialize(value)
+        return dict(sorted(result.items()))
+
+    def get(self, name: str) -> Peer:
+        peer = self.all().get(name)
+        if peer is None:
+            raise UnknownResource(f"No peer with symbolic name: {name}")
+        return peer
+
+    # ---- changing -----------------------------------------------------------
+    def _change(self, name: str, value: Peer | None) -> None:
+        def run(tx: Transaction) -> None:
+            stored = self._stored(tx.session)
+            known = stored[name] is not None if name in stored else name in self._configured
+            if value is None and not known:
+                raise InexistentItem(f"Unknown Orthanc peer: {name}")
+            if value is None and self.in_database:
+                stored.pop(name, None)
+            else:
+                stored[name] = None if value is None else _serialize(value)
+            document: Any = stored if self.in_database else {"run": self._token, "peers": stored}
+            tx.session.set_property(self._property, json.dumps(document, sort_keys=True))
+
+        self.archive.write(run)
+
+    def put(self, name: str, peer: Peer) -> None:
+        self._change(name, peer)
+
+    def delete(self, name: str) -> None:
+        self._change(name, None)
+
+    # ---- talking to a peer --------------------------------------------------
+    def client(self, peer: Peer) -> httpx.Client:
+        """An HTTP client configured for ``peer`` (credentials, headers, TLS, timeout)."""
+        auth = (peer.username, peer.password or "") if peer.username is not None else None
+        cert: Any = None
+        if peer.certificate_file:
+            cert = (peer.certificate_file, peer.certificate_key_file, peer.certificate_key_password)
+        return httpx.Client(
+            base_url=peer.url,
+            auth=auth,
+            headers=peer.http_headers,
+            timeout=float(peer.timeout or self.default_timeout),
+            verify=self.verify,
+            cert=cert,
+        )
+
+
+def peer_system(registry: PeerRegistry, name: str) -> Any:
+    """``GET /system`` of the peer, as JSON."""
+    peer = registry.get(name)
+    try:
+        with registry.client(peer) as client:
+            response = client.get("system")
+    except httpx.HTTPError as exc:
+        raise NetworkProtocol(f"Cannot reach the peer {name}: {exc}") from exc
+    if response.status_code in (401, 403):
+        raise BadHttpStatusInRest()
+    if response.status_code != 200:
+        raise NetworkProtocol(f"The peer {name} answered HTTP status {response.status_code}")
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise NetworkProtocol(f"The peer {name} did not answer JSON") from exc
+
+
+@dataclass
+class StoreResult:
+    instances: int = 0
+    failed: int = 0
+    size: int = 0
+
+
+def send_instances(
+    registry: PeerRegistry,
+    peer: Peer,
+    instance_ids: list[str],
+    read: Callable[[str], bytes],
+    compress: bool,
+) -> StoreResult:
+    """POST each instance to the peer, one connection for all; the first failure stops
+    the request (as Orthanc's synchronous store does) with a network error."""
+    result = StoreResult()
+    with registry.client(peer) as client:
+        for public_id in instance_ids:
+            data = read(public_id)
+            post_instance(client, data, compress)
+            result.instances += 1
+            result.size += len(data)
+    return result
+
+
+def post_instance(client: httpx.Client, data: bytes, compress: bool) -> httpx.Response:
+    headers = {"Content-Type": "application/dicom"}
+    body = data
+    if compress:
+        body = gzip.compress(data, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+    try:
+        response = client.post("instances", content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise NetworkProtocol(f"Cannot reach the peer: {exc}") from exc
+    if response.status_code != 200:
+        raise NetworkProtocol(f"The peer answered HTTP status {response.status_code}")
+    return response
+
+
+def store_straight(registry: PeerRegistry, name: str, data: bytes) -> Any:
+    """Forward a DICOM file as is; the answer is the peer's answer to its upload."""
+    peer = registry.get(name)
+    try:
+        with registry.client(peer) as client:
+            response = post_instance(client, data, compress=False)
+            return response.json()
+    except (NetworkProtocol, ValueError) as exc:
+        raise NetworkProtocol(f"Cannot send DICOM to remote peer: {name}") from exc

@@ -1,0 +1,308 @@
+"""Operations endpoints: plugins, log levels, metrics, shutdown, reset, conformance.
+
+Behaviour observed on Orthanc 1.10.1: ``/plugins`` of a server without plugins
+lists only the pseudo-plugin ``explorer.js`` (the explorer's extension script, an
+empty comment then); ``PUT /tools/log-level`` and ``PUT /tools/metrics`` answer an
+empty text body; a verbosity other than default/verbose/trace is "Parameter out of
+range" (400), a metrics flag that is not a Boolean "Bad file format" (400); with
+metrics disabled the Prometheus scrape is an empty 200; shutdown and reset answer
+``{}``.
+
+Log levels and the metrics switch live in the process, as in Orthanc: with several
+HTTP workers they change the worker that answered only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pynetdicom.sop_class import uid_to_service_class
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..core import reading
+from ..core.errors import BadFileFormat, NotImplementedYet, ParameterOutOfRange
+from ..core.metrics import HttpMetrics, prometheus_text
+from ..logs import CATEGORIES
+from .common import archive_of
+from .responses import json_response, text_response
+
+log = logging.getLogger("dicomhub.rest.operations")
+
+_VERBOSITIES = {"default": logging.WARNING, "verbose": logging.INFO, "trace": logging.DEBUG}
+
+
+# ---- metrics middleware -------------------------------------------------------------
+class MetricsMiddleware:
+    """Times every HTTP request for the latency histograms and the in-flight gauge.
+
+    Pure ASGI (no BaseHTTPMiddleware) so that streamed answers are not buffered and
+    the cost stays at two clock reads and a histogram update.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics = self.metrics
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        metrics.started()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            metrics.finished(scope["method"], status, time.perf_counter() - start)
+
+
+def instrument(app: Any, config: Mapping[str, Any]) -> ASGIApp:
+    """Wrap the Starlette ``app`` with the metrics middleware (see ``rest/app.py``)."""
+    metrics = HttpMetrics()
+    metrics.enabled = bool(config.get("MetricsEnabled", True))
+    app.state.metrics = metrics
+    return MetricsMiddleware(app, metrics)
+
+
+def _metrics(request: Request) -> HttpMetrics:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is None:  # an app built without ``instrument``
+        metrics = request.app.state.metrics = HttpMetrics()
+    return metrics
+
+
+# ---- plugins --------------------------------------------------------------------------
+_EXPLORER_JS = "// dicomhub runs no plugin: nothing extends the explorer\n"
+
+
+async def list_plugins(request: Request) -> Response:
+    return json_response(["explorer.js"])
+
+
+async def get_plugin(request: Request) -> Response:
+    if request.path_params["name"] == "explorer.js":
+        return Response(_EXPLORER_JS, media_type="application/javascript")
+    return Response(status_code=404)
+
+
+# ---- log levels -----------------------------------------------------------------------
+def _verbosity_of(logger_name: str) -> str:
+    level = logging.getLogger(logger_name).getEffectiveLevel()
+    if level <= logging.DEBUG:
+        return "trace"
+    if level <= logging.INFO:
+        return "verbose"
+    return "default"
+
+
+def _parse_verbosity(body: bytes) -> int:
+    value = body.decode("utf-8", "replace").strip()
+    if value not in _VERBOSITIES:
+        raise ParameterOutOfRange(f'The log level must be "default", "verbose" or "trace": {value}')
+    return _VERBOSITIES[value]
+
+
+def _set_category(category: str, level: int) -> None:
+    for name in CATEGORIES[category]:
+        logging.getLogger(name).setLevel(level)
+
+
+async def get_log_level(request: Request) -> Response:
+    return text_response(_verbosity_of("dicomhub"))
+
+
+async def put_log_level(request: Request) -> Response:
+    level = _parse_verbosity(await request.body())
+    for category in CATEGORIES:
+        _set_category(category, level)
+    log.info("Log level set to %s", logging.getLevelName(level))
+    return text_response("")
+
+
+def _category_routes(category: str) -> list[Route]:
+    first = CATEGORIES[category][0]
+
+    async def get_level(request: Request) -> Response:
+        return text_response(_verbosity_of(first))
+
+    async def put_level(request: Request) -> Response:
+        level = _parse_verbosity(await request.body())
+        _set_category(category, level)
+        log.info("Log level of category %s set to %s", category, logging.getLevelName(level))
+        return text_response("")
+
+    path = f"/tools/log-level-{category}"
+    return [
+        Route(path, get_level, methods=["GET"], name=f"get-log-level-{category}"),
+        Route(path, put_level, methods=["PUT"], name=f"put-log-level-{category}"),
+    ]
+
+
+# ---- metrics --------------------------------------------------------------------------
+async def get_metrics(request: Request) -> Response:
+    return text_response("1" if _metrics(request).enabled else "0")
+
+
+async def put_metrics(request: Request) -> Response:
+    value = (await request.body()).decode("utf-8", "replace").strip().lower()
+    if value in ("1", "true"):
+        _metrics(request).enabled = True
+    elif value in ("0", "false"):
+        _metrics(request).enabled = False
+    else:
+        raise BadFileFormat("Boolean value expected")
+    return text_response("")
+
+
+async def metrics_prometheus(request: Request) -> Response:
+    metrics = _metrics(request)
+    media = "text/plain; version=0.0.4"
+    if not metrics.enabled:
+        return Response(b"", media_type=media)
+    statistics = await run_in_threadpool(reading.global_statistics, archive_of(request))
+    return Response(prometheus_text(statistics, metrics), media_type=media)
+
+
+# ---- shutdown and reset ---------------------------------------------------------------
+async def _stop_server(workers: int) -> None:
+    """Stop the whole server once the answer is sent.
+
+    With several HTTP workers the supervisor (the parent) is signalled: it stops every
+    worker, which a signal to this worker alone would not (it would be restarted).
+    uvicorn treats SIGTERM as a graceful shutdown: requests in flight finish.
+    """
+    await asyncio.sleep(0.1)
+    log.warning("Shutdown request received")
+    if workers > 1:
+        os.kill(os.getppid(), signal.SIGTERM)
+        return
+    # uvicorn's SIGTERM handler is a method of its Server: asking that server to exit
+    # directly stops it just as gracefully, without the signal uvicorn re-raises on the
+    # way out, so the process ends with status 0 as Orthanc does (a supervisor such as
+    # Docker's "on-failure" must not take a requested shutdown for a crash).
+    handler = signal.getsignal(signal.SIGTERM)
+    server = getattr(handler, "__self__", None)
+    if server is not None and hasattr(server, "should_exit"):
+        server.should_exit = True
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _workers(config: Mapping[str, Any]) -> int:
+    """``HttpWorkers`` read as ``server.http_workers`` reads it (that module sits above
+    this layer, so it is not imported here)."""
+    value = config.get("HttpWorkers")
+    return max(1, int(value)) if value else 1
+
+
+async def shutdown(request: Request) -> Response:
+    workers = _workers(request.app.state.config)
+    response = json_response({})
+    response.background = BackgroundTask(_stop_server, workers)
+    return response
+
+
+async def reset(request: Request) -> Response:
+    raise NotImplementedYet(
+        "dicomhub cannot restart itself in place yet: restart the service "
+        "(or POST /tools/shutdown under a supervisor) to re-read the configuration"
+    )
+
+
+# ---- conformance ----------------------------------------------------------------------
+def conformance_statement(config: Mapping[str, Any]) -> str:
+    """A plain-text conformance statement built from the listener's real contexts.
+
+    The application entity is built exactly as the DICOM listener builds it (without
+    opening the port), so the statement cannot drift from what is accepted.
+    """
+    from ..net.scp import DicomListener
+
+    listener = DicomListener(None, config, None)  # type: ignore[arg-type]
+    ae = listener._application_entity()
+    by_service: dict[str, list[tuple[str, list[str]]]] = {}
+    for context in ae.supported_contexts:
+        uid = str(context.abstract_syntax)
+        service = uid_to_service_class(uid).__name__
+        by_service.setdefault(service, []).append(
+            (uid, [str(ts) for ts in context.transfer_syntax])
+        )
+    enabled = bool(config.get("DicomServerEnabled", True))
+    lines = [
+        "dicomhub DICOM conformance statement",
+        "====================================",
+        "",
+        f"Application entity title: {listener.aet}",
+        f"Port: {listener.port}" + ("" if enabled else " (DICOM server disabled)"),
+        f"Maximum PDU length: {ae.maximum_pdu_size}",
+        f"Implementation class UID: {ae.implementation_class_uid}",
+        f"Implementation version name: {ae.implementation_version_name or ''}",
+        "Role: SCP for the presentation contexts below; associations are accepted "
+        "as described in the REST API documentation (DicomModalities, "
+        "DicomAlwaysAllow*, DicomCheckCalledAet).",
+        "",
+    ]
+    for service, contexts in sorted(by_service.items()):
+        lines.append(f"{service} (SCP)")
+        lines.append("-" * (len(service) + 6))
+        syntax_sets: dict[tuple[str, ...], list[str]] = {}
+        for uid, syntaxes in contexts:
+            syntax_sets.setdefault(tuple(syntaxes), []).append(uid)
+        for syntaxes, uids in syntax_sets.items():
+            lines.append("  SOP classes:")
+            lines.extend(f"    {uid}  {_uid_name(uid)}".rstrip() for uid in sorted(uids))
+            lines.append("  Transfer syntaxes:")
+            lines.extend(f"    {ts}  {_uid_name(ts)}".rstrip() for ts in syntaxes)
+        lines.append("")
+    if config.get("UnknownSopClassAccepted"):
+        lines.append("Storage SOP classes unknown to the dictionary are also accepted.")
+    return "\n".join(lines) + "\n"
+
+
+def _uid_name(uid: str) -> str:
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return "" if name == uid else name
+
+
+async def dicom_conformance(request: Request) -> Response:
+    text = await run_in_threadpool(conformance_statement, request.app.state.config)
+    return text_response(text)
+
+
+def routes() -> list[Route]:
+    result = [
+        Route("/plugins", list_plugins, methods=["GET"]),
+        Route("/plugins/{name}", get_plugin, methods=["GET"]),
+        Route("/tools/log-level", get_log_level, methods=["GET"]),
+        Route("/tools/log-level", put_log_level, methods=["PUT"]),
+        Route("/tools/metrics", get_metrics, methods=["GET"]),
+        Route("/tools/metrics", put_metrics, methods=["PUT"]),
+        Route("/tools/metrics-prometheus", metrics_prometheus, methods=["GET"]),
+        Route("/tools/shutdown", shutdown, methods=["POST"]),
+        Route("/tools/reset", reset, methods=["POST"]),
+        Route("/tools/dicom-conformance", dicom_conformance, methods=["GET"]),
+    ]
+    for category in CATEGORIES:
+        result.extend(_category_routes(category))
+    return result

@@ -1,0 +1,166 @@
+"""``/peers``: the Orthanc peers and the synchronous sending of resources to them.
+
+Answers follow Orthanc 1.10.1 as observed: PUT and DELETE answer an empty 200, an
+unknown peer is "Unknown resource" (404) on its sub-routes and "Accessing an
+inexistent item" (404) on DELETE, ``GET /peers/{unknown}`` an empty 404. The store
+answer carries ``Compress``, ``Description``, the instance counts, the peer (with
+its header values, without its password) and the size sent. Asynchronous store jobs
+and ``Transcode`` wait for the jobs engine (501).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..core import reading
+from ..core.errors import BadFileFormat, NotImplementedYet
+from ..core.modalities import instances_to_send
+from ..core.peers import PeerRegistry, parse_peer, peer_system, send_instances, store_straight
+from .common import archive_of, expand_arg
+from .responses import json_response, text_response
+
+#: What ``GET /peers/{id}`` lists (Orthanc's sub-routes of a peer).
+_OPERATIONS = ["configuration", "store", "store-straight", "system"]
+
+
+def registry_of(request: Request) -> PeerRegistry:
+    """One registry per application (its state lives in the index, shared by workers)."""
+    state = request.app.state
+    registry = getattr(state, "peers", None)
+    if registry is None:
+        registry = PeerRegistry(archive_of(request), state.config)
+        state.peers = registry
+    return registry
+
+
+def _json_body(body: bytes) -> Any:
+    if not body.strip():
+        raise BadFileFormat("Must provide a JSON value")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadFileFormat("Must provide a JSON value") from exc
+
+
+async def list_peers(request: Request) -> Response:
+    peers = await run_in_threadpool(registry_of(request).all)
+    if expand_arg(request, False):
+        return json_response({name: peer.to_json() for name, peer in peers.items()})
+    return json_response(list(peers))
+
+
+async def get_peer(request: Request) -> Response:
+    peers = await run_in_threadpool(registry_of(request).all)
+    if request.path_params["name"] not in peers:
+        return Response(status_code=404)
+    return json_response(_OPERATIONS)
+
+
+async def get_configuration(request: Request) -> Response:
+    peer = await run_in_threadpool(registry_of(request).get, request.path_params["name"])
+    return json_response(peer.to_json())
+
+
+async def put_peer(request: Request) -> Response:
+    peer = await run_in_threadpool(parse_peer, _json_body(await request.body()))
+    await run_in_threadpool(registry_of(request).put, request.path_params["name"], peer)
+    return text_response("")
+
+
+async def delete_peer(request: Request) -> Response:
+    await run_in_threadpool(registry_of(request).delete, request.path_params["name"])
+    return text_response("")
+
+
+async def system(request: Request) -> Response:
+    answer = await run_in_threadpool(peer_system, registry_of(request), request.path_params["name"])
+    return json_response(answer)
+
+
+def _resources(body: Any) -> list[str]:
+    if isinstance(body, str):
+        return [body]
+    if isinstance(body, list):
+        items = body
+    elif isinstance(body, dict):
+        if "Resources" not in body:
+            raise BadFileFormat('Missing field in JSON: "Resources"')
+        items = body["Resources"]
+        if not isinstance(items, list):
+            raise BadFileFormat('JSON field "Resources" must contain an array')
+    else:
+        raise BadFileFormat("Must provide a JSON value")
+    if not all(isinstance(item, str) for item in items):
+        raise BadFileFormat("Resources must be given by their Orthanc identifiers")
+    return items
+
+
+def _bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise BadFileFormat(f'"{key}" must be a Boolean')
+    return value
+
+
+async def store(request: Request) -> Response:
+    body = _json_body(await request.body())
+    resources = _resources(body)
+    options: Mapping[str, Any] = body if isinstance(body, dict) else {}
+    compress = _bool(options, "Compress", False)
+    if _bool(options, "Asynchronous", False) or not _bool(options, "Synchronous", True):
+        raise NotImplementedYet("Asynchronous store jobs are not available yet")
+    if options.get("Transcode"):
+        raise NotImplementedYet("Transcoding while sending to a peer is not available yet")
+    registry = registry_of(request)
+    archive = archive_of(request)
+    peer = await run_in_threadpool(registry.get, request.path_params["name"])
+    instances = await run_in_threadpool(instances_to_send, archive, resources)
+    result = await run_in_threadpool(
+        send_instances,
+        registry,
+        peer,
+        [i.public_id for i in instances],
+        lambda public_id: reading.instance_file(archive, public_id),
+        compress,
+    )
+    answer: dict[str, Any] = {
+        "Compress": compress,
+        "Description": "REST API",
+        "FailedInstancesCount": 0,
+        "InstancesCount": result.instances,
+        "Peer": peer.to_store_json(),
+        "Size": str(result.size),
+        "SizeMB": result.size // (1024 * 1024),
+    }
+    if resources:
+        answer["ParentResources"] = resources
+    return json_response(answer)
+
+
+async def store_straight_route(request: Request) -> Response:
+    """Forward the body (a DICOM file) to the peer as is, without storing it here."""
+    data = await request.body()
+    answer = await run_in_threadpool(
+        store_straight, registry_of(request), request.path_params["name"], data
+    )
+    return json_response(answer)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/peers", list_peers, methods=["GET"]),
+        Route("/peers/{name}", get_peer, methods=["GET"]),
+        Route("/peers/{name}", put_peer, methods=["PUT"]),
+        Route("/peers/{name}", delete_peer, methods=["DELETE"]),
+        Route("/peers/{name}/configuration", get_configuration, methods=["GET"]),
+        Route("/peers/{name}/system", system, methods=["GET"]),
+        Route("/peers/{name}/store", store, methods=["POST"]),
+        Route("/peers/{name}/store-straight", store_straight_route, methods=["POST"]),
+    ]
