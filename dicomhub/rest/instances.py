@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tempfile
+import zlib
+from typing import IO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -44,8 +46,7 @@ async def post_instances(request: Request) -> Response:
         return Response(b"", 200)
 
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
-        async for chunk in request.stream():
-            spool.write(chunk)
+        await _spool_body(request, spool)
         spool.seek(0)
         head = spool.read(4)
         spool.seek(0)
@@ -57,6 +58,27 @@ async def post_instances(request: Request) -> Response:
         raise BadFileFormat("Received an empty DICOM file")
     result = await run_in_threadpool(store, archive, data, origin)
     return json_response(result.to_json())
+
+
+async def _spool_body(request: Request, spool: IO[bytes]) -> None:
+    """Copy the body to ``spool``, inflating it on the way when it is gzip-encoded
+    (as Orthanc peers send it with ``Compress``)."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        async for chunk in request.stream():
+            spool.write(chunk)
+        return
+    if encoding != "gzip":
+        raise BadRequest(f"Unsupported Content-Encoding: {encoding}")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        async for chunk in request.stream():
+            spool.write(inflater.decompress(chunk))
+        spool.write(inflater.flush())
+    except zlib.error as exc:
+        raise BadFileFormat(f"Cannot decompress the gzip body: {exc}") from exc
+    if not inflater.eof:
+        raise BadFileFormat("Truncated gzip body")
 
 
 def _store_any(archive, data: bytes, origin: Origin):  # type: ignore[no-untyped-def]

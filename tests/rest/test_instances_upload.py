@@ -398,3 +398,27 @@ def test_write_failure_in_the_storage_area_fails_cleanly(make_server) -> None:
     # and the server still works once the disk is back
     upload(server.client, make_dicom(patient_id="IOERR"))
     assert_consistent(server)
+
+
+def test_gzip_encoded_upload_is_inflated(server) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    data = make_dicom(patient_id="GZIP1")
+    answer = server.client.post(
+        "/instances", content=gzip.compress(data), headers={"Content-Encoding": "gzip"}
+    )
+    assert answer.status_code == 200
+    stored = server.client.get(f"/instances/{answer.json()['ID']}/file").content
+    assert stored == data
+
+
+def test_bad_gzip_body_is_refused_and_changes_nothing(server) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    truncated = gzip.compress(make_dicom(patient_id="GZIP2"))[:-20]
+    for body, encoding in ((b"not gzip at all", "gzip"), (truncated, "gzip"), (b"x", "br")):
+        answer = server.client.post(
+            "/instances", content=body, headers={"Content-Encoding": encoding}
+        )
+        assert answer.status_code == 400, (body[:10], encoding)
+    assert server.client.get("/instances").json() == []
