@@ -56,6 +56,10 @@ class _Item:
         self.future: Future[Any] = Future()
 
 
+class _RollBack(Exception):
+    """Abandons a transaction whose only item failed."""
+
+
 class GroupCommitter:
     """Flat combining: whoever holds the writer lock commits everyone's queued work.
 
@@ -105,16 +109,26 @@ class GroupCommitter:
     def _run_batch(self, batch: list[_Item]) -> None:
         done: list[tuple[_Item, Transaction, Any]] = []
         failed: list[tuple[_Item, Transaction, BaseException]] = []
+        # Alone in its transaction, an item needs no savepoint: its failure rolls
+        # the whole transaction back.
+        alone = len(batch) == 1
         try:
             with self.index.write() as session:
                 for item in batch:
                     tx = Transaction(session)
                     try:
-                        with session.savepoint():
+                        if alone:
                             result = item.fn(tx)
+                        else:
+                            with session.savepoint():
+                                result = item.fn(tx)
                         done.append((item, tx, result))
                     except BaseException as exc:  # noqa: BLE001 - handed to the caller
                         failed.append((item, tx, exc))
+                        if alone:
+                            raise _RollBack from exc
+        except _RollBack:
+            pass  # the failed item is answered below; nothing else was in the batch
         except BaseException as exc:  # the commit itself failed: nothing was written
             log.error("index transaction failed: %s", exc)
             for item, tx, _ in done:

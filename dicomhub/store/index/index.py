@@ -544,10 +544,22 @@ class IndexSession:
         self._pending_counters[name] = self._pending_counters.get(name, 0) + delta
 
     def flush_counters(self) -> None:
-        for name, delta in self._pending_counters.items():
-            if delta:
-                self._run("UPDATE counters SET value = value + :d WHERE name = :n", d=delta, n=name)
+        """Apply the summed counter updates in one statement."""
+        changed = [(n, d) for n, d in self._pending_counters.items() if d]
         self._pending_counters = {}
+        if not changed:
+            return
+        params: dict[str, object] = {}
+        cases = []
+        for i, (name, delta) in enumerate(changed):
+            params[f"n{i}"], params[f"d{i}"] = name, delta
+            cases.append(f"WHEN :n{i} THEN :d{i}")
+        names = ", ".join(f":n{i}" for i in range(len(changed)))
+        self._run(
+            f"UPDATE counters SET value = value + CASE name {' '.join(cases)} ELSE 0 END "
+            f"WHERE name IN ({names})",
+            **params,
+        )
 
     def counters(self) -> dict[str, int]:
         values = {r[0]: r[1] for r in self._all("SELECT name, value FROM counters")}
