@@ -35,3 +35,8 @@ class ByteLRU:
                     _, old = self._items.popitem(last=False)
                     self._size -= len(old)
         return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0

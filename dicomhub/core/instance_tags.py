@@ -135,3 +135,12 @@ def module(
     wanted = {tags_json.tag_key(t) for t in tags}
     full = orjson.loads(tags_json_bytes(archive, instances[0], "full", ignore_length))
     return _reformat({k: v for k, v in full.items() if k in wanted}, fmt)
+
+
+def invalidate_cached_tags() -> None:
+    """``/tools/invalidate-tags``: drop the rendered tags kept in memory.
+
+    They can never be stale (they are keyed by immutable attachment), so this only
+    frees memory; Orthanc uses the route to rebuild its stored JSON summaries.
+    """
+    _rendered.clear()

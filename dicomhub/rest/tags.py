@@ -129,9 +129,15 @@ def get_instances_tags(request: Request) -> Response:
     )
 
 
+def invalidate_tags(request: Request) -> Response:
+    instance_tags.invalidate_cached_tags()
+    return Response(b"", 200)
+
+
 def routes() -> list[Route]:
     upper = "{level:upper_levels}"
     return [
+        Route("/tools/invalidate-tags", invalidate_tags, methods=["POST"]),
         Route("/instances/{id}/tags", get_tags, methods=["GET"]),
         Route("/instances/{id}/simplified-tags", get_simplified_tags, methods=["GET"]),
         Route("/instances/{id}/header", get_header, methods=["GET"]),

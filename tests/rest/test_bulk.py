@@ -76,3 +76,11 @@ def test_tools_index_lists_the_served_tools(server: RunningServer) -> None:
     for name in names:  # only what is served is announced
         answer = server.client.get(f"/tools/{name}").content
         assert answer != unknown.replace(b"/tools/no-such-tool", f"/tools/{name}".encode()), name
+
+
+def test_invalidate_tags_keeps_answers_identical(server: RunningServer) -> None:
+    (a, _) = _two_instances(server)
+    before = server.client.get(f"/instances/{a['ID']}/tags").content
+    answer = server.client.post("/tools/invalidate-tags")
+    assert answer.status_code == 200
+    assert server.client.get(f"/instances/{a['ID']}/tags").content == before
