@@ -72,6 +72,8 @@ class _Plan:
     order: list[str] = field(default_factory=list)
     on_files: list[Constraint] = field(default_factory=list)
     empty: bool = False  # a constraint no resource can meet
+    # tag of the query's own level -> (its position in ``where``, its bare condition)
+    own: dict[int, tuple[int, str]] = field(default_factory=dict)
 
 
 def _owner_level(tag: int, level: Level) -> Level | None:
@@ -157,6 +159,8 @@ def _compile(session: IndexSession, query: FindQuery) -> _Plan:
                 plan.on_files.append(constraint)
             continue
         cond = to_sql(constraint, p, session.sqlite)
+        if owner == level:
+            plan.own[tag] = (len(plan.where), cond)
         ids = f"SELECT resource_id FROM main_tags WHERE tag = {p.add(tag)} AND {cond}"
         plan.where.append(f"r.id IN ({_descend(ids, level - owner)})")
     for cond in modality_conditions:
@@ -280,6 +284,7 @@ def search(archive: Archive, session: IndexSession, query: FindQuery) -> list[Re
                 key.descending,
                 query.limit,
                 query.since,
+                walk=plan.own.get(key.key),
             )
         return session.search(
             int(query.level),

@@ -465,3 +465,18 @@ def test_bad_options_are_refused(client: httpx.Client, extra: dict[str, Any]) ->
             continue
         assert response.status_code == 400, (route, response.text)
         assert_orthanc_error(response, 400, response.json()["Message"], None, "POST", route)
+
+
+def test_order_by_a_tag_that_is_also_filtered(client: httpx.Client) -> None:
+    """A range on the ordering tag bounds the ordered walk; answers are unchanged."""
+    studies = {
+        s["MainDicomTags"]["StudyDate"]: s["ID"] for s in find(client, "Study", {}, Expand=True)
+    }
+    dates = sorted(studies)
+    assert len(dates) >= 3
+    low, high = dates[1], dates[-1]
+    expected = [studies[d] for d in dates if low <= d <= high]
+    order_by = [{"Type": "DicomTag", "Key": "StudyDate", "Direction": "DESC"}]
+    query = {"StudyDate": f"{low}-{high}"}
+    assert find(client, "Study", query, OrderBy=order_by) == expected[::-1]
+    assert find(client, "Study", query, OrderBy=order_by, Limit=1, Since=1) == [expected[-2]]

@@ -636,16 +636,22 @@ class IndexSession:
         descending: bool,
         limit: int = 0,
         since: int = 0,
+        walk: tuple[int, str] | None = None,
     ) -> list[ResourceRow]:
         """Like ``search`` ordered on one main tag (case-folded), missing values last.
 
         The rows carrying the tag are read in ``(tag, norm)`` index order, so a page
         costs its size rather than a sort of every match; the rows lacking the tag
-        follow in id order.
+        follow in id order. ``walk`` = (position in ``where``, condition on
+        ``norm``/``value``): a condition on the ordering tag itself, applied to the
+        walked rows directly (a date range bounds the walk) instead of as a subquery.
         """
         cols = ", ".join("r." + c.strip() for c in _RESOURCE_COLS.split(","))
         direction = "DESC" if descending else "ASC"
-        conds = " AND ".join(["o.tag = :otag", "r.level = :lvl", *where])
+        present_where = list(where)
+        if walk is not None:
+            present_where = [w for i, w in enumerate(where) if i != walk[0]] + [walk[1]]
+        conds = " AND ".join(["o.tag = :otag", "r.level = :lvl", *present_where])
         present = (
             f"SELECT {cols} FROM main_tags o JOIN resources r ON r.id = o.resource_id "
             f"WHERE {conds} ORDER BY o.norm {direction}, o.resource_id {direction}"
