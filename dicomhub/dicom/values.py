@@ -15,6 +15,7 @@ from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 #: VRs whose values are text in the file's character set.
 TEXT_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
@@ -118,7 +119,7 @@ def element_string(elem: DataElement | RawDataElement, charsets: Sequence[str]) 
         return ""
     if isinstance(value, str):
         return strip_padding(value)
-    if isinstance(value, list | tuple) or hasattr(value, "__iter__") and not isinstance(value, str):
+    if isinstance(value, list | tuple | MultiValue):  # not PersonName: it iterates characters
         return strip_padding("\\".join(_one(v) for v in value))
     return strip_padding(_one(value))
 

@@ -21,12 +21,16 @@ import contextlib
 import fnmatch
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, _config, evt
-from pynetdicom.sop_class import _STORAGE_CLASSES, Verification  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    _QR_CLASSES,
+    _STORAGE_CLASSES,
+    Verification,
+)
 
 from ..core import ingest
 from ..core.archive import Archive
@@ -36,7 +40,9 @@ from ..core.errors import (
     FullStorage,
     InexistentTag,
 )
-from ..core.modalities import ECHO, STORE, ModalityRegistry, same_aet
+from ..core.modalities import ECHO, FIND, GET, MOVE, STORE, ModalityRegistry, same_aet
+from .find_scp import FindService
+from .move_scp import RetrieveService
 
 log = logging.getLogger("dicomhub.scp")
 
@@ -146,7 +152,12 @@ class DicomListener:
         self.always_allow = {
             ECHO: _flag(config, "DicomAlwaysAllowEcho", True),
             STORE: _flag(config, "DicomAlwaysAllowStore", True),
+            FIND: _flag(config, "DicomAlwaysAllowFind", False),
+            MOVE: _flag(config, "DicomAlwaysAllowMove", False),
+            GET: _flag(config, "DicomAlwaysAllowGet", False),
         }
+        self.finder = FindService(archive, config, self.aet)
+        self.retriever = RetrieveService(archive, config, self.aet, modalities)
         self.any_always_allowed = any(
             _flag(config, key, key in ("DicomAlwaysAllowEcho", "DicomAlwaysAllowStore"))
             for key in _ALWAYS_ALLOW_KEYS
@@ -166,7 +177,10 @@ class DicomListener:
         ae.add_supported_context(Verification)
         syntaxes = transfer_syntaxes(self.config)
         for uid in storage_classes(self.config):
-            ae.add_supported_context(uid, syntaxes)
+            # the peer may take the SCP role too: C-GET sends back on the same association
+            ae.add_supported_context(uid, syntaxes, scu_role=True, scp_role=True)
+        for name in _QR_ROOTS:
+            ae.add_supported_context(_QR_CLASSES[name])
         # Unknown SOP classes: pynetdicom's switch is process-wide, and this is the only
         # listener of the process.
         _config.UNRESTRICTED_STORAGE_SERVICE = _flag(self.config, "UnknownSopClassAccepted", False)
@@ -178,6 +192,9 @@ class DicomListener:
             (evt.EVT_REQUESTED, self._on_association_request),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_FIND, self._on_find),
+            (evt.EVT_C_MOVE, self._on_move),
+            (evt.EVT_C_GET, self._on_get),
         ]
         self._server = self._application_entity().start_server(
             (self.host, self.port), block=False, evt_handlers=handlers
@@ -267,6 +284,41 @@ class DicomListener:
             log.exception("C-STORE from %s failed", origin.remote_aet)
             return STATUS_PROCESSING_FAILURE
         return 0x0000
+
+    def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Any]]:
+        if not self._allowed(event, FIND):
+            event.assoc.abort()
+            return
+        yield from self.finder.handle(event.identifier, lambda: event.is_cancelled)
+
+    def _on_move(self, event: evt.Event) -> Iterator[Any]:
+        if not self._allowed(event, MOVE):
+            event.assoc.abort()
+            yield None, None
+            return
+        destination = _text(event.move_destination)
+        message_id = int(event.request.MessageID or 0)
+        yield from self.retriever.handle_move(
+            event.identifier, destination, message_id, lambda: event.is_cancelled
+        )
+
+    def _on_get(self, event: evt.Event) -> Iterator[Any]:
+        if not self._allowed(event, GET):
+            event.assoc.abort()
+            yield 0
+            return
+        yield from self.retriever.handle_get(event.identifier, lambda: event.is_cancelled)
+
+
+#: The query/retrieve models served (Patient/Study Only Root is retired).
+_QR_ROOTS = (
+    "PatientRootQueryRetrieveInformationModelFind",
+    "StudyRootQueryRetrieveInformationModelFind",
+    "PatientRootQueryRetrieveInformationModelMove",
+    "StudyRootQueryRetrieveInformationModelMove",
+    "PatientRootQueryRetrieveInformationModelGet",
+    "StudyRootQueryRetrieveInformationModelGet",
+)
 
 
 def _text(value: Any) -> str:

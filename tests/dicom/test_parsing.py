@@ -210,3 +210,15 @@ def test_sequences_and_empty_files_from_pydicom() -> None:
     for name in ("chrSQEncoding.dcm", "chrSQEncoding1.dcm"):  # no hierarchy UIDs
         with pytest.raises(MissingTag):
             parse_instance(sample(name))
+
+
+def test_converted_person_name_is_not_split_into_characters() -> None:
+    from pydicom.dataset import Dataset
+
+    from dicomhub.dicom.values import element_string
+
+    ds = Dataset()
+    ds.PatientName = "Doe^John*"
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    assert element_string(ds["PatientName"], ["ISO_IR 6"]) == "Doe^John*"
+    assert element_string(ds["ImageType"], ["ISO_IR 6"]) == "ORIGINAL\\PRIMARY"

@@ -1,0 +1,210 @@
+"""C-MOVE and C-GET SCP: the instances an identifier names, sent by pynetdicom.
+
+pynetdicom runs the C-STORE sub-operations and the pending/final responses with
+their sub-operation counts; this module only decides what to send and where. The
+resources are found as Orthanc finds them for a retrieve: by the unique key of the
+QueryRetrieveLevel (PatientID, StudyInstanceUID, SeriesInstanceUID or
+SOPInstanceUID, a ``\\`` list allowed), compared exactly. A C-MOVE destination must
+be a configured modality (same AET, with ``StrictAetComparison``), otherwise the
+request fails with 0xA801 "move destination unknown", as Orthanc answers.
+
+With ``SynchronousCMove`` false, Orthanc 1.10.1 sends through a store job and answers
+every sub-operation as completed at once. pynetdicom performs each sub-operation it
+reports, so here the requester gets a final Success with zero counts at once and a
+worker thread sends: either way a slow destination does not hold the requester.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pynetdicom import build_context
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from ..core.archive import Archive
+from ..core.errors import DicomhubError
+from ..core.modalities import (
+    InstanceToSend,
+    ModalityRegistry,
+    RemoteModality,
+    instances_to_send,
+    same_aet,
+)
+from ..core.reading import instance_file
+from ..dicom.levels import Level
+from ..dicom.values import element_string
+from .find_scp import FindRefused, query_level
+from .scu import Outgoing, _contexts, store
+
+log = logging.getLogger("dicomhub.move")
+
+STATUS_PENDING = 0xFF00
+STATUS_CANCEL = 0xFE00
+STATUS_UNABLE_TO_PROCESS = 0xC000
+
+#: The unique key that names the resources of each level in a retrieve.
+_UNIQUE_KEYS = {
+    Level.PATIENT: 0x00100020,
+    Level.STUDY: 0x0020000D,
+    Level.SERIES: 0x0020000E,
+    Level.INSTANCE: 0x00080018,
+}
+
+
+def _retrieve_level(identifier: Dataset) -> Level:
+    """The QueryRetrieveLevel, or (like Orthanc) the deepest unique key present."""
+    try:
+        return query_level(identifier)
+    except FindRefused:
+        for level in (Level.INSTANCE, Level.SERIES, Level.STUDY, Level.PATIENT):
+            if _UNIQUE_KEYS[level] in identifier:
+                return level
+        raise
+
+
+def resources_to_send(archive: Archive, identifier: Dataset) -> list[InstanceToSend]:
+    """The instances under the resources the identifier names, each once."""
+    level = _retrieve_level(identifier)
+    tag = _UNIQUE_KEYS[level]
+    elem = identifier.get_item(tag)
+    text = element_string(elem, ["ISO_IR 192"]) if elem is not None else None
+    values = [v.strip() for v in (text or "").split("\\") if v.strip()]
+    if not values:
+        raise FindRefused(STATUS_UNABLE_TO_PROCESS, f"No {level.title} key to retrieve")
+    public_ids: list[str] = []
+    with archive.read() as session:
+        for value in values:
+            public_ids.extend(
+                row.public_id for row in session.lookup_identifier(tag, value) if row.level == level
+            )
+    if not public_ids:
+        # Orthanc fails the whole retrieve rather than answer "nothing to send"
+        raise FindRefused(STATUS_UNABLE_TO_PROCESS, f"No {level.title} with {tag:08x}={text}")
+    return instances_to_send(archive, list(dict.fromkeys(public_ids)))
+
+
+def _dataset(archive: Archive, public_id: str) -> Dataset:
+    return dcmread(io.BytesIO(instance_file(archive, public_id)))
+
+
+class RetrieveService:
+    """Answers C-MOVE and C-GET requests against one archive."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        config: Mapping[str, Any],
+        aet: str,
+        modalities: ModalityRegistry,
+    ) -> None:
+        self.archive = archive
+        self.aet = aet
+        self.modalities = modalities
+        self.strict_aet = bool(config.get("StrictAetComparison", False))
+        synchronous = config.get("SynchronousCMove", True)
+        self.synchronous = True if synchronous is None else bool(synchronous)
+
+    def destination(self, aet: str) -> RemoteModality | None:
+        for modality in self.modalities.all().values():
+            if same_aet(modality.aet, aet, self.strict_aet):
+                return modality
+        return None
+
+    def _datasets(
+        self, instances: list[InstanceToSend], is_cancelled: Callable[[], bool] | None
+    ) -> Iterator[tuple[int, Dataset | None]]:
+        for instance in instances:
+            if is_cancelled is not None and is_cancelled():
+                yield STATUS_CANCEL, None
+                return
+            try:
+                yield STATUS_PENDING, _dataset(self.archive, instance.public_id)
+            except DicomhubError as exc:  # deleted meanwhile: a failed sub-operation
+                log.warning("C-MOVE/C-GET cannot read %s: %s", instance.public_id, exc)
+                yield STATUS_UNABLE_TO_PROCESS, None
+                return
+
+    def _instances(self, identifier: Dataset) -> list[InstanceToSend] | FindRefused:
+        try:
+            return resources_to_send(self.archive, identifier)
+        except FindRefused as exc:
+            return exc
+        except DicomhubError as exc:
+            return FindRefused(STATUS_UNABLE_TO_PROCESS, str(exc))
+
+    def handle_move(
+        self,
+        identifier: Dataset,
+        move_destination: str,
+        message_id: int,
+        is_cancelled: Callable[[], bool] | None,
+    ) -> Iterator[Any]:
+        """pynetdicom's C-MOVE protocol: destination, count, then (status, dataset)."""
+        modality = self.destination(move_destination)
+        if modality is None:
+            log.warning("C-MOVE to an unknown destination AET: %s", move_destination)
+            yield None, None
+            return
+        found = self._instances(identifier)
+        instances = [] if isinstance(found, FindRefused) else found
+        items = [
+            Outgoing(i.sop_class_uid, i.transfer_syntax, bytes, i.public_id) for i in instances
+        ]
+        # pynetdicom connects to the destination before it takes a failure status, and
+        # needs one context to do so
+        contexts = _contexts(items) if items else [build_context(Verification)]
+        yield modality.host, modality.port, {"ae_title": modality.aet, "contexts": contexts}
+        if isinstance(found, FindRefused):
+            log.warning("C-MOVE refused: %s", found)
+            yield 1
+            yield found.status, None
+            return
+        if not self.synchronous:
+            self._send_in_background(modality, instances, message_id)
+            yield 0
+            return
+        yield len(instances)
+        yield from self._datasets(instances, is_cancelled)
+
+    def _send_in_background(
+        self, modality: RemoteModality, instances: list[InstanceToSend], message_id: int
+    ) -> None:
+        items = [
+            Outgoing(
+                i.sop_class_uid,
+                i.transfer_syntax,
+                lambda public_id=i.public_id: instance_file(self.archive, public_id),  # type: ignore[misc]
+                i.public_id,
+            )
+            for i in instances
+        ]
+
+        def run() -> None:
+            try:
+                store(modality, items, self.aet, None, self.aet, message_id, permissive=True)
+            except DicomhubError as exc:
+                log.error("Asynchronous C-MOVE to %s failed: %s", modality.aet, exc)
+
+        threading.Thread(target=run, name="c-move", daemon=True).start()
+
+    def handle_get(
+        self, identifier: Dataset, is_cancelled: Callable[[], bool] | None
+    ) -> Iterator[Any]:
+        """pynetdicom's C-GET protocol: count, then (status, dataset) per instance."""
+        found = self._instances(identifier)
+        if isinstance(found, FindRefused):
+            log.warning("C-GET refused: %s", found)
+            yield 1
+            yield found.status, None
+            return
+        yield len(found)
+        yield from self._datasets(found, is_cancelled)
+
+
+__all__ = ["RetrieveService", "resources_to_send"]

@@ -1,0 +1,253 @@
+"""C-FIND SCP against real peers (dcmtk's findscu and pynetdicom).
+
+The expected answers were checked against Orthanc 1.10.1 on the same files; where
+dicomhub departs from it on purpose (identifiers case-insensitive, RetrieveAETitle
+filled even when the peer sends the key empty) the test says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RunningServer
+from dicom_factory import make_dicom
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+)
+
+from net import LOOPBACK, aborted, dcmtk, dicom_port, output, run
+
+FIND = {"DicomBindAddress": LOOPBACK, "DicomAlwaysAllowFind": True}
+PENDING, SUCCESS, CANCEL, UNABLE = 0xFF00, 0x0000, 0xFE00, 0xC000
+
+
+def load(server: RunningServer, patients: int = 3) -> dict[str, str]:
+    """Per patient FIND<n>: one study, a CT and an MR series, two instances each.
+    Returns PatientID -> StudyInstanceUID."""
+    studies: dict[str, str] = {}
+    for p in range(patients):
+        patient_id = f"FIND{p}"
+        study = studies[patient_id] = generate_uid()
+        for modality in ("CT", "MR"):
+            series = generate_uid()
+            for _ in range(2):
+                data = make_dicom(
+                    patient_id=patient_id,
+                    patient_name=f"Doe^Find{p}",
+                    study_uid=study,
+                    series_uid=series,
+                    modality=modality,
+                )
+                server.client.post("/instances", content=data).raise_for_status()
+    return studies
+
+
+def find(
+    port: int,
+    model: Any = StudyRootQueryRetrieveInformationModelFind,
+    calling: str = "PYFIND",
+    **keys: Any,
+) -> tuple[list[int], list[Dataset]]:
+    """One C-FIND with pynetdicom: the statuses of every response, and the answers."""
+    ae = AE(ae_title=calling)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    ae.add_requested_context(model)
+    assoc = ae.associate(LOOPBACK, port, ae_title="ORTHANC")
+    assert assoc.is_established
+    query = Dataset()
+    for keyword, value in keys.items():
+        setattr(query, keyword, value)
+    statuses: list[int] = []
+    answers: list[Dataset] = []
+    for status, identifier in assoc.send_c_find(query, model):
+        if not status:  # the association went away
+            statuses.append(-1)
+            break
+        statuses.append(int(status.Status))
+        if identifier is not None and status.Status == PENDING:
+            answers.append(identifier)
+    if assoc.is_established:
+        assoc.release()
+    return statuses, answers
+
+
+def findscu(port: int, folder: Path, *keys: str, root: str = "-S") -> tuple[str, list[Dataset]]:
+    """dcmtk's findscu, its answers extracted as files (``-X``) and read back."""
+    folder.mkdir(parents=True, exist_ok=True)
+    args = [dcmtk("findscu"), "-v", root, "-aet", "FINDSCU", "-aec", "ORTHANC", "-X"]
+    args += ["-od", str(folder)]
+    for key in keys:
+        args += ["-k", key]
+    result = run([*args, LOOPBACK, str(port)])
+    assert result.returncode == 0, output(result)
+    return output(result), [dcmread(p) for p in sorted(folder.glob("rsp*.dcm"))]
+
+
+@pytest.fixture
+def served(make_server) -> tuple[RunningServer, int, dict[str, str]]:  # type: ignore[no-untyped-def]
+    server = make_server(**FIND)
+    studies = load(server)
+    return server, dicom_port(server), studies
+
+
+def test_findscu_study_level_on_patient_id(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, port, studies = served
+    text, answers = findscu(
+        port,
+        tmp_path / "rsp",
+        "QueryRetrieveLevel=STUDY",
+        "PatientID=FIND1",
+        "PatientName",
+        "StudyInstanceUID",
+        "StudyDate",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+        "ModalitiesInStudy",
+        "RetrieveAETitle",
+    )
+    assert len(answers) == 1, text
+    answer = answers[0]
+    assert answer.StudyInstanceUID == studies["FIND1"]
+    assert answer.PatientName == "Doe^Find1"
+    assert answer.StudyDate == "20240102"
+    assert int(answer.NumberOfStudyRelatedSeries) == 2
+    assert int(answer.NumberOfStudyRelatedInstances) == 4
+    assert list(answer.ModalitiesInStudy) == ["CT", "MR"]
+    assert answer.QueryRetrieveLevel == "STUDY"
+    assert answer.SpecificCharacterSet == "ISO_IR 100"  # DefaultEncoding, as Orthanc
+    # Orthanc 1.10.1 echoes an empty RetrieveAETitle key; we name ourselves
+    assert answer.RetrieveAETitle == "ORTHANC"
+    assert "Received Final Find Response (Success)" in text
+
+
+def test_every_level_in_both_roots(served) -> None:  # type: ignore[no-untyped-def]
+    _, port, studies = served
+    statuses, answers = find(
+        port,
+        PatientRootQueryRetrieveInformationModelFind,
+        QueryRetrieveLevel="PATIENT",
+        PatientID="FIND2",
+        PatientName="",
+        NumberOfPatientRelatedStudies="",
+        NumberOfPatientRelatedSeries="",
+        NumberOfPatientRelatedInstances="",
+        NumberOfStudyRelatedSeries="",  # not a patient-level count: stays empty
+    )
+    assert statuses == [PENDING, SUCCESS]
+    patient = answers[0]
+    assert patient.PatientName == "Doe^Find2"
+    assert (
+        int(patient.NumberOfPatientRelatedStudies),
+        int(patient.NumberOfPatientRelatedSeries),
+        int(patient.NumberOfPatientRelatedInstances),
+    ) == (1, 2, 4)
+    assert patient.NumberOfStudyRelatedSeries in (None, "")
+    assert "RetrieveAETitle" in patient  # Orthanc adds it even when not asked
+
+    statuses, answers = find(
+        port,
+        QueryRetrieveLevel="SERIES",
+        StudyInstanceUID=studies["FIND2"],
+        SeriesInstanceUID="",
+        Modality="",
+        NumberOfSeriesRelatedInstances="",
+    )
+    assert statuses == [PENDING, PENDING, SUCCESS]
+    assert sorted(a.Modality for a in answers) == ["CT", "MR"]
+    assert {int(a.NumberOfSeriesRelatedInstances) for a in answers} == {2}
+
+    statuses, answers = find(
+        port,
+        PatientRootQueryRetrieveInformationModelFind,
+        QueryRetrieveLevel="IMAGE",
+        PatientID="FIND2",
+        SOPInstanceUID="",
+        SOPClassUID="",
+        Rows=None,  # not in the index: read from the file, with its own VR (US)
+    )
+    assert statuses == [PENDING] * 4 + [SUCCESS]
+    assert {a.Rows for a in answers} == {8}
+    assert {a.SOPClassUID for a in answers} == {"1.2.840.10008.5.1.4.1.1.2"}
+    assert all(a.QueryRetrieveLevel == "IMAGE" for a in answers)
+
+
+def test_case_rules(served) -> None:  # type: ignore[no-untyped-def]
+    _, port, _ = served
+
+    def count(**keys: Any) -> int:
+        statuses, answers = find(port, QueryRetrieveLevel="STUDY", **keys)
+        assert statuses[-1] == SUCCESS
+        return len(answers)
+
+    assert count(PatientName="doe^find*") == 3  # PN: CaseSensitivePN is false
+    assert count(PatientID="find1") == 1  # identifiers: case-insensitive (the design)
+    assert count(PatientID="F?ND1") == 1
+    assert count(PatientID="FIND1\\FIND2") == 2
+    assert count(StudyDescription="test study") == 0  # other text: case-sensitive
+    assert count(StudyDescription="Test study") == 3
+    assert count(ModalitiesInStudy="MR") == 3
+    # Orthanc takes Modality for a series key at the study level: no study matches
+    assert count(Modality="MR") == 0
+    assert count(PatientID="FIND1", SOPInstanceUID="1.2.3") == 0  # a lower level's key
+    statuses, answers = find(port, QueryRetrieveLevel="SERIES", Modality="ct")
+    assert (statuses[-1], len(answers)) == (SUCCESS, 0)
+
+
+def test_case_sensitive_pn(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(CaseSensitivePN=True, **FIND)
+    load(server, patients=1)
+    port = dicom_port(server)
+    assert len(find(port, QueryRetrieveLevel="STUDY", PatientName="doe^find*")[1]) == 0
+    assert len(find(port, QueryRetrieveLevel="STUDY", PatientName="Doe^Find*")[1]) == 1
+
+
+def test_limits_crop_with_cancel_status(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(LimitFindResults=2, LimitFindInstances=3, **FIND)
+    load(server)
+    port = dicom_port(server)
+    statuses, answers = find(port, QueryRetrieveLevel="STUDY", StudyInstanceUID="")
+    assert statuses == [PENDING, PENDING, CANCEL] and len(answers) == 2
+    statuses, _ = find(port, QueryRetrieveLevel="STUDY", PatientID="FIND1\\FIND2")
+    assert statuses == [PENDING, PENDING, SUCCESS]  # exactly the limit: complete
+    statuses, answers = find(port, QueryRetrieveLevel="IMAGE", PatientID="FIND0")
+    assert statuses == [PENDING] * 3 + [CANCEL] and len(answers) == 3
+
+
+def test_bad_identifiers_are_unable_to_process(served) -> None:  # type: ignore[no-untyped-def]
+    _, port, _ = served
+    assert find(port, PatientID="FIND1")[0] == [UNABLE]  # no QueryRetrieveLevel
+    assert find(port, QueryRetrieveLevel="FOO", PatientID="FIND1")[0] == [UNABLE]
+    # wildcards are refused on UIDs and dates, as Orthanc does
+    assert find(port, QueryRetrieveLevel="STUDY", StudyInstanceUID="*")[0] == [UNABLE]
+    assert find(port, QueryRetrieveLevel="STUDY", StudyDate="2024*")[0] == [UNABLE]
+
+
+def test_find_needs_permission(make_server) -> None:  # type: ignore[no-untyped-def]
+    # Default: echo and store are open to anyone, find is not: the request aborts.
+    server = make_server(DicomBindAddress=LOOPBACK)
+    load(server, patients=1)
+    port = dicom_port(server)
+    assert find(port, QueryRetrieveLevel="STUDY", PatientID="FIND0")[0] == [-1]
+    result = run(
+        [dcmtk("findscu"), "-v", "-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID=X"]
+        + ["-aec", "ORTHANC", LOOPBACK, str(port)]
+    )
+    assert aborted(result), output(result)
+
+    modalities = {
+        "finder": {"AET": "FINDER", "Host": LOOPBACK, "Port": 1, "AllowFind": True},
+        "nofind": {"AET": "NOFIND", "Host": LOOPBACK, "Port": 2, "AllowFind": False},
+    }
+    server = make_server(DicomBindAddress=LOOPBACK, DicomModalities=modalities)
+    load(server, patients=1)
+    port = dicom_port(server)
+    statuses, answers = find(port, calling="FINDER", QueryRetrieveLevel="STUDY", PatientID="")
+    assert statuses == [PENDING, SUCCESS] and len(answers) == 1
+    assert find(port, calling="NOFIND", QueryRetrieveLevel="STUDY", PatientID="")[0] == [-1]
