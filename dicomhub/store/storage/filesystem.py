@@ -47,13 +47,22 @@ class FilesystemStorage(StorageArea):
         _check_uuid(uuid)
         return os.path.join(self.trash_dir, uuid)
 
-    def _readable_path(self, uuid: str) -> str:
+    def _places(self, uuid: str) -> tuple[str, str, str]:
+        """Where a committed blob may be: published, still staged, or published by now.
+
+        The move from staging to the final place is atomic, so a blob missed at the
+        final place and then at the staging place was moved in between: looking at
+        the final place once more finds it.
+        """
         final = self.path(uuid)
-        if os.path.exists(final):
-            return final
-        staged = self._staged(uuid)  # committed, not yet published
-        if os.path.exists(staged):
-            return staged
+        return final, self._staged(uuid), final
+
+    def _open_readable(self, uuid: str) -> BinaryIO:
+        for path in self._places(uuid):
+            try:
+                return open(path, "rb")  # noqa: SIM115 - the caller closes it
+            except FileNotFoundError:
+                continue
         raise StorageError(f"missing file in the storage area: {uuid}")
 
     # ---- writes -------------------------------------------------------------
@@ -86,7 +95,7 @@ class FilesystemStorage(StorageArea):
             os.unlink(self._staged(uuid))
 
     def trash(self, uuid: str) -> None:
-        for source in (self.path(uuid), self._staged(uuid)):
+        for source in self._places(uuid):
             try:
                 os.replace(source, self._trashed(uuid))
                 return
@@ -106,21 +115,16 @@ class FilesystemStorage(StorageArea):
 
     # ---- reads --------------------------------------------------------------
     def read(self, uuid: str) -> bytes:
-        path = self._readable_path(uuid)
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:  # published or deleted meanwhile
-            with open(self._readable_path(uuid), "rb") as f:
-                return f.read()
+        with self._open_readable(uuid) as f:
+            return f.read()
 
     def read_range(self, uuid: str, start: int, end: int) -> bytes:
-        with open(self._readable_path(uuid), "rb") as f:
+        with self._open_readable(uuid) as f:
             f.seek(start)
             return f.read(max(0, end - start))
 
     def open(self, uuid: str) -> BinaryIO:
-        return open(self._readable_path(uuid), "rb")
+        return self._open_readable(uuid)
 
     def iter_chunks(self, uuid: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         with self.open(uuid) as f:

@@ -1,0 +1,88 @@
+"""The storage area's states: staged, published, trashed, and what recovery does."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid as uuidlib
+from pathlib import Path
+
+import pytest
+
+from dicomhub.store.storage.filesystem import FilesystemStorage, StorageError
+
+
+def test_a_committed_blob_is_readable_before_and_after_publication(tmp_path: Path) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    uuid = str(uuidlib.uuid4())
+    storage.stage(uuid, b"payload")
+    assert storage.read(uuid) == b"payload"  # committed, not yet published
+    storage.publish(uuid)
+    assert storage.read(uuid) == b"payload"
+    assert storage.read_range(uuid, 1, 4) == b"ayl"
+    assert os.listdir(tmp_path / ".incoming") == []
+
+
+def test_reads_racing_with_publication_always_find_the_blob(tmp_path: Path) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    uuids = [str(uuidlib.uuid4()) for _ in range(300)]
+    for uuid in uuids:
+        storage.stage(uuid, uuid.encode())
+    failures: list[str] = []
+
+    def reader() -> None:
+        for uuid in uuids:
+            try:
+                assert storage.read(uuid) == uuid.encode()
+            except StorageError:
+                failures.append(uuid)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for uuid in uuids:
+        storage.publish(uuid)
+    thread.join(timeout=30)
+    assert failures == []
+
+
+def test_trash_finds_a_blob_in_either_place_and_restore_brings_it_back(tmp_path: Path) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    staged, published = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+    storage.stage(staged, b"a")
+    storage.stage(published, b"b")
+    storage.publish(published)
+    storage.trash(staged)
+    storage.trash(published)
+    with pytest.raises(StorageError):
+        storage.read(published)
+    storage.restore(published)
+    assert storage.read(published) == b"b"
+    storage.purge(staged)
+    assert os.listdir(tmp_path / ".trash") == []
+
+
+def test_recovery_keeps_referenced_blobs_and_removes_orphans(tmp_path: Path) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    kept, orphan, deleted, undeleted = (str(uuidlib.uuid4()) for _ in range(4))
+    storage.stage(kept, b"k")  # committed before a crash, never published
+    storage.stage(orphan, b"o")  # its transaction never committed
+    for uuid in (deleted, undeleted):
+        storage.stage(uuid, b"d")
+        storage.publish(uuid)
+        storage.trash(uuid)
+    (tmp_path / ".incoming" / "partial.tmp").write_bytes(b"junk")
+    referenced = {kept, undeleted}
+    assert storage.recover(lambda names: {n for n in names if n in referenced}) == (2, 2)
+    assert storage.read(kept) == b"k"
+    assert storage.read(undeleted) == b"d"
+    for gone in (orphan, deleted):
+        with pytest.raises(StorageError):
+            storage.read(gone)
+    assert os.listdir(tmp_path / ".incoming") == [] and os.listdir(tmp_path / ".trash") == []
+
+
+def test_identifiers_cannot_leave_the_storage_folder(tmp_path: Path) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    for bad in ("../../etc/passwd", "x" * 36, ""):
+        with pytest.raises(StorageError):
+            storage.read(bad)
