@@ -83,15 +83,20 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
     log.info("dicomhub HTTP server listening on %s:%d (%d worker(s))", host, port, workers)
     try:
         if workers == 1:
-            return _run_worker(sock, config, archive, app, primary=True)
-        return _supervise(sock, config, workers)
+            return _run_worker(sock, config, archive, app, primary=True, no_jobs=no_jobs)
+        return _supervise(sock, config, workers, no_jobs)
     finally:
         sock.close()
         log.info("dicomhub has stopped")
 
 
 def _run_worker(
-    sock: socket.socket, config: Mapping[str, Any], archive: Archive, app: Any, primary: bool
+    sock: socket.socket,
+    config: Mapping[str, Any],
+    archive: Archive,
+    app: Any,
+    primary: bool,
+    no_jobs: bool = False,
 ) -> int:
     import uvicorn
 
@@ -101,6 +106,12 @@ def _run_worker(
     from .net.scp import start_listener
 
     listener = start_listener(archive, config) if primary else None
+    from .core.jobs import start_runner
+
+    jobs = start_runner(archive, config, no_jobs) if primary else None
+    from .scripting.callbacks import start_scripting
+
+    scripting = start_scripting(archive, app, config) if primary else None
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -118,11 +129,17 @@ def _run_worker(
             monitor.stop()
         if listener:
             listener.stop()
+        if jobs:
+            jobs.stop()
+        if scripting:
+            scripting.stop()
         archive.close()
     return 0
 
 
-def _supervise(sock: socket.socket, config: Mapping[str, Any], workers: int) -> int:
+def _supervise(
+    sock: socket.socket, config: Mapping[str, Any], workers: int, no_jobs: bool = False
+) -> int:
     children: dict[int, int] = {}
 
     def spawn(index: int) -> None:
@@ -133,7 +150,7 @@ def _supervise(sock: socket.socket, config: Mapping[str, Any], workers: int) -> 
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 archive, app = build(config, recover=False)
-                code = _run_worker(sock, config, archive, app, primary=index == 0)
+                code = _run_worker(sock, config, archive, app, primary=index == 0, no_jobs=no_jobs)
             except BaseException:
                 log.exception("HTTP worker %d failed", index)
             finally:

@@ -25,7 +25,9 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, folder: Path, config: dict[str, Any]):
+    def __init__(
+        self, process: subprocess.Popen[bytes], port: int, folder: Path, config: dict[str, Any]
+    ):
         self.process = process
         self.port = port
         self.folder = folder

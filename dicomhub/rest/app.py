@@ -143,6 +143,8 @@ ROUTE_MODULES: tuple[str, ...] = (
     "archives",
     "operations",
     "peers",
+    "jobs",
+    "scripting",
     "resources",
 )
 

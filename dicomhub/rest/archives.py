@@ -1,9 +1,9 @@
 """ZIP downloads: ``/{level}/{id}/archive``, ``/media``, ``/tools/create-archive``,
 ``/tools/create-media`` and ``/tools/create-media-extended``.
 
-Only synchronous answers exist until the jobs engine arrives: like Orthanc, these
-routes are synchronous unless the body asks otherwise, and a request for an
-asynchronous job is refused with a clear message rather than silently run.
+Like Orthanc, these routes are synchronous (streamed) unless the POST body asks
+for ``"Asynchronous": true`` (or ``"Synchronous": false``): then the archive is
+built by a job and downloaded from ``/jobs/{id}/archive``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from starlette.routing import Route
 
 from ..core import archives
 from ..core.errors import BadFileFormat, BadRequest, NotImplementedYet, ParameterOutOfRange
+from ..core.jobs import engine as jobs_engine
+from ..core.jobs import types as job_types
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:upper_levels}
 from .common import archive_of, level_of
+from .jobs import job_created
 from .responses import flag
 
 
@@ -32,6 +35,9 @@ class _Options:
     filename: str
     extended: bool
     utf8: bool
+    asynchronous: bool = False
+    priority: int = 0
+    user_data: Any = None
 
 
 def _body(raw: bytes) -> Any:
@@ -89,11 +95,10 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
         body = {"Resources": body}
     if not isinstance(body, dict):
         body = {}
-    if body.get("Asynchronous") is True or body.get("Synchronous") is False:
-        raise NotImplementedYet(
-            "Asynchronous archives need the jobs engine, which dicomhub does not have "
-            'yet; send "Synchronous": true (the default) to stream the archive'
-        )
+    asynchronous = body.get("Asynchronous") is True or body.get("Synchronous") is False
+    priority = body.get("Priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise BadFileFormat("Integer value expected in field: Priority")
     _check_transcode(body.get("Transcode"))
     resources: list[str] = []
     if tools:
@@ -109,13 +114,23 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
     filename = body.get("Filename") or default_name
     if not isinstance(filename, str):
         raise BadFileFormat('The field "Filename" must be a string')
-    return _Options(resources, _check_filename(filename), extended, utf8)
+    return _Options(
+        resources,
+        _check_filename(filename),
+        extended,
+        utf8,
+        asynchronous,
+        priority,
+        body.get("UserData"),
+    )
 
 
 async def _answer(
     request: Request, ids: list[str], level: Level | None, options: _Options, media: bool
 ) -> Response:
     archive = archive_of(request)
+    if options.asynchronous:
+        return await _submit(request, ids, level, options, media)
     if media:
         items = await run_in_threadpool(archives.plan_media, archive, ids, level)
     else:
@@ -127,6 +142,28 @@ async def _answer(
         media_type="application/zip",
         headers={"Content-Disposition": f'filename="{options.filename}"'},
     )
+
+
+async def _submit(
+    request: Request, ids: list[str], level: Level | None, options: _Options, media: bool
+) -> Response:
+    """Check the resources now (unknown ones fail the request, as in Orthanc), then
+    leave the building of the archive to a job."""
+    archive = archive_of(request)
+    if media:
+        await run_in_threadpool(archives.plan_media, archive, ids, level)
+    else:
+        await run_in_threadpool(archives.plan_archive, archive, ids, level, options.utf8)
+    parameters = job_types.archive_parameters(ids, level, media, options.extended, options.utf8)
+    job_id = await run_in_threadpool(
+        jobs_engine.submit,
+        archive,
+        job_types.MEDIA if media else job_types.ARCHIVE,
+        parameters,
+        options.priority,
+        options.user_data,
+    )
+    return job_created(job_id)
 
 
 async def resource_archive(request: Request) -> Response:

@@ -3,12 +3,13 @@ SCU requests sent to them (C-ECHO, C-STORE).
 
 Answers and errors follow Orthanc 1.10.1 as observed: a PUT or DELETE answers an
 empty 200, an unknown modality is "Accessing an inexistent item" (404), a failed
-association is "Error in the network protocol" (500). Asynchronous store jobs,
-queries and retrieves are not here yet.
+association is "Error in the network protocol" (500). An asynchronous store is a
+``DicomModalityStore`` job; queries and retrieves are not here yet.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,9 @@ from starlette.routing import Route
 
 from ..core import ingest, reading
 from ..core.errors import BadFileFormat, NotImplementedYet
+from ..core.jobs import engine as jobs_engine
+from ..core.jobs import types as job_types
+from ..core.jobs.engine import JobContext
 from ..core.modalities import (
     ModalityRegistry,
     RemoteModality,
@@ -28,6 +32,7 @@ from ..core.modalities import (
 )
 from ..net import scu
 from .common import archive_of, expand_arg
+from .jobs import job_created
 from .responses import json_response, text_response
 
 #: What ``GET /modalities/{id}`` lists (Orthanc's list of sub-routes).
@@ -185,8 +190,6 @@ async def store(request: Request) -> Response:
     resources = _resources(body)
     options = _options(body)
     asynchronous = _bool(options, "Asynchronous", False) or not _bool(options, "Synchronous", True)
-    if asynchronous:
-        raise NotImplementedYet("Asynchronous store jobs are not available yet")
     if _bool(options, "StorageCommitment", False):
         raise NotImplementedYet("Storage commitment is not available yet")
     originator_aet = options.get("MoveOriginatorAet")
@@ -203,6 +206,10 @@ async def store(request: Request) -> Response:
     local_aet = _local_aet(request, options, modality)
     timeout = _timeout(request, options, modality)
     instances = await run_in_threadpool(instances_to_send, archive, resources)
+    if asynchronous:
+        return await _submit_store(
+            request, options, resources, modality, local_aet, timeout, originator_aet, originator_id
+        )
     items = [
         scu.Outgoing(
             i.sop_class_uid,
@@ -237,6 +244,87 @@ async def store(request: Request) -> Response:
     if originator_id is not None:
         answer["MoveOriginatorID"] = originator_id
     return json_response(answer)
+
+
+STORE_JOB = "DicomModalityStore"
+_STORE_BATCH = 16  # instances per association between two checkpoints of a job
+
+
+async def _submit_store(
+    request: Request,
+    options: Mapping[str, Any],
+    resources: list[str],
+    modality: RemoteModality,
+    local_aet: str,
+    timeout: float | None,
+    originator_aet: str | None,
+    originator_id: int | None,
+) -> Response:
+    priority = options.get("Priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise BadFileFormat("Integer value expected in field: Priority")
+    parameters = {
+        "Resources": resources,
+        "Modality": dataclasses.asdict(modality),
+        "LocalAet": local_aet,
+        "Timeout": timeout,
+        "MoveOriginatorAet": originator_aet,
+        "MoveOriginatorID": originator_id,
+        "Permissive": _bool(options, "Permissive", False),
+    }
+    job_id = await run_in_threadpool(
+        jobs_engine.submit,
+        archive_of(request),
+        STORE_JOB,
+        parameters,
+        priority,
+        options.get("UserData"),
+    )
+    return job_created(job_id)
+
+
+def run_store_job(context: JobContext) -> None:
+    """Send in batches, one association each, so cancel and pause are honoured
+    between batches; a restarted job sends everything again, as Orthanc's does."""
+    params = context.parameters
+    archive = context.archive
+    modality = RemoteModality(**params["Modality"])
+    instances = instances_to_send(archive, params["Resources"])
+    content: dict[str, Any] = {
+        "Description": "REST API",
+        "FailedInstancesCount": 0,
+        "InstancesCount": len(instances),
+        "LocalAet": params["LocalAet"],
+        "RemoteAet": modality.aet,
+    }
+    if params["Resources"]:
+        content["ParentResources"] = params["Resources"]
+    context.content = content
+    for start in range(0, len(instances), _STORE_BATCH):
+        context.checkpoint(start / max(1, len(instances)), force=True)
+        batch = [
+            scu.Outgoing(
+                i.sop_class_uid,
+                i.transfer_syntax,
+                lambda public_id=i.public_id: reading.instance_file(archive, public_id),
+                i.public_id,
+            )
+            for i in instances[start : start + _STORE_BATCH]
+        ]
+        sent, failed = scu.store(
+            modality,
+            batch,
+            params["LocalAet"],
+            params["Timeout"],
+            params["MoveOriginatorAet"],
+            params["MoveOriginatorID"],
+            params["Permissive"],
+        )
+        log_exports(archive, sent, modality.aet)
+        content["FailedInstancesCount"] += failed
+
+
+job_types.register_kind(STORE_JOB, run_store_job)
 
 
 async def store_straight(request: Request) -> Response:

@@ -4,8 +4,8 @@ Answers follow Orthanc 1.10.1 as observed: PUT and DELETE answer an empty 200, a
 unknown peer is "Unknown resource" (404) on its sub-routes and "Accessing an
 inexistent item" (404) on DELETE, ``GET /peers/{unknown}`` an empty 404. The store
 answer carries ``Compress``, ``Description``, the instance counts, the peer (with
-its header values, without its password) and the size sent. Asynchronous store jobs
-and ``Transcode`` wait for the jobs engine (501).
+its header values, without its password) and the size sent. An asynchronous store
+is an ``OrthancPeerStore`` job; ``Transcode`` is not available yet (501).
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from starlette.routing import Route
 
 from ..core import reading
 from ..core.errors import BadFileFormat, NotImplementedYet
+from ..core.jobs import engine as jobs_engine
+from ..core.jobs import types as job_types
 from ..core.modalities import instances_to_send
 from ..core.peers import PeerRegistry, parse_peer, peer_system, send_instances, store_straight
 from .common import archive_of, expand_arg
+from .jobs import job_created
 from .responses import json_response, text_response
 
 #: What ``GET /peers/{id}`` lists (Orthanc's sub-routes of a peer).
@@ -114,14 +117,28 @@ async def store(request: Request) -> Response:
     resources = _resources(body)
     options: Mapping[str, Any] = body if isinstance(body, dict) else {}
     compress = _bool(options, "Compress", False)
-    if _bool(options, "Asynchronous", False) or not _bool(options, "Synchronous", True):
-        raise NotImplementedYet("Asynchronous store jobs are not available yet")
+    asynchronous = _bool(options, "Asynchronous", False) or not _bool(options, "Synchronous", True)
     if options.get("Transcode"):
         raise NotImplementedYet("Transcoding while sending to a peer is not available yet")
     registry = registry_of(request)
     archive = archive_of(request)
     peer = await run_in_threadpool(registry.get, request.path_params["name"])
     instances = await run_in_threadpool(instances_to_send, archive, resources)
+    if asynchronous:
+        priority = options.get("Priority", 0)
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise BadFileFormat("Integer value expected in field: Priority")
+        parameters = {"Peer": request.path_params["name"], "Resources": resources}
+        parameters["Compress"] = compress
+        job_id = await run_in_threadpool(
+            jobs_engine.submit,
+            archive,
+            job_types.PEER_STORE,
+            parameters,
+            priority,
+            options.get("UserData"),
+        )
+        return job_created(job_id)
     result = await run_in_threadpool(
         send_instances,
         registry,

@@ -269,10 +269,7 @@ def test_create_archive_inputs(client: httpx.Client) -> None:
 def test_unsupported_options_are_refused_clearly(client: httpx.Client) -> None:
     answer = upload(client, to_bytes(make_dataset(patient_id=f"ARXU{uuid.uuid4().hex[:6]}")))
     study = answer["ParentStudy"]
-    for body in ({"Asynchronous": True}, {"Synchronous": False}):
-        response = client.post(f"/studies/{study}/archive", json=body)
-        details = assert_orthanc_error(response, 501, "Not implemented yet", 2)["Details"]
-        assert "Synchronous" in details
+    # Asynchronous archives are jobs now: tests/rest/test_jobs.py covers them.
     response = client.get(f"/studies/{study}/archive", params={"transcode": "bad"})
     assert_orthanc_error(response, 400, "Parameter out of range", 3)
     response = client.post(

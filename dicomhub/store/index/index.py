@@ -690,6 +690,58 @@ class IndexSession:
         sql = "SELECT COUNT(*) FROM resources r WHERE " + " AND ".join(["r.level = :lvl", *where])
         return self._one(sql, lvl=level, **params)[0]
 
+    # ---- jobs (core/jobs/engine.py gives them meaning) ----------------------
+    _JOB_COLS = (
+        "id, seq, type, state, priority, progress, creation_time, completion_time, runtime, "
+        "error_code, error_details, request, user_data, parameters, content, outputs"
+    )
+
+    def _job(self, row) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        return dict(zip([c.strip() for c in self._JOB_COLS.split(",")], row, strict=True))
+
+    def insert_job(self, job: dict[str, Any]) -> None:
+        cols = [c.strip() for c in self._JOB_COLS.split(",")]
+        self._run(
+            f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
+            **{c: job.get(c) for c in cols},
+        )
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        row = self._one(f"SELECT {self._JOB_COLS} FROM jobs WHERE id = :i", i=job_id)
+        return self._job(row) if row else None
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return [self._job(r) for r in self._all(f"SELECT {self._JOB_COLS} FROM jobs ORDER BY seq")]
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        sets = ", ".join(f"{name} = :{name}" for name in values)
+        self._run(f"UPDATE jobs SET {sets} WHERE id = :job_id", job_id=job_id, **values)
+
+    def claim_job(self, job_id: str, from_state: str, to_state: str) -> bool:
+        """Move a job between states only if nobody moved it first."""
+        return (
+            self._run(
+                "UPDATE jobs SET state = :t WHERE id = :i AND state = :f",
+                t=to_state,
+                i=job_id,
+                f=from_state,
+            )
+            == 1
+        )
+
+    def next_pending_job(self) -> str | None:
+        row = self._one(
+            "SELECT id FROM jobs WHERE state = 'Pending' ORDER BY priority DESC, seq LIMIT 1"
+        )
+        return row[0] if row else None
+
+    def next_job_seq(self) -> int:
+        row = self._one("SELECT MAX(seq) FROM jobs")
+        return (row[0] or 0) + 1 if row else 1
+
+    def delete_job(self, job_id: str) -> None:
+        self._run("DELETE FROM jobs WHERE id = :i", i=job_id)
+
 
 _NAMED_TO_PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
 _PYFORMAT_CACHE: dict[str, str] = {}

@@ -148,3 +148,27 @@ COUNTER_NAMES = (
     "compressed_size",
     "uncompressed_size",
 )
+
+# Jobs live in the index, not in a process: any HTTP worker answers for any job, the
+# primary worker's runner claims Pending rows, and the rows survive a restart.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),  # submission order, ties on priority
+    Column("type", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("creation_time", String(32), nullable=False),
+    Column("completion_time", String(32)),
+    Column("runtime", BigInteger, nullable=False, default=0),  # milliseconds spent running
+    Column("error_code", Integer, nullable=False, default=0),
+    Column("error_details", Text, nullable=False, default=""),
+    Column("request", String(16)),  # "cancel" or "pause", asked of the runner
+    Column("user_data", Text),  # JSON
+    Column("parameters", Text, nullable=False),  # JSON, what a restart needs
+    Column("content", Text, nullable=False),  # JSON, the "Content" of GET /jobs/{id}
+    Column("outputs", Text, nullable=False),  # JSON {key: {"path", "mime", "filename"}}
+)
+Index("ix_jobs_state", jobs.c.state, jobs.c.priority, jobs.c.seq)

@@ -1,0 +1,214 @@
+"""Feeding archive events to the Lua callbacks, off the hot path.
+
+Orthanc runs ``OnStoredInstance``, ``OnStable*`` and friends asynchronously, from a
+queue, so a slow script never slows ingest. The event bus calls ``enqueue`` in the
+committing thread; one worker thread drains the queue, looks up what the callback
+receives (tags, metadata, origin) through the REST face, and calls Lua. A failing
+callback is logged and the next one still runs.
+
+The bus only carries changes made in this process: with ``HttpWorkers`` > 1, changes
+made by the other workers do not reach the primary worker's scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from ..core.enums import ChangeType
+from ..core.events import Change
+from ..dicom.levels import Level
+from .lua import LuaEngine, LuaScriptError
+
+log = logging.getLogger("dicomhub.lua")
+
+_TITLES = {
+    Level.PATIENT: "Patient",
+    Level.STUDY: "Study",
+    Level.SERIES: "Series",
+    Level.INSTANCE: "Instance",
+}
+_PLURALS = {
+    Level.PATIENT: "patients",
+    Level.STUDY: "studies",
+    Level.SERIES: "series",
+    Level.INSTANCE: "instances",
+}
+_STABLE = {
+    ChangeType.StablePatient: Level.PATIENT,
+    ChangeType.StableStudy: Level.STUDY,
+    ChangeType.StableSeries: Level.SERIES,
+}
+_JOBS = {
+    ChangeType.JobSubmitted: "OnJobSubmitted",
+    ChangeType.JobSuccess: "OnJobSuccess",
+    ChangeType.JobFailure: "OnJobFailure",
+}
+_STOP = object()
+
+
+class CallbackDispatcher:
+    """Owns the queue thread (and the heartbeat) that call into Lua."""
+
+    def __init__(self, engine: LuaEngine, heartbeat_period: float = 0) -> None:
+        self.engine = engine
+        self.heartbeat_period = heartbeat_period
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dicomhub-lua", daemon=True)
+        self._heartbeat: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        if self.heartbeat_period > 0:
+            self._heartbeat = threading.Thread(
+                target=self._beat, name="dicomhub-lua-heartbeat", daemon=True
+            )
+            self._heartbeat.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stopping.set()
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._heartbeat:
+            self._heartbeat.join(timeout)
+
+    def enqueue(self, change: Change) -> None:
+        """The event bus listener: must stay cheap, it runs in the committing thread."""
+        if not self._stopping.is_set():
+            self._queue.put(change)
+
+    def _beat(self) -> None:
+        while not self._stopping.wait(self.heartbeat_period):
+            self._queue.put("OnHeartBeat")
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            try:
+                if isinstance(item, str):
+                    self._safe_call(item)
+                else:
+                    self._dispatch(item)
+            except Exception:
+                log.exception("Lua callback failed for %s", item)
+
+    def _safe_call(self, name: str, *args: Any) -> None:
+        try:
+            self.engine.call(name, *args)
+        except LuaScriptError as exc:
+            log.error("Error in the Lua callback %s(): %s", name, exc.message)
+
+    def _dispatch(self, change: Change) -> None:
+        kind = ChangeType(change.change_type)
+        level = Level(change.level) if change.level in iter(Level) else None
+        if kind == ChangeType.NewInstance:
+            if self.engine.has_function("OnStoredInstance"):
+                self._stored(change.public_id)
+        elif kind in _STABLE:
+            name = "OnStable" + _TITLES[_STABLE[kind]]
+            if self.engine.has_function(name):
+                tags, metadata = self._resource(_STABLE[kind], change.public_id)
+                if tags is not None:
+                    self._safe_call(name, change.public_id, tags, metadata)
+        elif kind == ChangeType.Deleted and level is not None:
+            self._safe_call("OnDeleted" + _TITLES[level], change.public_id)
+        elif (
+            kind in (ChangeType.UpdatedAttachment, ChangeType.UpdatedMetadata) and level is not None
+        ):
+            self._safe_call("OnUpdated" + _TITLES[level], change.public_id)
+        elif kind in _JOBS:
+            self._safe_call(_JOBS[kind], change.public_id)
+
+    def _get_json(self, uri: str) -> Any:
+        status, body = self.engine.rest.request("GET", uri)
+        return json.loads(body) if status == 200 else None
+
+    def _stored(self, instance_id: str) -> None:
+        tags = None
+        for attempt in range(5):
+            # The event fires on commit; the file may be moving from staging just then.
+            tags = self._get_json(f"/instances/{instance_id}/simplified-tags")
+            if tags is not None or self._get_json(f"/instances/{instance_id}") is None:
+                break
+            time.sleep(0.05 * (attempt + 1))
+        if tags is None:
+            return  # deleted meanwhile: Orthanc would not call back either
+        metadata = self._get_json(f"/instances/{instance_id}/metadata?expand") or {}
+        self._safe_call("OnStoredInstance", instance_id, tags, metadata, _origin(metadata))
+
+    def _resource(self, level: Level, public_id: str) -> tuple[Any, Any]:
+        plural = _PLURALS[level]
+        resource = self._get_json(f"/{plural}/{public_id}")
+        if resource is None:
+            return None, None
+        tags = dict(resource.get("PatientMainDicomTags") or {})
+        tags.update(resource.get("MainDicomTags") or {})
+        metadata = self._get_json(f"/{plural}/{public_id}/metadata?expand") or {}
+        return tags, metadata
+
+
+def _origin(metadata: dict[str, Any]) -> dict[str, str]:
+    """The ``origin`` argument of OnStoredInstance, rebuilt from the stored metadata."""
+    origin = metadata.get("Origin", "Unknown")
+    answer = {"RequestOrigin": origin, "RemoteIp": metadata.get("RemoteIP", "")}
+    if origin == "DicomProtocol":
+        answer["CallingAet"] = metadata.get("RemoteAET", "")
+        answer["CalledAet"] = metadata.get("CalledAET", "")
+    elif origin == "RestApi":
+        answer["Username"] = metadata.get("HttpUsername", "")
+    return answer
+
+
+class Scripting:
+    """What ``server.py`` starts in the primary worker and stops at shut-down."""
+
+    def __init__(self, archive: Any, engine: LuaEngine, dispatcher: CallbackDispatcher) -> None:
+        self.archive = archive
+        self.engine = engine
+        self.dispatcher = dispatcher
+
+    def stop(self) -> None:
+        self.archive.events.unsubscribe(self.dispatcher.enqueue)
+        self.dispatcher.stop()
+        try:
+            self.engine.call("Finalize")
+        except LuaScriptError as exc:
+            log.error("Error in the Lua callback Finalize(): %s", exc.message)
+        self.engine.close()
+
+
+def start_scripting(archive: Any, app: Any, config: Any) -> Scripting:
+    """Loads ``LuaScripts``, calls ``Initialize`` and subscribes the callbacks."""
+    scripts = config.get("LuaScripts") or []
+    if isinstance(scripts, str):
+        scripts = [scripts]
+    engine = LuaEngine(without_access_control(app), config)
+    for path in scripts:
+        engine.load_file(path)
+    dispatcher = CallbackDispatcher(engine, float(config.get("LuaHeartBeatPeriod", 0) or 0))
+    dispatcher.start()
+    try:
+        engine.call("Initialize")
+    except LuaScriptError as exc:
+        log.error("Error in the Lua callback Initialize(): %s", exc.message)
+    archive.events.subscribe(dispatcher.enqueue)
+    starlette_app(app).state.lua = engine
+    return Scripting(archive, engine, dispatcher)
+
+
+def without_access_control(app: Any) -> Any:
+    """Scripts are trusted as Orthanc's are: skip remote-access and password checks."""
+    return app.app if hasattr(app, "policy") else app
+
+
+def starlette_app(app: Any) -> Any:
+    while not hasattr(app, "state") and hasattr(app, "app"):
+        app = app.app
+    return app

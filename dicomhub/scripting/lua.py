@@ -1,0 +1,335 @@
+"""One Lua state running Orthanc-compatible scripts.
+
+Orthanc has a single Lua context shared by the configured scripts, the callbacks and
+``/tools/execute-script``; globals set by one are seen by the others. dicomhub keeps
+that model: one lupa runtime (Lua 5.3, the version Orthanc's Debian build embeds)
+guarded by a lock, since Lua states are not thread-safe.
+
+A script must not hang the server: every entry into Lua gets a wall-clock budget,
+checked by a count hook (``LuaTimeLimit`` seconds, a dicomhub extension).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydicom.uid import generate_uid
+
+from .asgi_call import AsgiCaller
+from .lua_values import LuaRuntime, from_lua, to_lua, to_text
+
+log = logging.getLogger("dicomhub.lua")
+
+DEFAULT_TIME_LIMIT = 60.0
+_HOOK_INSTRUCTIONS = 10_000
+
+
+class LuaScriptError(Exception):
+    """A Lua syntax or runtime error; ``message`` is what Lua said, without traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class LuaTimeout(Exception):
+    """Raised from the count hook to stop a script that overran its budget."""
+
+
+_BOOTSTRAP = b"""
+local sink, check, sethook = ...
+print = function(...)
+  local parts = {}
+  for i = 1, select('#', ...) do parts[i] = tostring((select(i, ...))) end
+  sink(table.concat(parts, ', '))
+end
+local hook = function() check() end
+local load = load
+return function(code, name)
+  local chunk, err = load(code, name, 't')
+  if not chunk then error(err, 0) end
+  sethook(hook, '', %d)
+  return chunk()
+end, function(fn, ...)
+  sethook(hook, '', %d)
+  return fn(...)
+end
+""" % (_HOOK_INSTRUCTIONS, _HOOK_INSTRUCTIONS)
+
+
+def _deny_attributes(obj: Any, name: Any, setting: bool) -> Any:
+    """Lua must not reach Python internals through the functions we hand it."""
+    raise AttributeError("access to Python attributes is not allowed from Lua")
+
+
+class LuaEngine:
+    """The Lua state, its Orthanc API, and the lock around it."""
+
+    def __init__(
+        self,
+        app: Any,
+        config: Mapping[str, Any],
+        time_limit: float | None = None,
+    ) -> None:
+        self.config = config
+        self.time_limit = float(
+            time_limit if time_limit is not None else config.get("LuaTimeLimit", DEFAULT_TIME_LIMIT)
+        )
+        self.rest = AsgiCaller(app)
+        self._lock = threading.RLock()
+        self._deadline = float("inf")
+        self._output: list[str] | None = None
+        self._http_auth: tuple[str, str] | None = None
+        self._http_timeout: float = 10.0
+        self.runtime = LuaRuntime(
+            encoding=None,
+            register_eval=False,
+            register_builtins=False,
+            attribute_filter=_deny_attributes,
+            unpack_returned_tuples=True,
+        )
+        g = self.runtime.globals()
+        g[b"python"] = None
+        self._run_chunk, self._call = self.runtime.execute(
+            _BOOTSTRAP, self._print, self._check, g[b"debug"][b"sethook"]
+        )
+        self._install_api()
+        # Lua's own helpers: written here from the Orthanc Book, not copied.
+        self._execute_locked(_HELPERS, "=dicomhub-helpers")
+
+    # ---- running code --------------------------------------------------------------
+    def close(self) -> None:
+        self.rest.close()
+
+    def execute(self, code: str | bytes, name: str = "line") -> str:
+        """Runs a chunk; answers what it printed (the ``execute-script`` answer)."""
+        with self._lock:
+            self._output = []
+            try:
+                self._execute_locked(code, name)
+                return "".join(line + "\n" for line in self._output)
+            finally:
+                self._output = None
+
+    def load_file(self, path: str | Path) -> bool:
+        """Loads one configured script; a broken script is logged, never fatal."""
+        try:
+            code = Path(path).read_bytes()
+        except OSError as exc:
+            log.error("Cannot read the Lua script %s: %s", path, exc)
+            return False
+        try:
+            with self._lock:
+                self._execute_locked(code, "@" + str(path))
+        except LuaScriptError as exc:
+            log.error("Error in the Lua script %s: %s", path, exc.message)
+            return False
+        log.info("Loaded the Lua script %s", path)
+        return True
+
+    def has_function(self, name: str) -> bool:
+        with self._lock:
+            value = self.runtime.globals()[name.encode()]
+            return value is not None and _lua_type(value) == "function"
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Calls a global Lua function with JSON-like Python arguments."""
+        with self._lock:
+            function = self.runtime.globals()[name.encode()]
+            if function is None or _lua_type(function) != "function":
+                return None
+            lua_args = [to_lua(self.runtime, a) for a in args]
+            return self._guarded(lambda: self._call(function, *lua_args))
+
+    def _execute_locked(self, code: str | bytes, name: str) -> Any:
+        raw = code.encode() if isinstance(code, str) else code
+        return self._guarded(lambda: self._run_chunk(raw, name.encode()))
+
+    def _guarded(self, thunk: Any) -> Any:
+        self._deadline = time.monotonic() + self.time_limit
+        try:
+            return thunk()
+        except LuaTimeout:
+            raise LuaScriptError(
+                f"the Lua script ran longer than {self.time_limit:g} seconds and was stopped"
+            ) from None
+        except Exception as exc:  # lupa.LuaError, LuaSyntaxError, or a Python error
+            raise LuaScriptError(_clean_message(exc)) from exc
+        finally:
+            self._deadline = float("inf")
+
+    def _check(self) -> None:
+        if time.monotonic() > self._deadline:
+            raise LuaTimeout()
+
+    def _print(self, text: bytes) -> None:
+        line = to_text(text)
+        log.warning("Lua says: %s", line)
+        if self._output is not None:
+            self._output.append(line)
+
+    # ---- the Orthanc API -----------------------------------------------------------
+    def _install_api(self) -> None:
+        g = self.runtime.globals()
+        api = {
+            "RestApiGet": lambda uri, builtin=None, headers=None: self._rest(
+                "GET", uri, b"", headers
+            ),
+            "RestApiPost": lambda uri, body=b"", builtin=None, headers=None: self._rest(
+                "POST", uri, body, headers
+            ),
+            "RestApiPut": lambda uri, body=b"", builtin=None, headers=None: self._rest(
+                "PUT", uri, body, headers
+            ),
+            "RestApiDelete": lambda uri, builtin=None, headers=None: self._rest_delete(
+                uri, headers
+            ),
+            "HttpGet": lambda url, headers=None: self._http("GET", url, None, headers),
+            "HttpPost": lambda url, body=b"", headers=None: self._http("POST", url, body, headers),
+            "HttpPut": lambda url, body=b"", headers=None: self._http("PUT", url, body, headers),
+            "HttpDelete": lambda url, headers=None: self._http("DELETE", url, None, headers),
+            "SetHttpCredentials": self._set_credentials,
+            "SetHttpTimeout": self._set_timeout,
+            "ParseJson": self._parse_json,
+            "DumpJson": lambda value, keep_strings=False: json.dumps(
+                from_lua(value, bool(keep_strings)),
+                separators=(",", ":"),
+                ensure_ascii=False,
+                sort_keys=True,  # jsoncpp, as Orthanc, writes members sorted
+            ).encode(),
+            "GetOrthancConfiguration": lambda: to_lua(self.runtime, _plain(self.config)),
+            "GenerateDicomUid": lambda level=None: generate_uid().encode(),
+        }
+        for name, function in api.items():
+            g[name.encode()] = function
+
+    def _headers(self, headers: Any) -> dict[str, str]:
+        if headers is None:
+            return {}
+        return {to_text(k): to_text(v) for k, v in headers.items()}
+
+    def _rest(self, method: str, uri: Any, body: Any, headers: Any) -> bytes | None:
+        raw = body if isinstance(body, bytes) else (to_text(body) if body else "").encode()
+        status, answer = self.rest.request(method, to_text(uri), raw, self._headers(headers))
+        if status >= 400:
+            log.error("Lua: Error in RestApi%s() for URI: %s", method.title(), to_text(uri))
+            return None
+        return answer
+
+    def _rest_delete(self, uri: Any, headers: Any) -> bool | None:
+        return True if self._rest("DELETE", uri, b"", headers) is not None else None
+
+    def _http(self, method: str, url: Any, body: Any, headers: Any) -> Any:
+        content = body if isinstance(body, bytes) else (to_text(body).encode() if body else None)
+        try:
+            answer = httpx.request(
+                method,
+                to_text(url),
+                content=content,
+                headers=self._headers(headers),
+                auth=self._http_auth,
+                timeout=self._http_timeout,
+            )
+        except httpx.HTTPError as exc:
+            log.error("Lua: Error in Http%s() for URL %s: %s", method.title(), to_text(url), exc)
+            return None
+        if answer.status_code >= 400:
+            log.error("Lua: Http%s() on %s answered %d", method.title(), url, answer.status_code)
+            return None
+        return True if method == "DELETE" else answer.content
+
+    def _set_credentials(self, username: Any, password: Any) -> None:
+        self._http_auth = (to_text(username), to_text(password))
+
+    def _set_timeout(self, seconds: Any) -> None:
+        self._http_timeout = float(seconds) if seconds and float(seconds) > 0 else 10.0
+
+    def _parse_json(self, text: Any) -> Any:
+        return to_lua(self.runtime, json.loads(to_text(text)))
+
+
+def _lua_type(value: Any) -> str | None:
+    from lupa.lua53 import lua_type
+
+    return lua_type(value)
+
+
+def _plain(value: Any) -> Any:
+    """The configuration as plain JSON (it may be a read-only mapping)."""
+    return json.loads(
+        json.dumps(value, default=lambda o: dict(o) if isinstance(o, Mapping) else str(o))
+    )
+
+
+def _clean_message(exc: BaseException) -> str:
+    text = str(exc.args[0] if exc.args else exc)
+    if isinstance(exc.args[0] if exc.args else None, bytes):
+        text = to_text(exc.args[0])
+    text = text.split("\nstack traceback:", 1)[0]
+    return text.removeprefix("error loading code: ")
+
+
+#: Helpers that Orthanc's Lua toolbox offers scripts, written from the Book's
+#: descriptions of what they do (each is one call of the REST API).
+_HELPERS = b"""
+function Delete(resourceId)
+  for _, level in ipairs({'instances', 'series', 'studies', 'patients'}) do
+    if RestApiDelete('/' .. level .. '/' .. resourceId) then return true end
+  end
+  return nil
+end
+
+local function send(route, target, ids, extra)
+  local body = { Resources = ids, Synchronous = true }
+  for k, v in pairs(extra or {}) do body[k] = v end
+  local answer = RestApiPost(route .. target .. '/store', DumpJson(body))
+  if answer == nil then
+    error('Cannot send ' .. tostring(ids[1]) .. ' to ' .. target)
+  end
+  return ids[1]
+end
+
+function SendToModality(resourceId, modality, localAet)
+  local extra = {}
+  if localAet ~= nil then extra.LocalAet = localAet end
+  return send('/modalities/', modality, { resourceId }, extra)
+end
+
+function SendToPeer(resourceId, peer)
+  return send('/peers/', peer, { resourceId })
+end
+
+function PrintRecursive(value)
+  local function sorted_keys(t)
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    return keys
+  end
+  local function walk(t, path)
+    for _, k in ipairs(sorted_keys(t)) do
+      local v = t[k]
+      local here = path .. (path == '' and '' or '\t') .. '[' .. tostring(k) .. ']'
+      if type(v) == 'table' then
+        print('\t' .. here .. ', table')
+        walk(v, here)
+      else
+        print('\t' .. here .. ', ' .. type(v) .. ', ' .. tostring(v))
+      end
+    end
+  end
+  if type(value) == 'table' then
+    print('table')
+    walk(value, '')
+  else
+    print(type(value) .. ', ' .. tostring(value))
+  end
+end
+"""

@@ -1,0 +1,81 @@
+"""Moving values between Python/JSON and Lua the way Orthanc's scripts expect.
+
+Orthanc hands JSON to Lua as nested tables (arrays 1-based, ``null`` dropped, every
+number a float) and turns tables back into JSON arrays when their keys are 1..n and
+into objects otherwise; an empty table becomes ``[]``. Scripts rely on these shapes
+(e.g. ``#tags`` or ``DumpJson({})``), so both directions follow them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lupa.lua53 as lupa_lua
+
+LuaRuntime = lupa_lua.LuaRuntime
+
+
+def to_text(value: Any) -> str:
+    """Lua strings arrive as bytes (the runtime has no encoding): decode leniently."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def to_lua(runtime: Any, value: Any) -> Any:
+    """A JSON-like Python value as a Lua value (dicts and lists become tables)."""
+    if isinstance(value, dict):
+        table = runtime.table()
+        for key, item in value.items():
+            if item is not None:
+                table[str(key).encode()] = to_lua(runtime, item)
+        return table
+    if isinstance(value, list | tuple):
+        table = runtime.table()
+        for index, item in enumerate(value, start=1):
+            if item is not None:
+                table[index] = to_lua(runtime, item)
+        return table
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    return value
+
+
+def from_lua(value: Any, keep_strings: bool = False) -> Any:
+    """A Lua value as JSON-ready Python; ``keep_strings`` writes numbers as strings."""
+    if lupa_lua.lua_type(value) == "table":
+        items = list(value.items())
+        keys = [key for key, _ in items]
+        if all(isinstance(k, int) and not isinstance(k, bool) for k in keys) and sorted(
+            keys
+        ) == list(range(1, len(keys) + 1)):
+            return [from_lua(item, keep_strings) for _, item in sorted(items)]
+        return {
+            to_text(_number_text(key) if isinstance(key, int | float) else key): from_lua(
+                item, keep_strings
+            )
+            for key, item in items
+        }
+    if isinstance(value, bytes):
+        return to_text(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        number: int | float = value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            number = int(value)
+        return _number_text(number) if keep_strings else number
+    if lupa_lua.lua_type(value) is not None:
+        return None  # functions, userdata: nothing JSON can hold
+    return value
+
+
+def _number_text(value: int | float) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    return str(value)

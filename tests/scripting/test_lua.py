@@ -1,0 +1,224 @@
+"""Lua scripting driven by real scripts against a real server (and the oracle's answers
+observed for ``/tools/execute-script``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from archive_checks import upload
+from conftest import RunningServer
+from dicom_factory import make_dicom
+
+
+def _script(tmp_path: Path, name: str, code: str) -> str:
+    path = tmp_path / name
+    path.write_text(code)
+    return str(path)
+
+
+def _wait(predicate: Callable[[], Any], timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def _run(server: RunningServer, code: str) -> httpx.Response:
+    return server.client.post("/tools/execute-script", content=code)
+
+
+@pytest.fixture
+def lua(make_server: Callable[..., RunningServer]) -> RunningServer:
+    return make_server(ExecuteLuaEnabled=True, LuaTimeLimit=2)
+
+
+def test_execute_script_disabled_by_default(server: RunningServer) -> None:
+    # As Orthanc 1.10.1 answers when ExecuteLuaEnabled is false.
+    answer = _run(server, 'print("hi")')
+    assert answer.status_code == 403 and answer.content == b""
+
+
+def test_execute_script_answers_what_it_prints(lua: RunningServer) -> None:
+    answer = _run(lua, 'print(1, "a", nil, true, 2.5) print(2)')
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert answer.text == "1, a, nil, true, 2.5\n2\n"
+    # One state: globals survive between requests.
+    _run(lua, "counter = 41")
+    assert _run(lua, "counter = counter + 1 print(counter)").text == "42\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "details"),
+    [
+        ("x = ", '[string "line"]:1: unexpected symbol near <eof>'),
+        ('error("boom")', '[string "line"]:1: boom'),
+    ],
+)
+def test_execute_script_errors_like_orthanc(lua: RunningServer, code: str, details: str) -> None:
+    answer = _run(lua, code)
+    assert answer.status_code == 500
+    body = answer.json()
+    assert body["OrthancStatus"] == 2031
+    assert body["Message"] == "Cannot execute a Lua command"
+    assert body["Details"] == details
+
+
+def test_infinite_loop_is_stopped_and_server_keeps_serving(lua: RunningServer) -> None:
+    answer = _run(lua, "while true do end")
+    assert answer.status_code == 500 and "longer than 2 seconds" in answer.json()["Details"]
+    assert _run(lua, 'print("alive")').text == "alive\n"
+
+
+def test_script_cannot_reenter_execute_script(lua: RunningServer) -> None:
+    code = 'print(RestApiPost("/tools/execute-script", "print(1)"))'
+    assert _run(lua, code).text == "nil\n"
+
+
+def test_json_helpers_match_orthanc(lua: RunningServer) -> None:
+    code = """
+    print(DumpJson({a=1,b={1,2,3}}))
+    print(DumpJson({a=1,b={1,2,3}}, true))
+    print(DumpJson({}))
+    print(DumpJson({1, "x", true, 2.5, {}}))
+    local t = ParseJson('{"a": [1,2,{"b": null}], "c": 1.5, "d": true}')
+    print(t.a[1], t.a[3].b, t.c, t.d, #t.a, math.type(t.a[1]))
+    PrintRecursive({a=1,b={1,2}, c="x"})
+    PrintRecursive(5)
+    """
+    assert _run(lua, code).text == (
+        '{"a":1,"b":[1,2,3]}\n'
+        '{"a":"1","b":["1","2","3"]}\n'
+        "[]\n"
+        '[1,"x",true,2.5,[]]\n'
+        "1.0, nil, 1.5, true, 3, float\n"
+        "table\n"
+        "\t[a], number, 1\n"
+        "\t[b], table\n"
+        "\t[b]\t[1], number, 1\n"
+        "\t[b]\t[2], number, 2\n"
+        "\t[c], string, x\n"
+        "number, 5\n"
+    )
+
+
+def test_configuration_uid_and_rest_api(lua: RunningServer) -> None:
+    code = """
+    local config = GetOrthancConfiguration()
+    print(config.Name, config.ExecuteLuaEnabled)
+    print(string.match(GenerateDicomUid("study"), "^[0-9.]+$") ~= nil)
+    print(ParseJson(RestApiGet("/system")).Name)
+    print(RestApiGet("/nope"))
+    print(type(python), f)
+    """
+    assert _run(lua, code).text == "dicomhub-test, true\ntrue\ndicomhub-test\nnil\nnil, nil\n"
+
+
+def test_rest_api_upload_metadata_and_delete(lua: RunningServer) -> None:
+    data = make_dicom(patient_id="LUAREST")
+    instance = upload(lua.client, data)["ID"]
+    code = f"""
+    print(type(RestApiPut("/instances/{instance}/metadata/1024", "hello")))
+    print(RestApiGet("/instances/{instance}/metadata/1024"))
+    print(RestApiGet("/instances", false, {{["Accept"] = "application/json"}}) ~= nil)
+    print(RestApiDelete("/instances/{instance}"), RestApiDelete("/patients/nope"))
+    """
+    assert _run(lua, code).text == "string\nhello\ntrue\ntrue, nil\n"
+    assert lua.client.get(f"/instances/{instance}").status_code == 404
+
+
+def test_http_client_functions(
+    lua: RunningServer, make_server: Callable[..., RunningServer]
+) -> None:
+    other = make_server(AuthenticationEnabled=True, RegisteredUsers={"alice": "secret"})
+    code = f"""
+    print(HttpGet("{other.url}/system"))
+    SetHttpCredentials("alice", "secret")
+    SetHttpTimeout(5)
+    print(ParseJson(HttpGet("{other.url}/system")).Name)
+    print(HttpPost("{other.url}/tools/lookup", "1.2.3"))
+    print(HttpDelete("{other.url}/patients/nope"))
+    print(HttpGet("http://127.0.0.1:9/unreachable"))
+    """
+    assert _run(lua, code).text == "nil\ndicomhub-test\n[]\nnil\nnil\n"
+
+
+def test_callbacks_from_configured_script(
+    tmp_path: Path, make_server: Callable[..., RunningServer]
+) -> None:
+    script = _script(
+        tmp_path,
+        "callbacks.lua",
+        """
+        stored = {}
+        deleted = {}
+        function Initialize() initialized = true end
+        function OnStoredInstance(id, tags, metadata, origin)
+          if tags.PatientID == "CRASH" then error("failing on purpose") end
+          if tags.PatientID == "LOOP" then while true do end end
+          stored[#stored + 1] = id .. "|" .. tags.PatientID .. "|" .. origin.RequestOrigin
+            .. "|" .. metadata.Origin
+          RestApiPut("/instances/" .. id .. "/metadata/1024", "seen by lua")
+          if tags.PatientID == "DROPME" then Delete(id) end
+        end
+        -- Only the topmost deleted resource is reported (see docs): here the patient.
+        function OnDeletedPatient(id) deleted[#deleted + 1] = id end
+        function OnStableSeries(id, tags, metadata) stable = tags.Modality end
+        beats = 0
+        function OnHeartBeat() beats = beats + 1 end
+        """,
+    )
+    broken = _script(tmp_path, "broken.lua", "this is not lua")
+    server = make_server(
+        LuaScripts=[broken, script],
+        ExecuteLuaEnabled=True,
+        StableAge=1,
+        LuaHeartBeatPeriod=1,
+        LuaTimeLimit=1,
+    )
+    assert _run(server, "print(initialized)").text == "true\n"
+    assert "Error in the Lua script" in (server.folder / "server.log").read_text()
+    crash = upload(server.client, make_dicom(patient_id="CRASH"))["ID"]
+    upload(server.client, make_dicom(patient_id="LOOP"))
+    kept = upload(server.client, make_dicom(patient_id="KEEP"))["ID"]
+    dropped_answer = upload(server.client, make_dicom(patient_id="DROPME"))
+    dropped = dropped_answer["ID"]
+    _wait(lambda: _run(server, "print(#deleted)").text == "1\n")
+    assert _run(server, "print(table.concat(stored, ' '))").text == (
+        f"{kept}|KEEP|RestApi|RestApi {dropped}|DROPME|RestApi|RestApi\n"
+    )
+    assert _run(server, "print(deleted[1])").text == f"{dropped_answer['ParentPatient']}\n"
+    assert server.client.get(f"/instances/{kept}/metadata/1024").text == "seen by lua"
+    assert server.client.get(f"/instances/{dropped}").status_code == 404
+    assert server.client.get(f"/instances/{crash}").status_code == 200
+    log = (server.folder / "server.log").read_text()
+    assert "failing on purpose" in log and "longer than 1 seconds" in log
+    _wait(lambda: _run(server, "print(stable)").text == "CT\n", timeout=30)
+    _wait(lambda: _run(server, "print(beats > 0)").text == "true\n")
+
+
+def test_auto_routing_to_a_peer(tmp_path: Path, make_server: Callable[..., RunningServer]) -> None:
+    target = make_server()
+    script = _script(
+        tmp_path,
+        "route.lua",
+        """
+        function OnStoredInstance(id, tags, metadata, origin)
+          SendToPeer(id, "target")
+          Delete(id)
+        end
+        """,
+    )
+    source = make_server(LuaScripts=[script], OrthancPeers={"target": [target.url + "/"]})
+    data = make_dicom(patient_id="ROUTED")
+    instance = upload(source.client, data)["ID"]
+    _wait(lambda: target.client.get(f"/instances/{instance}").status_code == 200)
+    _wait(lambda: source.client.get(f"/instances/{instance}").status_code == 404)
