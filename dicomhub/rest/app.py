@@ -145,6 +145,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "peers",
     "jobs",
     "scripting",
+    "web",
     "resources",
 )
 
