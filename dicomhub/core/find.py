@@ -164,18 +164,11 @@ def _compile(session: IndexSession, query: FindQuery) -> _Plan:
         ids = f"SELECT resource_id FROM main_tags WHERE tag = {p.add(tag)} AND {cond}"
         plan.where.append(f"r.id IN ({_descend(ids, level - owner)})")
     for cond in modality_conditions:
-        tag = p.add(MODALITY)
-        if plan.where:
-            # Other conditions select few studies: probe each one's series, rather
-            # than list every series of a common modality (CT) and intersect.
-            plan.where.append(
-                "EXISTS (SELECT 1 FROM resources s JOIN main_tags "
-                f"ON main_tags.resource_id = s.id WHERE s.parent_id = r.id "
-                f"AND main_tags.tag = {tag} AND {cond})"
-            )
-        else:
-            series = f"SELECT resource_id FROM main_tags WHERE tag = {tag} AND {cond}"
-            plan.where.append(f"r.id IN (SELECT parent_id FROM resources WHERE id IN ({series}))")
+        # Measured at 100,000 instances: listing the series of the modality and
+        # keeping their parents beats probing each candidate study with EXISTS
+        # (5-6 ms against 74 ms for a date range plus CT).
+        series = f"SELECT resource_id FROM main_tags WHERE tag = {p.add(MODALITY)} AND {cond}"
+        plan.where.append(f"r.id IN (SELECT parent_id FROM resources WHERE id IN ({series}))")
     for parent_level, public_id in query.parents.items():
         row = session.lookup(public_id)
         if row is None or row.level != parent_level or parent_level >= level:
