@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.archive import Archive
 from ..core.describe import TagStyle
-from ..core.errors import BadRequest
+from ..core.errors import BadFileFormat, BadRequest
 from ..dicom.levels import Level
 from ..dicom.tag_names import parse_tag
 from .responses import flag
@@ -68,3 +69,30 @@ def inline(handler: Callable[[Request], Response]) -> Callable[[Request], Awaita
         return handler(request)
 
     return endpoint
+
+
+def resources_in_body(body: Any) -> list[str]:
+    """The resources a store request names: one ID, a list, or ``{"Resources": [...]}``."""
+    if isinstance(body, str):
+        return [body]
+    if isinstance(body, list):
+        items = body
+    elif isinstance(body, dict):
+        if "Resources" not in body:
+            raise BadFileFormat('Missing field in JSON: "Resources"')
+        items = body["Resources"]
+        if not isinstance(items, list):
+            raise BadFileFormat('JSON field "Resources" must contain an array')
+    else:
+        raise BadFileFormat("Must provide a JSON value")
+    if not all(isinstance(item, str) for item in items):
+        raise BadFileFormat("Resources must be given by their Orthanc identifiers")
+    return items
+
+
+def body_bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A Boolean field of a JSON body (Orthanc answers "Bad file format" otherwise)."""
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise BadFileFormat(f'"{key}" must be a Boolean')
+    return value

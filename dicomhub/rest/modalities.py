@@ -31,7 +31,7 @@ from ..core.modalities import (
     parse_modality,
 )
 from ..net import scu
-from .common import archive_of, expand_arg
+from .common import archive_of, body_bool, expand_arg, resources_in_body
 from .jobs import job_created
 from .responses import json_response, text_response
 
@@ -160,37 +160,14 @@ async def dicom_echo(request: Request) -> Response:
 
 
 # ---- C-STORE ----------------------------------------------------------------------
-def _resources(body: Any) -> list[str]:
-    if isinstance(body, str):
-        return [body]
-    if isinstance(body, list):
-        items = body
-    elif isinstance(body, dict):
-        if "Resources" not in body:
-            raise BadFileFormat('Missing field in JSON: "Resources"')
-        items = body["Resources"]
-        if not isinstance(items, list):
-            raise BadFileFormat('JSON field "Resources" must contain an array')
-    else:
-        raise BadFileFormat("Must provide a JSON value")
-    if not all(isinstance(item, str) for item in items):
-        raise BadFileFormat("Resources must be given by their Orthanc identifiers")
-    return items
-
-
-def _bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = body.get(key, default)
-    if not isinstance(value, bool):
-        raise BadFileFormat(f'"{key}" must be a Boolean')
-    return value
-
-
 async def store(request: Request) -> Response:
     body = _json_body(await request.body(), allow_empty=False)
-    resources = _resources(body)
+    resources = resources_in_body(body)
     options = _options(body)
-    asynchronous = _bool(options, "Asynchronous", False) or not _bool(options, "Synchronous", True)
-    if _bool(options, "StorageCommitment", False):
+    asynchronous = body_bool(options, "Asynchronous", False) or not body_bool(
+        options, "Synchronous", True
+    )
+    if body_bool(options, "StorageCommitment", False):
         raise NotImplementedYet("Storage commitment is not available yet")
     originator_aet = options.get("MoveOriginatorAet")
     originator_id = options.get("MoveOriginatorID")
@@ -227,7 +204,7 @@ async def store(request: Request) -> Response:
         timeout,
         originator_aet,
         originator_id,
-        _bool(options, "Permissive", False),
+        body_bool(options, "Permissive", False),
     )
     await run_in_threadpool(log_exports, archive, sent, modality.aet)
     answer: dict[str, Any] = {
@@ -270,7 +247,7 @@ async def _submit_store(
         "Timeout": timeout,
         "MoveOriginatorAet": originator_aet,
         "MoveOriginatorID": originator_id,
-        "Permissive": _bool(options, "Permissive", False),
+        "Permissive": body_bool(options, "Permissive", False),
     }
     job_id = await run_in_threadpool(
         jobs_engine.submit,

@@ -25,7 +25,7 @@ from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.modalities import instances_to_send
 from ..core.peers import PeerRegistry, parse_peer, peer_system, send_instances, store_straight
-from .common import archive_of, expand_arg
+from .common import archive_of, body_bool, expand_arg, resources_in_body
 from .jobs import job_created
 from .responses import json_response, text_response
 
@@ -87,37 +87,14 @@ async def system(request: Request) -> Response:
     return json_response(answer)
 
 
-def _resources(body: Any) -> list[str]:
-    if isinstance(body, str):
-        return [body]
-    if isinstance(body, list):
-        items = body
-    elif isinstance(body, dict):
-        if "Resources" not in body:
-            raise BadFileFormat('Missing field in JSON: "Resources"')
-        items = body["Resources"]
-        if not isinstance(items, list):
-            raise BadFileFormat('JSON field "Resources" must contain an array')
-    else:
-        raise BadFileFormat("Must provide a JSON value")
-    if not all(isinstance(item, str) for item in items):
-        raise BadFileFormat("Resources must be given by their Orthanc identifiers")
-    return items
-
-
-def _bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = body.get(key, default)
-    if not isinstance(value, bool):
-        raise BadFileFormat(f'"{key}" must be a Boolean')
-    return value
-
-
 async def store(request: Request) -> Response:
     body = _json_body(await request.body())
-    resources = _resources(body)
+    resources = resources_in_body(body)
     options: Mapping[str, Any] = body if isinstance(body, dict) else {}
-    compress = _bool(options, "Compress", False)
-    asynchronous = _bool(options, "Asynchronous", False) or not _bool(options, "Synchronous", True)
+    compress = body_bool(options, "Compress", False)
+    asynchronous = body_bool(options, "Asynchronous", False) or not body_bool(
+        options, "Synchronous", True
+    )
     if options.get("Transcode"):
         raise NotImplementedYet("Transcoding while sending to a peer is not available yet")
     registry = registry_of(request)
