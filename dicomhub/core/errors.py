@@ -65,3 +65,6 @@ Revision = _error(
 )
 ForbiddenAccess = _error("ForbiddenAccess", 45, "Access to a resource is forbidden", 403)
 DuplicateResource = _error("DuplicateResource", 46, "Duplicate resource", 409)
+CannotOrderSlices = _error(
+    "CannotOrderSlices", 2040, "Unable to order the slices of the series", 500
+)

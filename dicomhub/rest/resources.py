@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..core import deletion, protection, reading
+from ..core import deletion, protection, reading, slices
 from ..core.errors import BadFileFormat
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
@@ -57,6 +57,10 @@ def statistics(request: Request) -> Response:
     )
 
 
+def ordered_slices(request: Request) -> Response:
+    return json_response(slices.ordered_slices(archive_of(request), request.path_params["id"]))
+
+
 def _relative_route(level: Level, target: Level) -> Route:
     plural, name = level.plural, (target.plural if target > level else target.title.lower())
 
@@ -104,6 +108,7 @@ def routes() -> list[Route]:
         Route(f"/{LEVELS}/{{id}}", get_resource, methods=["GET"]),
         Route(f"/{LEVELS}/{{id}}", delete_resource, methods=["DELETE"]),
         Route(f"/{LEVELS}/{{id}}/statistics", statistics, methods=["GET"]),
+        Route("/series/{id}/ordered-slices", ordered_slices, methods=["GET"]),
         Route("/patients/{id}/protected", get_protected, methods=["GET"]),
         Route("/patients/{id}/protected", put_protected, methods=["PUT"]),
     ]
