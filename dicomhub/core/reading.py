@@ -19,7 +19,7 @@ from . import attachments_io
 from .archive import Archive, require_resource
 from .describe import TagStyle, describe
 from .enums import ContentType
-from .errors import InexistentFile, UnknownResource
+from .errors import CannotWriteFile, InexistentFile, UnknownResource
 
 
 def resource(
@@ -108,6 +108,20 @@ def dicom_attachment(archive: Archive, public_id: str) -> AttachmentRow:
 
 def instance_file(archive: Archive, public_id: str) -> bytes:
     return attachments_io.read(archive.storage, dicom_attachment(archive, public_id))
+
+
+def write_instance_file(archive: Archive, public_id: str, target: str) -> None:
+    """Copy an instance's DICOM file to a path of the server's filesystem.
+
+    The REST face allows this only with ``RestApiWriteToFileSystemEnabled``: whoever
+    calls it can overwrite any file the server may write.
+    """
+    data = instance_file(archive, public_id)
+    try:
+        with open(target, "wb") as out:
+            out.write(data)
+    except (OSError, ValueError) as exc:
+        raise CannotWriteFile(f"{target}: {exc}") from None
 
 
 def instance_dataset(archive: Archive, public_id: str) -> tuple[Dataset, list[str]]:

@@ -110,8 +110,20 @@ async def get_file(request: Request) -> Response:
     return Response(data, 200, media_type="application/dicom", headers=headers)
 
 
+async def export_file(request: Request) -> Response:
+    """``POST /instances/{id}/export``: the body is a path on the server."""
+    if not request.app.state.config.get("RestApiWriteToFileSystemEnabled", False):
+        return Response(status_code=403)
+    target = (await request.body()).decode("utf-8", "replace")
+    await run_in_threadpool(
+        reading.write_instance_file, archive_of(request), request.path_params["id"], target
+    )
+    return json_response({})
+
+
 def routes() -> list[Route]:
     return [
         Route("/instances", post_instances, methods=["POST"]),
         Route("/instances/{id}/file", get_file, methods=["GET"]),
+        Route("/instances/{id}/export", export_file, methods=["POST"]),
     ]
