@@ -146,6 +146,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "jobs",
     "scripting",
     "web",
+    "reconstruction",
     "resources",
 )
 
