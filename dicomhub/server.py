@@ -21,6 +21,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from .config import ConfigurationError
 from .core.archive import Archive
 from .core.settings import Settings
 from .core.stability import StabilityMonitor
@@ -75,6 +76,9 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
         else:
             # Schema and crash recovery once, before any worker may write.
             Archive(Settings.from_config(config)).close()
+    except ConfigurationError:
+        sock.close()
+        raise  # the command line reports it and exits 255, as for any bad option
     except Exception as exc:
         log.error("Cannot start the server: %s", exc)
         sock.close()

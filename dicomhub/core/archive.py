@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
+from ..dicom.main_tags import configure_extra_main_tags
 from ..store.index.engine import open_engine
 from ..store.index.index import Index, IndexSession
 from ..store.storage.base import StorageArea
@@ -32,6 +33,7 @@ class Archive:
         self, settings: Settings, storage: StorageArea | None = None, recover: bool = True
     ) -> None:
         self.settings = settings
+        configure_extra_main_tags(settings.extra_main_tags)
         os.makedirs(settings.storage_directory, exist_ok=True)
         self.storage = storage or FilesystemStorage(
             settings.storage_directory, sync=settings.sync_storage_area

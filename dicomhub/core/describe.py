@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..dicom.levels import Level
-from ..dicom.main_tags import MAIN_TAGS, PATIENT_TAGS, format_tag, tag_name
+from ..dicom.main_tags import MAIN_TAGS, format_tag, tag_name
 from ..store.index.index import IndexSession
 from ..store.index.records import ResourceRow
 from .enums import ContentType, MetadataType
@@ -61,7 +61,7 @@ def describe(
         "Labels": session.labels(row.id),
     }
     if level == Level.STUDY:
-        result["PatientMainDicomTags"] = render_tags(tags, PATIENT_TAGS, style)
+        result["PatientMainDicomTags"] = render_tags(tags, MAIN_TAGS[Level.PATIENT], style)
     if level in _PARENT_KEY and row.parent_id is not None:
         result[_PARENT_KEY[level]] = session.public_id(row.parent_id)
     if level in _CHILD_KEY:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dicom.levels import Level
-from ..dicom.main_tags import IDENTIFIER_TAGS, MAIN_TAGS, PATIENT_TAGS
+from ..dicom.main_tags import IDENTIFIER_TAGS, MAIN_TAGS
 from ..dicom.parsing import read_dataset
 from ..dicom.values import dataset_charsets, element_string
 from ..store.index.index import IndexSession
@@ -80,7 +80,7 @@ def _owner_level(tag: int, level: Level) -> Level | None:
     """The level whose index rows hold ``tag`` for a query at ``level`` (None: files)."""
     if tag in MAIN_TAGS[level]:
         return level
-    if level >= Level.STUDY and tag in PATIENT_TAGS:
+    if level >= Level.STUDY and tag in MAIN_TAGS[Level.PATIENT]:
         return Level.STUDY  # study rows carry the patient tags: one join fewer
     for k in range(level - 1, -1, -1):
         if tag in MAIN_TAGS[Level(k)]:

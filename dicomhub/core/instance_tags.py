@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from ..dicom import content as dicom_content
 from ..dicom import tags_json
 from ..dicom.levels import Level
-from ..dicom.main_tags import MAIN_TAGS, PATIENT_TAGS
+from ..dicom.main_tags import MAIN_TAGS
 from ..dicom.parsing import read_dataset
 from ..dicom.values import dataset_charsets
 from . import attachments_io
@@ -131,7 +131,7 @@ def module(
     instances = _instances_of(archive, public_id, level)
     if not instances:
         return {}
-    tags = PATIENT_TAGS if patient_module else MAIN_TAGS[level]
+    tags = MAIN_TAGS[Level.PATIENT] if patient_module else MAIN_TAGS[level]
     wanted = {tags_json.tag_key(t) for t in tags}
     full = orjson.loads(tags_json_bytes(archive, instances[0], "full", ignore_length))
     return _reformat({k: v for k, v in full.items() if k in wanted}, fmt)

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..dicom.levels import Level
+from ..dicom.main_tags import parse_extra_main_tags
+
 
 def _bool(value: Any, default: bool) -> bool:
     if value is None:
@@ -23,6 +26,15 @@ def _int(value: Any, default: int) -> int:
     return int(value)
 
 
+def _extra_main_tags(value: Any) -> dict[Level, tuple[int, ...]]:
+    from ..config import ConfigurationError  # a bad list stops the start-up, exit 255
+
+    try:
+        return parse_extra_main_tags(value)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 @dataclass
 class Settings:
     storage_directory: str = "OrthancStorage"
@@ -36,6 +48,8 @@ class Settings:
     default_encoding: str = "Latin1"
     storage_compression: bool = False
     check_revisions: bool = False
+    #: ExtraMainDicomTags: tags indexed beyond the defaults, per level.
+    extra_main_tags: dict[Level, tuple[int, ...]] = field(default_factory=dict)
     user_metadata: dict[str, int] = field(default_factory=dict)
     user_content_types: dict[str, tuple[int, str]] = field(default_factory=dict)
     name: str = "dicomhub"
@@ -71,6 +85,7 @@ class Settings:
             default_encoding=str(get("DefaultEncoding", "Latin1")),
             storage_compression=_bool(get("StorageCompression"), False),
             check_revisions=_bool(get("CheckRevisions"), False),
+            extra_main_tags=_extra_main_tags(cfg.get("ExtraMainDicomTags")),
             user_metadata={k: int(v) for k, v in (get("UserMetadata", {}) or {}).items()},
             user_content_types=user_content,
             name=str(get("Name", "dicomhub")),

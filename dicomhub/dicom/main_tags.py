@@ -2,6 +2,9 @@
 
 These lists are the defaults of Orthanc 1.12 (unchanged since 1.4.2); the study
 level also carries the patient tags (``PatientMainDicomTags`` in the study JSON).
+``ExtraMainDicomTags`` adds tags per level: the server configures them once at
+start-up (``configure_extra_main_tags``), and every reader of ``MAIN_TAGS`` sees
+them, as Orthanc's own list is process-wide.
 """
 
 from __future__ import annotations
@@ -69,12 +72,61 @@ INSTANCE_TAGS: tuple[int, ...] = (
     0x00200037,  # ImageOrientationPatient
 )
 
-MAIN_TAGS: dict[Level, tuple[int, ...]] = {
+DEFAULT_MAIN_TAGS: dict[Level, tuple[int, ...]] = {
     Level.PATIENT: PATIENT_TAGS,
     Level.STUDY: STUDY_TAGS,
     Level.SERIES: SERIES_TAGS,
     Level.INSTANCE: INSTANCE_TAGS,
 }
+#: The tags indexed per level: the defaults plus ``ExtraMainDicomTags``. Mutated in
+#: place by ``configure_extra_main_tags`` so that modules holding it see the change.
+MAIN_TAGS: dict[Level, tuple[int, ...]] = dict(DEFAULT_MAIN_TAGS)
+
+_LEVEL_NAMES = {
+    "Patient": Level.PATIENT,
+    "Study": Level.STUDY,
+    "Series": Level.SERIES,
+    "Instance": Level.INSTANCE,
+}
+
+
+def parse_extra_main_tags(value: object) -> dict[Level, tuple[int, ...]]:
+    """Read Orthanc's ``ExtraMainDicomTags`` (``{"Study": ["Name" or "gggg,eeee", ...]}``).
+
+    Raises ``ValueError`` on an unknown level or tag, so a typo stops the start-up
+    instead of silently indexing nothing.
+    """
+    from .tag_names import parse_tag
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError('"ExtraMainDicomTags" must be an object with one list per level')
+    extra: dict[Level, tuple[int, ...]] = {}
+    for name, tags in value.items():
+        level = _LEVEL_NAMES.get(name)
+        if level is None:
+            raise ValueError(f'Unknown level in "ExtraMainDicomTags": {name}')
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ValueError(f'"ExtraMainDicomTags.{name}" must be a list of tag names')
+        parsed = []
+        for text in tags:
+            try:
+                parsed.append(parse_tag(text))
+            except ValueError:
+                raise ValueError(
+                    f'Unknown DICOM tag in "ExtraMainDicomTags.{name}": {text}'
+                ) from None
+        extra[level] = tuple(dict.fromkeys(parsed))
+    return extra
+
+
+def configure_extra_main_tags(extra: dict[Level, tuple[int, ...]]) -> None:
+    """Index ``extra`` tags beyond the defaults, per level (an empty dict restores them)."""
+    for level, defaults in DEFAULT_MAIN_TAGS.items():
+        added = tuple(t for t in extra.get(level, ()) if t not in defaults)
+        MAIN_TAGS[level] = defaults + added
+
 
 #: Tags that identify a resource; Orthanc matches them case-insensitively in find.
 IDENTIFIER_TAGS: frozenset[int] = frozenset(

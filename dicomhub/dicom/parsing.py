@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset, FileDataset
 
 from .identifiers import clean_identifier, instance_id, patient_id, series_id, study_id
 from .levels import Level
-from .main_tags import MAIN_TAGS, PATIENT_TAGS
+from .main_tags import MAIN_TAGS
 from .values import dataset_charsets, element_string
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -145,7 +145,7 @@ def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInsta
                     found[tag] = value
         main[level] = found
     # Orthanc copies the patient tags onto the study, so studies can be searched by them.
-    main[Level.STUDY].update({t: v for t, v in main[Level.PATIENT].items() if t in PATIENT_TAGS})
+    main[Level.STUDY].update({t: v for t, v in main[Level.PATIENT].items() if t in MAIN_TAGS[Level.PATIENT]})
 
     meta = getattr(ds, "file_meta", None)
     transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
