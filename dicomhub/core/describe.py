@@ -6,6 +6,7 @@ explorer), so the shape is decided once, here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..dicom.levels import Level
@@ -79,4 +80,65 @@ def describe(
         result["FileUuid"] = att.uuid if att else ""
         index = session.get_metadata(row.id, MetadataType.IndexInSeries)
         result["IndexInSeries"] = int(index[0]) if index and index[0].isdigit() else None
+    return dict(sorted(result.items()))
+
+
+#: The parts a caller may ask for with ``ResponseContent`` (Orthanc 1.12.5).
+RESPONSE_CONTENT: tuple[str, ...] = (
+    "Attachments",
+    "Children",
+    "IsStable",
+    "Labels",
+    "MainDicomTags",
+    "Metadata",
+    "Parent",
+    "Status",
+)
+
+
+def describe_content(
+    session: IndexSession,
+    row: ResourceRow,
+    content: frozenset[str],
+    style: str,
+    metadata_name: Callable[[int], str],
+) -> dict[str, Any]:
+    """Only the asked parts of a resource's description, read only when asked.
+
+    A study list that needs the main tags alone then costs one query per study,
+    instead of children, labels, metadata and series status.
+    """
+    level = Level(row.level)
+    result: dict[str, Any] = {"ID": row.public_id, "Type": level.title}
+    if "Parent" in content and level in _PARENT_KEY and row.parent_id is not None:
+        result[_PARENT_KEY[level]] = session.public_id(row.parent_id)
+    if "Children" in content and level in _CHILD_KEY:
+        result[_CHILD_KEY[level]] = session.children_public_ids(row.id)
+    if "Status" in content and level == Level.SERIES:
+        result["Status"] = series_status(session, row.id)[0]
+    if "IsStable" in content and level != Level.INSTANCE:
+        result["IsStable"] = row.stable
+    if "MainDicomTags" in content:
+        tags = session.main_tags(row.id)
+        result["MainDicomTags"] = render_tags(tags, MAIN_TAGS[level], style)
+        if level == Level.STUDY:
+            result["PatientMainDicomTags"] = render_tags(tags, MAIN_TAGS[Level.PATIENT], style)
+    if "Labels" in content:
+        result["Labels"] = session.labels(row.id)
+    if "Metadata" in content:
+        result["Metadata"] = {
+            metadata_name(kind): value for kind, (value, _) in session.metadata(row.id).items()
+        }
+    if "Attachments" in content:
+        result["Attachments"] = [
+            {
+                "CompressedMD5": att.compressed_md5,
+                "CompressedSize": att.compressed_size,
+                "ContentType": att.content_type,
+                "UncompressedMD5": att.uncompressed_md5,
+                "UncompressedSize": att.uncompressed_size,
+                "Uuid": att.uuid,
+            }
+            for att in session.attachments(row.id)
+        ]
     return dict(sorted(result.items()))

@@ -309,10 +309,17 @@ def find(
     expand: bool = False,
     style: str = "names",
     requested: list[int] | None = None,
+    content: frozenset[str] | None = None,
 ) -> list[Any]:
-    """Public ids of the matches, or their descriptions when ``expand``."""
+    """Public ids of the matches, or their descriptions when ``expand``.
+
+    ``content`` (``ResponseContent``) overrides ``expand``: the parts it names, or
+    bare identifiers when it names none.
+    """
     with archive.read() as session:
         rows = search(archive, session, query)
-        if not expand:
+        if (content is None and not expand) or content == frozenset():
             return [r.public_id for r in rows]
-        return [describe_with_requested(archive, session, r, style, requested) for r in rows]
+        return [
+            describe_with_requested(archive, session, r, style, requested, content) for r in rows
+        ]

@@ -15,9 +15,9 @@ from ..dicom.parsing import read_dataset
 from ..dicom.values import dataset_charsets, element_string
 from ..store.index.index import IndexSession
 from ..store.index.records import AttachmentRow, ResourceRow
-from . import attachments_io
+from . import attachments_io, metadata
 from .archive import Archive, require_resource
-from .describe import TagStyle, describe
+from .describe import TagStyle, describe, describe_content
 from .enums import ContentType
 from .errors import CannotWriteFile, InexistentFile, UnknownResource
 
@@ -40,8 +40,15 @@ def describe_with_requested(
     row: ResourceRow,
     style: str,
     requested: list[int] | None,
+    content: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    result = describe(session, row, style)
+    """Orthanc's expanded resource, or only the ``content`` parts when given."""
+    if content is None:
+        result = describe(session, row, style)
+    else:
+        result = describe_content(
+            session, row, content, style, lambda kind: metadata.name_of(archive.settings, kind)
+        )
     if requested:
         result["RequestedTags"] = requested_tags(archive, session, row, requested, style)
     return result
@@ -55,16 +62,19 @@ def list_resources(
     limit: int,
     style: str,
     requested: list[int] | None,
+    content: frozenset[str] | None = None,
 ) -> list[Any]:
     with archive.read() as session:
         ids = session.list_resources(int(level), since, limit)
-        if not expand:
+        if not expand and not content:
             return ids
         out = []
         for public_id in ids:
             row = session.lookup(public_id)
             if row is not None:
-                out.append(describe_with_requested(archive, session, row, style, requested))
+                out.append(
+                    describe_with_requested(archive, session, row, style, requested, content)
+                )
         return out
 
 

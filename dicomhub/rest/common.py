@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.archive import Archive
-from ..core.describe import TagStyle
-from ..core.errors import BadFileFormat, BadRequest
+from ..core.describe import RESPONSE_CONTENT, TagStyle
+from ..core.errors import BadFileFormat, BadRequest, ParameterOutOfRange
 from ..dicom.levels import Level
 from ..dicom.tag_names import parse_tag
 from .responses import flag
@@ -47,6 +47,22 @@ def requested_tags(request: Request) -> list[int] | None:
         except ValueError as exc:
             raise BadRequest(f"Unknown DICOM tag: {part}") from exc
     return tags
+
+
+def response_content(values: list[str]) -> frozenset[str]:
+    """Check ``ResponseContent`` names (Orthanc 1.12.5): unknown ones are refused."""
+    for value in values:
+        if value not in RESPONSE_CONTENT:
+            raise ParameterOutOfRange(f"Unsupported value for ResponseContent: {value}")
+    return frozenset(values)
+
+
+def response_content_arg(request: Request) -> frozenset[str] | None:
+    """The ``response-content`` argument of the list routes, comma-separated."""
+    raw = request.query_params.get("response-content")
+    if raw is None:
+        return None
+    return response_content([part.strip() for part in raw.split(",") if part.strip()])
 
 
 def expand_arg(request: Request, default: bool) -> bool:

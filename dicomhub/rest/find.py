@@ -22,7 +22,7 @@ from ..core.describe import TagStyle
 from ..core.errors import BadRequest, ParameterOutOfRange, UnknownDicomTag
 from ..dicom.levels import Level
 from ..dicom.tag_names import parse_tag
-from .common import archive_of
+from .common import archive_of, response_content
 from .responses import json_response
 
 
@@ -165,8 +165,11 @@ async def find(request: Request) -> Response:
     elif _bool(body, "Full"):
         style = TagStyle.FULL
     requested = [_tag(t, UnknownDicomTag) for t in _string_list(body, "RequestedTags", split=True)]
+    content = None
+    if "ResponseContent" in body:
+        content = response_content(_string_list(body, "ResponseContent"))
     result = await run_in_threadpool(
-        core_find.find, archive, query, expand, style, requested or None
+        core_find.find, archive, query, expand, style, requested or None, content
     )
     return json_response(result)
 

@@ -10,7 +10,15 @@ from ..core import deletion, protection, reading, slices
 from ..core.errors import BadFileFormat
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
-from .common import archive_of, expand_arg, inline, level_of, requested_tags, tag_style
+from .common import (
+    archive_of,
+    expand_arg,
+    inline,
+    level_of,
+    requested_tags,
+    response_content_arg,
+    tag_style,
+)
 from .responses import int_arg, json_response, text_response
 
 LEVELS = "{level:levels}"
@@ -27,6 +35,7 @@ def list_level(request: Request) -> Response:
         limit=int_arg(request, "limit", 0),
         style=tag_style(request),
         requested=requested_tags(request),
+        content=response_content_arg(request),
     )
     return json_response(result)
 

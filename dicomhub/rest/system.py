@@ -33,8 +33,8 @@ def system(request: Request) -> Response:
         {
             "ApiVersion": API_REVISION,
             "Capabilities": {
-                "HasExtendedChanges": False,
-                "HasExtendedFind": False,
+                "HasExtendedChanges": True,
+                "HasExtendedFind": True,
                 "HasLabels": True,
             },
             "CheckRevisions": s.check_revisions,
