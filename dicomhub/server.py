@@ -123,6 +123,8 @@ def _run_worker(
             http="httptools",
             access_log=False,
             log_config=None,
+            # Orthanc trusts no X-Forwarded-For: the remote-access rule sees the peer.
+            proxy_headers=False,
             timeout_keep_alive=int(config.get("KeepAliveTimeout", 5) or 5),
         )
     )

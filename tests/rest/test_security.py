@@ -60,3 +60,12 @@ def test_without_authentication_no_credentials_are_needed(server: RunningServer)
     with httpx.Client(base_url=server.url, timeout=10) as anonymous:
         assert anonymous.get("/system").status_code == 200
         upload(anonymous, make_dicom())
+
+
+def test_forwarded_headers_do_not_change_the_client(server: RunningServer) -> None:
+    """Like Orthanc, the remote-access rule looks at the peer, not at X-Forwarded-For."""
+    assert server.config["RemoteAccessAllowed"] is False
+    for header in ("X-Forwarded-For", "Forwarded"):
+        value = "10.0.0.1" if header == "X-Forwarded-For" else "for=10.0.0.1"
+        answer = server.client.get("/system", headers={header: value})
+        assert answer.status_code == 200, header
