@@ -35,6 +35,8 @@ Options:
   --version              output version information and exit
   --config=FILE          write the default configuration to FILE and exit
                          ("-" writes it to the standard output)
+  --openapi=FILE         write the OpenAPI description of the REST API to FILE
+                         and exit ("-" or no FILE writes it to the standard output)
   --logfile=FILE         append the log to FILE (by default, logs go to stderr)
   --logdir=DIR           write the log to a new timestamped file in DIR
   --verbose              log information messages
@@ -68,8 +70,8 @@ class Options:
     logdir: str | None = None
     no_jobs: bool = False
     categories: dict[str, int] = field(default_factory=dict)
-    action: str | None = None  # "help", "version" or "config": the first one met wins
-    config_output: str | None = None
+    action: str | None = None  # help, version, config or openapi: the first one met wins
+    config_output: str | None = None  # where --config or --openapi writes
 
 
 def parse_arguments(argv: list[str]) -> Options:
@@ -88,6 +90,10 @@ def parse_arguments(argv: list[str]) -> Options:
                 raise UsageError("--config needs a file name: --config=FILE (or --config=-)")
             options.action = "config"
             options.config_output = value
+            return options
+        elif name == "--openapi":
+            options.action = "openapi"
+            options.config_output = value if has_value and value else "-"
             return options
         elif name in ("--logfile", "--logdir"):
             if not has_value or not value:
@@ -121,8 +127,21 @@ def parse_arguments(argv: list[str]) -> Options:
     return options
 
 
+def _write_openapi(target: str) -> int:
+    import json
+
+    from .rest.app import create_app_routes
+    from .rest.openapi import openapi_document
+
+    text = json.dumps(openapi_document(create_app_routes()), indent=2) + "\n"
+    return _write_text(text, target, "the OpenAPI description")
+
+
 def _write_default_configuration(target: str) -> int:
-    text = default_configuration_text()
+    return _write_text(default_configuration_text(), target, "the default configuration")
+
+
+def _write_text(text: str, target: str, what: str) -> int:
     if target == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -132,7 +151,7 @@ def _write_default_configuration(target: str) -> int:
             handle.write(text)
     except OSError as exc:
         print(
-            f"dicomhub: cannot write the default configuration to {target}: {exc.strerror}",
+            f"dicomhub: cannot write {what} to {target}: {exc.strerror}",
             file=sys.stderr,
         )
         return EXIT_ERROR
@@ -168,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if options.action == "config":
         return _write_default_configuration(options.config_output or "-")
+    if options.action == "openapi":
+        return _write_openapi(options.config_output or "-")
 
     try:
         logpath = setup_logging(

@@ -89,6 +89,25 @@ def test_config_to_an_unwritable_place_fails(tmp_path: Path) -> None:
     assert "cannot write" in result.stderr
 
 
+def test_openapi_lists_what_the_router_serves(tmp_path: Path) -> None:
+    target = tmp_path / "openapi.json"
+    result = run(f"--openapi={target}")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(target.read_text())
+    assert document["openapi"].startswith("3.")
+    assert dicomhub.ORTHANC_API_VERSION in document["info"]["description"]
+    paths = document["paths"]
+    assert set(paths["/instances"]) == {"get", "post"}
+    # routes written once for several levels are spelt out per level
+    for level in ("patients", "studies", "series", "instances"):
+        assert "post" in paths[f"/{level}/{{id}}/reconstruct"]
+    assert paths["/patients/{id}"]["get"]["parameters"][0]["name"] == "id"
+    stdout = run("--openapi")
+    assert stdout.returncode == 0 and json.loads(stdout.stdout)["paths"] == paths
+    refused = run(f"--openapi={tmp_path / 'missing-folder' / 'x.json'}")
+    assert refused.returncode == EXIT_ERROR and "cannot write" in refused.stderr
+
+
 # --- errors ------------------------------------------------------------------------------
 
 
