@@ -2,24 +2,16 @@
 
 Modalities come from the ``DicomModalities`` configuration (list form
 ``["AET", "host", port, "Manufacturer"?]`` or object form) and from
-``PUT /modalities/{name}``. The REST changes are kept in an index property, not in
-process memory, because HTTP workers may be several processes and the DICOM
-listener runs in only one of them: all of them must see the same list.
-
-- ``DicomModalitiesInDatabase`` false (Orthanc's default): the configuration file
-  plus the REST changes of the current run; the primary worker forgets the changes
-  of a previous run at start-up (``forget_session_changes``), as Orthanc, which keeps
-  them in memory, loses them on restart.
-- ``DicomModalitiesInDatabase`` true: the list lives in the index only and survives
-  restarts; the configuration file's list is then ignored, as in Orthanc.
+``PUT /modalities/{name}``, kept as ``core/registry.py`` explains (the DICOM
+listener runs in one process, the HTTP workers in several: all see the same list;
+``DicomModalitiesInDatabase`` keeps the REST changes across restarts).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from ..dicom.levels import Level
@@ -28,6 +20,7 @@ from .archive import Archive
 from .clock import now_iso
 from .enums import MetadataType
 from .errors import BadFileFormat, InexistentItem, ParameterOutOfRange, UnknownResource
+from .registry import NamedRegistry
 from .transactions import Transaction
 
 #: Orthanc's manufacturer names (the older ones are accepted and kept as given).
@@ -57,9 +50,6 @@ ECHO, FIND, FIND_WORKLIST, GET, MOVE, STORE, N_ACTION, EVENT_REPORT = (
     "NAction",
     "EventReport",
 )
-
-_PROPERTY_IN_DATABASE = "DicomModalities"
-_PROPERTY_SESSION = "dicomhub.DicomModalities.session"
 
 
 @dataclass(frozen=True)
@@ -202,53 +192,29 @@ def _flag(body: Mapping[str, Any], key: str) -> bool:
     return value
 
 
-def _serialize(modality: RemoteModality) -> dict[str, Any]:
-    return {f.name: getattr(modality, f.name) for f in fields(modality)}
-
-
-def _deserialize(value: Mapping[str, Any]) -> RemoteModality:
-    names = {f.name for f in fields(RemoteModality)}
-    return RemoteModality(**{k: v for k, v in value.items() if k in names})
-
-
 def same_aet(a: str, b: str, strict: bool) -> bool:
     """Orthanc compares AETs case-insensitively unless ``StrictAetComparison``."""
     a, b = a.strip(), b.strip()
     return a == b if strict else a.upper() == b.upper()
 
 
-class ModalityRegistry:
+class ModalityRegistry(NamedRegistry[RemoteModality]):
     """The known modalities, shared through the index by every process of the server."""
 
     def __init__(self, archive: Archive, config: Mapping[str, Any]) -> None:
-        self.archive = archive
-        self.in_database = bool(config.get("DicomModalitiesInDatabase", False))
+        super().__init__(
+            archive,
+            config,
+            "DicomModalities",
+            RemoteModality,
+            parse_modality,
+            "Unknown DICOM modality with symbolic name",
+        )
         self.strict_aet = bool(config.get("StrictAetComparison", False))
         self.check_host = bool(config.get("DicomCheckModalityHost", False))
-        self._configured: dict[str, RemoteModality] = {}
-        if not self.in_database:
-            for name, value in (config.get("DicomModalities") or {}).items():
-                self._configured[name] = parse_modality(value)
-        self._property = _PROPERTY_IN_DATABASE if self.in_database else _PROPERTY_SESSION
-
-    # ---- reading ------------------------------------------------------------
-    def _stored(self, session: Any) -> dict[str, dict[str, Any] | None]:
-        raw = session.get_property(self._property)
-        return json.loads(raw) if raw else {}
-
-    def all(self) -> dict[str, RemoteModality]:
-        with self.archive.read() as session:
-            stored = self._stored(session)
-        result = dict(self._configured)
-        for name, value in stored.items():
-            if value is None:
-                result.pop(name, None)
-            else:
-                result[name] = _deserialize(value)
-        return dict(sorted(result.items()))
 
     def get(self, name: str) -> RemoteModality:
-        modality = self.all().get(name)
+        modality = self.find(name)
         if modality is None:
             raise InexistentItem(f"No modality with symbolic name: {name}")
         return modality
@@ -261,38 +227,6 @@ class ModalityRegistry:
             if same_aet(m.aet, aet, self.strict_aet)
             and (not self.check_host or remote_ip is None or m.host == remote_ip)
         ]
-
-    # ---- changing -----------------------------------------------------------
-    def _change(self, name: str, value: RemoteModality | None) -> None:
-        def run(tx: Transaction) -> None:
-            stored = self._stored(tx.session)
-            known = stored[name] is not None if name in stored else name in self._configured
-            if value is None and not known:
-                raise InexistentItem(f"Unknown DICOM modality with symbolic name: {name}")
-            if value is None and self.in_database:
-                stored.pop(name, None)
-            else:
-                stored[name] = None if value is None else _serialize(value)
-            tx.session.set_property(self._property, json.dumps(stored, sort_keys=True))
-
-        self.archive.write(run)
-
-    def put(self, name: str, modality: RemoteModality) -> None:
-        self._change(name, modality)
-
-    def delete(self, name: str) -> None:
-        self._change(name, None)
-
-    def forget_session_changes(self) -> None:
-        """Called once at start-up by the primary process (see the module docstring)."""
-        if self.in_database:
-            return
-
-        def run(tx: Transaction) -> None:
-            if tx.session.get_property(_PROPERTY_SESSION):
-                tx.session.set_property(_PROPERTY_SESSION, "")
-
-        self.archive.write(run)
 
 
 _IDENTIFIER = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{8}){4}$")

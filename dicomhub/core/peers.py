@@ -4,15 +4,8 @@ Peers come from the ``OrthancPeers`` configuration (list form
 ``["http://host:port/", "user"?, "password"?]`` or object form with ``Url``,
 ``Username``, ``Password``, ``HttpHeaders``, ``Timeout``, ``CertificateFile``,
 ``CertificateKeyFile``, ``CertificateKeyPassword``, ``Pkcs11``) and from
-``PUT /peers/{name}``. As with modalities (see ``core/modalities.py``), REST
-changes are kept in an index property so that every HTTP worker sees them:
-
-- ``OrthancPeersInDatabase`` false (Orthanc's default): the configuration plus the
-  REST changes of the current run. Orthanc keeps them in memory and loses them on
-  restart; here they are tagged with a token of the server run (the serving process,
-  or the supervisor when there are several workers) and ignored by a later run.
-- ``OrthancPeersInDatabase`` true: the list lives in the index only and survives
-  restarts; the configuration file's list is ignored, as in Orthanc.
+``PUT /peers/{name}``, kept as ``core/registry.py`` explains so that every HTTP
+worker sees them (``OrthancPeersInDatabase`` keeps them across restarts).
 
 Sending is synchronous: each instance is one ``POST /instances`` to the peer.
 Errors follow Orthanc 1.10.1 as observed: a peer that cannot be reached or refuses
@@ -23,10 +16,9 @@ answers 401 is Orthanc's "This HTTP status is not allowed in a REST API" (500).
 from __future__ import annotations
 
 import gzip
-import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -36,14 +28,10 @@ from .errors import (
     BadFileFormat,
     DicomhubError,
     InexistentFile,
-    InexistentItem,
     NetworkProtocol,
     UnknownResource,
 )
-from .transactions import Transaction
-
-_PROPERTY_IN_DATABASE = "OrthancPeers"
-_PROPERTY_SESSION = "dicomhub.OrthancPeers.session"
+from .registry import NamedRegistry
 
 
 class BadHttpStatusInRest(DicomhubError):
@@ -159,99 +147,22 @@ def parse_peer(value: Any) -> Peer:
     return Peer(**kwargs)
 
 
-def _serialize(peer: Peer) -> dict[str, Any]:
-    return {f.name: getattr(peer, f.name) for f in fields(peer)}
-
-
-def _deserialize(value: Mapping[str, Any]) -> Peer:
-    names = {f.name for f in fields(Peer)}
-    return Peer(**{k: v for k, v in value.items() if k in names})
-
-
-def _process_start(pid: int) -> str:
-    """The start time of ``pid`` (so that a reused pid is a different run)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def run_token(config: Mapping[str, Any]) -> str:
-    """Identifies the current run of the server, shared by all its HTTP workers."""
-    # ``HttpWorkers`` read as ``server.http_workers`` reads it (that module sits above
-    # core): with several workers the run is the supervisor's.
-    workers = config.get("HttpWorkers")
-    pid = os.getppid() if workers and int(workers) > 1 else os.getpid()
-    return f"{pid}:{_process_start(pid)}"
-
-
-class PeerRegistry:
+class PeerRegistry(NamedRegistry[Peer]):
     """The known peers, shared through the index by every process of the server."""
 
     def __init__(self, archive: Archive, config: Mapping[str, Any]) -> None:
-        self.archive = archive
-        self.in_database = bool(config.get("OrthancPeersInDatabase", False))
-        self._configured: dict[str, Peer] = {}
-        if not self.in_database:
-            for name, value in (config.get("OrthancPeers") or {}).items():
-                self._configured[name] = parse_peer(value)
-        self._property = _PROPERTY_IN_DATABASE if self.in_database else _PROPERTY_SESSION
-        self._token = "" if self.in_database else run_token(config)
+        super().__init__(archive, config, "OrthancPeers", Peer, parse_peer, "Unknown Orthanc peer")
         self.default_timeout = int(config.get("HttpTimeout", 60) or 60)
         verify: bool | str = bool(config.get("HttpsVerifyPeers", True))
         if verify and config.get("HttpsCACertificates"):
             verify = str(config["HttpsCACertificates"])
         self.verify = verify
 
-    # ---- reading ------------------------------------------------------------
-    def _stored(self, session: Any) -> dict[str, dict[str, Any] | None]:
-        raw = session.get_property(self._property)
-        if not raw:
-            return {}
-        value = json.loads(raw)
-        if self.in_database:
-            return value
-        return value.get("peers", {}) if value.get("run") == self._token else {}
-
-    def all(self) -> dict[str, Peer]:
-        with self.archive.read() as session:
-            stored = self._stored(session)
-        result = dict(self._configured)
-        for name, value in stored.items():
-            if value is None:
-                result.pop(name, None)
-            else:
-                result[name] = _deserialize(value)
-        return dict(sorted(result.items()))
-
     def get(self, name: str) -> Peer:
-        peer = self.all().get(name)
+        peer = self.find(name)
         if peer is None:
             raise UnknownResource(f"No peer with symbolic name: {name}")
         return peer
-
-    # ---- changing -----------------------------------------------------------
-    def _change(self, name: str, value: Peer | None) -> None:
-        def run(tx: Transaction) -> None:
-            stored = self._stored(tx.session)
-            known = stored[name] is not None if name in stored else name in self._configured
-            if value is None and not known:
-                raise InexistentItem(f"Unknown Orthanc peer: {name}")
-            if value is None and self.in_database:
-                stored.pop(name, None)
-            else:
-                stored[name] = None if value is None else _serialize(value)
-            document: Any = stored if self.in_database else {"run": self._token, "peers": stored}
-            tx.session.set_property(self._property, json.dumps(document, sort_keys=True))
-
-        self.archive.write(run)
-
-    def put(self, name: str, peer: Peer) -> None:
-        self._change(name, peer)
-
-    def delete(self, name: str) -> None:
-        self._change(name, None)
 
     # ---- talking to a peer --------------------------------------------------
     def client(self, peer: Peer) -> httpx.Client:

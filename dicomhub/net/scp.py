@@ -352,7 +352,6 @@ def start_listener(archive: Archive, config: Mapping[str, Any]) -> DicomListener
     false or the port cannot be opened: the HTTP server still runs, as logged)."""
     try:
         modalities = ModalityRegistry(archive, config)
-        modalities.forget_session_changes()
     except DicomhubError as exc:
         log.error("Bad DicomModalities configuration, no DICOM listener: %s", exc)
         return None
