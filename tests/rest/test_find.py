@@ -131,6 +131,10 @@ DIFFERENTIAL = [
     ("Study", {"StudyTime": "12-"}, False),
     ("Study", {"ModalitiesInStudy": "MR"}, False),
     ("Study", {"ModalitiesInStudy": "CT\\XA"}, False),
+    ("Study", {"ModalitiesInStudy": "MR", "StudyDate": "2023-"}, False),
+    ("Study", {"ModalitiesInStudy": "CT\\XA", "PatientName": "smith*"}, False),
+    ("Study", {"ModalitiesInStudy": "m*", "StudyDate": "20230101-20240105"}, False),
+    ("Study", {"Modality": "MR", "AccessionNumber": "*"}, False),
     ("Study", {"Rows": "16"}, False),
     ("Study", {"PatientID": PREFIX.lower() + "A"}, False),
     ("Study", {"0010,0010": "smith*"}, False),
@@ -171,11 +175,14 @@ def test_matching_like_orthanc(
     assert ours == theirs
 
 
-def test_modality_at_study_level_means_a_series_has_it(client: httpx.Client) -> None:
+def test_modalities_in_study_means_a_series_has_it(client: httpx.Client) -> None:
     with_mr = ids(client, "Study", {"ModalitiesInStudy": "MR"})
-    assert ids(client, "Study", {"Modality": "MR"}) == with_mr
     assert len(with_mr) == 2
-    assert len(ids(client, "Study", {"Modality": "CT\\MR"})) == 3
+    assert len(ids(client, "Study", {"ModalitiesInStudy": "CT\\MR"})) == 3
+    narrowed = ids(client, "Study", {"ModalitiesInStudy": "MR", "StudyDate": "2023-"})
+    assert set(narrowed) <= set(with_mr)
+    # a plain Modality is a series tag: no study matches it, as in Orthanc
+    assert not ids(client, "Study", {"Modality": "MR"})
 
 
 def test_expand_full_short_and_requested_tags(client: httpx.Client) -> None:
