@@ -223,8 +223,12 @@ def test_reference_orthanc_stores_into_dicomhub_and_back(make_server) -> None:  
     oracle = oracle_client()
     if oracle is None:
         pytest.skip("the reference Orthanc does not answer")
+    system = oracle.get("/system").json()
+    oracle_aet = system["DicomAet"]
     server = make_server(
-        DicomModalities={"oracle": ["ORTHANC", LOOPBACK, 14242]}, DicomAet="DICOMHUB", **LOCAL
+        DicomModalities={"oracle": [oracle_aet, LOOPBACK, system["DicomPort"]]},
+        DicomAet="DICOMHUB",
+        **LOCAL,
     )
     port = dicom_port(server)
     name = f"dicomhub-test-{port}"
@@ -239,13 +243,13 @@ def test_reference_orthanc_stores_into_dicomhub_and_back(make_server) -> None:  
         response = oracle.post(f"/modalities/{name}/store", json=[answer["ID"]])
         assert response.status_code == 200, response.text
         metadata = server.client.get(f"/instances/{answer['ID']}/metadata?expand").json()
-        assert metadata["RemoteAET"] == "ORTHANC"
+        assert metadata["RemoteAET"] == oracle_aet
         assert metadata["CalledAET"] == "DICOMHUB"
         # and back: delete on the oracle, send from dicomhub
         oracle.delete(f"/instances/{answer['ID']}")
         response = server.client.post("/modalities/oracle/store", json=answer["ID"])
         assert response.status_code == 200, response.text
-        assert response.json()["RemoteAet"] == "ORTHANC"
+        assert response.json()["RemoteAet"] == oracle_aet
         back = oracle.get(f"/instances/{answer['ID']}/metadata?expand").json()
         assert back["RemoteAET"] == "DICOMHUB"
         assert server.client.post("/modalities/oracle/echo").status_code == 200
