@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import logging
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import zipstream
@@ -264,10 +264,25 @@ def _read_header(storage: StorageArea, att: AttachmentRow) -> Dataset:
 
 
 def _member(
-    storage: StorageArea, item: ArchiveItem, dicomdir: DicomDirBuilder | None
+    storage: StorageArea,
+    item: ArchiveItem,
+    dicomdir: DicomDirBuilder | None,
+    transcode: Callable[[bytes], bytes] | None = None,
 ) -> Iterator[bytes]:
     """One ZIP member; runs only when the ZIP writer reaches it (nothing read ahead)."""
     try:
+        if transcode is not None:
+            # Transcoding needs the whole file; still one file at a time in memory.
+            data = transcode(b"".join(file_chunks(storage, item.attachment)))
+            if dicomdir is not None:
+                try:
+                    header = dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+                except (InvalidDicomError, ValueError, EOFError) as exc:
+                    log.warning("instance %s has an unreadable header: %s", item.instance_id, exc)
+                else:
+                    dicomdir.add(header, item.path.split("/"))
+            yield data
+            return
         if dicomdir is not None:
             try:
                 header = _read_header(storage, item.attachment)
@@ -288,13 +303,17 @@ def _dicomdir_member(builder: DicomDirBuilder) -> Iterator[bytes]:
 
 
 def stream_zip(
-    storage: StorageArea, items: list[ArchiveItem], media_extended: bool | None = None
+    storage: StorageArea,
+    items: list[ArchiveItem],
+    media_extended: bool | None = None,
+    transcode: Callable[[bytes], bytes] | None = None,
 ) -> Iterator[bytes]:
-    """The ZIP bytes of ``items``; with ``media_extended`` set, a DICOMDIR ends it."""
+    """The ZIP bytes of ``items``; with ``media_extended`` set, a DICOMDIR ends it.
+    ``transcode`` (``Transcode`` of the request) is applied to each file."""
     zs = zipstream.ZipStream(compress_type=zipstream.ZIP_DEFLATED)
     builder = DicomDirBuilder(extended=bool(media_extended)) if media_extended is not None else None
     for item in items:
-        member = _member(storage, item, builder)
+        member = _member(storage, item, builder, transcode)
         if item.attachment.uncompressed_size < STORE_BELOW:
             zs.add(member, item.path, compress_type=zipstream.ZIP_STORED)
         else:

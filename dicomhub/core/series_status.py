@@ -11,6 +11,8 @@ from .enums import MetadataType
 _NUMBER_OF_SLICES = 0x00540081
 _NUMBER_OF_TIME_SLICES = 0x00540101
 _CARDIAC_NUMBER_OF_IMAGES = 0x00181090
+_IMAGES_IN_ACQUISITION = 0x00201002
+_NUMBER_OF_TEMPORAL_POSITIONS = 0x00200105
 
 
 def _number(ds: Dataset, tag: int) -> int | None:
@@ -23,8 +25,14 @@ def _number(ds: Dataset, tag: int) -> int | None:
 
 
 def expected_instances(ds: Dataset) -> int | None:
-    """What the reference Orthanc announces: NumberOfSlices x NumberOfTimeSlices, else
-    CardiacNumberOfImages. ImagesInAcquisition is ignored: it often spans several series."""
+    """What the reference Orthanc announces: ImagesInAcquisition x
+    NumberOfTemporalPositions when both are there (as ``/tools/create-dicom`` writes
+    them), else NumberOfSlices x NumberOfTimeSlices, else CardiacNumberOfImages.
+    ImagesInAcquisition alone is ignored: it often spans several series."""
+    images = _number(ds, _IMAGES_IN_ACQUISITION)
+    positions = _number(ds, _NUMBER_OF_TEMPORAL_POSITIONS)
+    if images is not None and positions is not None:
+        return images * positions if images * positions > 0 else None
     slices = _number(ds, _NUMBER_OF_SLICES)
     time_slices = _number(ds, _NUMBER_OF_TIME_SLICES)
     value = slices * time_slices if slices and time_slices else None

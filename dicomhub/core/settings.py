@@ -59,6 +59,12 @@ class Settings:
     database_url: str | None = None
     overwrite_by_modify: bool = True
     log_exported_resources: bool = False
+    #: IngestTranscoding: the syntax every incoming file is transcoded to (None: kept).
+    ingest_transcoding: str | None = None
+    ingest_transcoding_of_uncompressed: bool = True
+    ingest_transcoding_of_compressed: bool = True
+    #: DicomLossyTranscodingQuality: quality of lossy transcoding (1-100).
+    lossy_quality: int = 90
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Settings:
@@ -94,4 +100,8 @@ class Settings:
             http_port=_int(get("HttpPort"), 8042),
             database_url=get("DatabaseUrl") or None,
             log_exported_resources=_bool(get("LogExportedResources"), False),
+            ingest_transcoding=str(get("IngestTranscoding", "")).strip() or None,
+            ingest_transcoding_of_uncompressed=_bool(get("IngestTranscodingOfUncompressed"), True),
+            ingest_transcoding_of_compressed=_bool(get("IngestTranscodingOfCompressed"), True),
+            lossy_quality=_int(get("DicomLossyTranscodingQuality"), 90),
         )

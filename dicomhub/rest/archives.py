@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydicom.uid import UID
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..core import archives
-from ..core.errors import BadFileFormat, BadRequest, NotImplementedYet, ParameterOutOfRange
+from ..core import archives, transcoding
+from ..core.errors import BadFileFormat, BadRequest
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..dicom.levels import Level
@@ -38,6 +37,8 @@ class _Options:
     asynchronous: bool = False
     priority: int = 0
     user_data: Any = None
+    transcode: str | None = None
+    quality: int = 90
 
 
 def _body(raw: bytes) -> Any:
@@ -55,16 +56,11 @@ def _truthy(value: Any, name: str) -> bool:
     return value
 
 
-def _check_transcode(syntax: Any) -> None:
-    """Validate like Orthanc, then refuse: transcoding is not in dicomhub yet."""
+def _check_transcode(syntax: Any) -> str | None:
+    """The target syntax of ``transcode`` / ``Transcode`` (an unknown UID is a 400)."""
     if syntax in (None, ""):
-        return
-    if not isinstance(syntax, str) or not UID(syntax).is_transfer_syntax:
-        raise ParameterOutOfRange(f"Unknown transfer syntax: {syntax}")
-    raise NotImplementedYet(
-        "Transcoding archives is not available yet in dicomhub; omit Transcode to "
-        "receive the files as stored"
-    )
+        return None
+    return str(transcoding.parse_syntax(syntax))
 
 
 def _check_filename(filename: str) -> str:
@@ -80,14 +76,21 @@ def _check_filename(filename: str) -> str:
 
 async def _options(request: Request, default_name: str, tools: bool, extended: bool) -> _Options:
     utf8 = bool(request.app.state.config.get("ZipUseUtf8", False))
+    settings = archive_of(request).settings
     if request.method == "GET":
         query = request.query_params
-        _check_transcode(query.get("transcode"))
+        syntax = _check_transcode(query.get("transcode"))
+        quality = transcoding.parse_quality(query.get("lossy-quality"), settings)
         resources = [r for r in query.get("resources", "").split(",") if r] if tools else []
         if "extended" in query:
             extended = flag(request, "extended")
         return _Options(
-            resources, _check_filename(query.get("filename") or default_name), extended, utf8
+            resources,
+            _check_filename(query.get("filename") or default_name),
+            extended,
+            utf8,
+            transcode=syntax,
+            quality=quality,
         )
 
     body = _body(await request.body())
@@ -99,7 +102,8 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
     priority = body.get("Priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise BadFileFormat("Integer value expected in field: Priority")
-    _check_transcode(body.get("Transcode"))
+    syntax = _check_transcode(body.get("Transcode"))
+    quality = transcoding.parse_quality(body.get("LossyQuality"), settings)
     resources: list[str] = []
     if tools:
         if "Resources" not in body:
@@ -122,6 +126,8 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
         asynchronous,
         priority,
         body.get("UserData"),
+        syntax,
+        quality,
     )
 
 
@@ -135,7 +141,12 @@ async def _answer(
         items = await run_in_threadpool(archives.plan_media, archive, ids, level)
     else:
         items = await run_in_threadpool(archives.plan_archive, archive, ids, level, options.utf8)
-    stream = archives.stream_zip(archive.storage, items, options.extended if media else None)
+    stream = archives.stream_zip(
+        archive.storage,
+        items,
+        options.extended if media else None,
+        transcoding.sender(options.transcode, options.quality),
+    )
     return StreamingResponse(
         stream,
         200,
@@ -155,6 +166,8 @@ async def _submit(
     else:
         await run_in_threadpool(archives.plan_archive, archive, ids, level, options.utf8)
     parameters = job_types.archive_parameters(ids, level, media, options.extended, options.utf8)
+    if options.transcode:
+        parameters.update(Transcode=options.transcode, LossyQuality=options.quality)
     job_id = await run_in_threadpool(
         jobs_engine.submit,
         archive,

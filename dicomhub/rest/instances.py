@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..core import attachments_io, reading, uploads
+from ..core import attachments_io, reading, transcoding, uploads
+from ..core.archive import Archive
 from ..core.errors import BadFileFormat, BadRequest
 from ..core.ingest import Origin, store
+from ..scripting.asgi_call import LUA_SCOPE_KEY
 from .common import archive_of
 from .responses import json_response
 
@@ -21,6 +23,8 @@ SPOOL_LIMIT = 64 << 20
 
 
 def _origin(request: Request) -> Origin:
+    if request.scope.get(LUA_SCOPE_KEY):  # RestApiPost("/instances") from a script
+        return Origin(origin="Lua")
     client = request.scope.get("client")
     return Origin(
         origin="RestApi",
@@ -102,6 +106,16 @@ async def get_file(request: Request) -> Response:
         if any(c in filename for c in '"\r\n'):
             raise BadRequest("Invalid filename")
         headers["Content-Disposition"] = f'filename="{filename}"'
+    syntax = request.query_params.get("transcode")
+    if syntax is not None:  # Orthanc 1.12: the file in another transfer syntax
+        target = transcoding.parse_syntax(syntax)
+        quality = transcoding.parse_quality(
+            request.query_params.get("lossy-quality"), archive.settings
+        )
+        data = await run_in_threadpool(
+            _transcoded_file, archive, request.path_params["id"], target, quality
+        )
+        return Response(data, 200, media_type="application/dicom", headers=headers)
     att = reading.dicom_attachment(archive, request.path_params["id"])
     if att.uncompressed_size <= INLINE_READ_LIMIT:
         data = attachments_io.read(archive.storage, att)
@@ -119,6 +133,10 @@ async def export_file(request: Request) -> Response:
         reading.write_instance_file, archive_of(request), request.path_params["id"], target
     )
     return json_response({})
+
+
+def _transcoded_file(archive: Archive, public_id: str, target: str, quality: int) -> bytes:
+    return transcoding.transcode_or_fail(reading.instance_file(archive, public_id), target, quality)
 
 
 def routes() -> list[Route]:

@@ -5,7 +5,8 @@ unknown peer is "Unknown resource" (404) on its sub-routes and "Accessing an
 inexistent item" (404) on DELETE, ``GET /peers/{unknown}`` an empty 404. The store
 answer carries ``Compress``, ``Description``, the instance counts, the peer (with
 its header values, without its password) and the size sent. An asynchronous store
-is an ``OrthancPeerStore`` job; ``Transcode`` is not available yet (501).
+is an ``OrthancPeerStore`` job; ``Transcode`` (with ``LossyQuality``) changes the
+transfer syntax of each file sent (a file that cannot be transcoded goes as stored).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..core import reading
-from ..core.errors import BadFileFormat, NotImplementedYet
+from ..core import reading, transcoding
+from ..core.errors import BadFileFormat
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.modalities import instances_to_send
@@ -95,8 +96,10 @@ async def store(request: Request) -> Response:
     asynchronous = body_bool(options, "Asynchronous", False) or not body_bool(
         options, "Synchronous", True
     )
-    if options.get("Transcode"):
-        raise NotImplementedYet("Transcoding while sending to a peer is not available yet")
+    syntax = options.get("Transcode")
+    target = transcoding.parse_syntax(syntax) if syntax not in (None, "") else None
+    quality = transcoding.parse_quality(options.get("LossyQuality"), archive_of(request).settings)
+    transcode = transcoding.sender(target, quality)
     registry = registry_of(request)
     archive = archive_of(request)
     peer = await run_in_threadpool(registry.get, request.path_params["name"])
@@ -107,6 +110,8 @@ async def store(request: Request) -> Response:
             raise BadFileFormat("Integer value expected in field: Priority")
         parameters = {"Peer": request.path_params["name"], "Resources": resources}
         parameters["Compress"] = compress
+        if target is not None:
+            parameters.update(Transcode=str(target), LossyQuality=quality)
         job_id = await run_in_threadpool(
             jobs_engine.submit,
             archive,
@@ -121,7 +126,9 @@ async def store(request: Request) -> Response:
         registry,
         peer,
         [i.public_id for i in instances],
-        lambda public_id: reading.instance_file(archive, public_id),
+        (lambda public_id: reading.instance_file(archive, public_id))
+        if transcode is None
+        else (lambda public_id: transcode(reading.instance_file(archive, public_id))),
         compress,
     )
     answer: dict[str, Any] = {

@@ -260,6 +260,10 @@ SERIES_CASES = {
     "slices-times-time-slices": (dict(NumberOfSlices=2, NumberOfTimeSlices=3), (6, "Missing")),
     "slices-alone": (dict(NumberOfSlices=2), (None, "Unknown")),
     "images-in-acquisition": (dict(ImagesInAcquisition="3"), (None, "Unknown")),
+    "images-times-positions": (
+        dict(ImagesInAcquisition="3", NumberOfTemporalPositions="2"),
+        (6, "Missing"),
+    ),
     "cardiac": (dict(CardiacNumberOfImages="1"), (1, "Complete")),
     "cardiac-wins": (dict(NumberOfSlices=5, CardiacNumberOfImages="2"), (2, "Missing")),
     "index-too-big": (dict(CardiacNumberOfImages="1", InstanceNumber="7"), (1, "Inconsistent")),

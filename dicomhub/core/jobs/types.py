@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from ...dicom.levels import Level
-from .. import archives, reading
+from .. import archives, reading, transcoding
 from ..modalities import instances_to_send
 from ..peers import PeerRegistry, post_instance
 from .engine import JobContext, JobKind
@@ -69,13 +69,20 @@ def run_archive(context: JobContext) -> None:
     path = os.path.join(context.folder, "archive.zip")
     written = 0
     context.content = archive_content(items, 0)
+    transcode = _sender(context.parameters)
     with open(path, "wb") as out:
-        for chunk in archives.stream_zip(context.archive.storage, items, extended):
+        for chunk in archives.stream_zip(context.archive.storage, items, extended, transcode):
             out.write(chunk)
             written += len(chunk)
             context.checkpoint(min(written / total, 0.99))
     context.content = archive_content(items, written)
     context.add_output("archive", path, "application/zip", "archive.zip")
+
+
+def _sender(params: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The ``Transcode`` / ``LossyQuality`` a job was submitted with, as a function."""
+    syntax = params.get("Transcode")
+    return transcoding.sender(syntax, int(params.get("LossyQuality") or 90)) if syntax else None
 
 
 PEER_STORE = "OrthancPeerStore"
@@ -103,10 +110,13 @@ def run_peer_store(context: JobContext) -> None:
         content["ParentResources"] = params["Resources"]
     context.content = content
     size = 0
+    transcode = _sender(params)
     with registry.client(peer) as client:
         for number, instance in enumerate(instances):
             context.checkpoint(number / max(1, len(instances)))
             data = reading.instance_file(context.archive, instance.public_id)
+            if transcode is not None:
+                data = transcode(data)
             post_instance(client, data, compress)
             size += len(data)
             content["Size"], content["SizeMB"] = str(size), size // _MB

@@ -1,0 +1,287 @@
+"""``/tools/create-dicom``: the rules of Orthanc's instance creation.
+
+- ``Tags`` (or, in the deprecated form, the whole body) name the tags; new study,
+  series and SOP instance UIDs and a random patient ID are made unless given, and
+  overriding one of them (or a tag inherited from the parent) needs ``Force``;
+- ``Parent`` (a patient, study or series) attaches the instance to it: the tags of
+  the parent levels are copied from one of its instances, with its character set;
+- ``Content``: one data URI (PNG, JPEG, PDF) makes one instance; a list makes a new
+  series of one instance per item (each item a data URI, or ``{"Content", "Tags"}``),
+  numbered 1, 2, ... as Orthanc does; if one fails, the series is removed.
+
+The instance is stored like any upload (origin ``RestApi``), so filters, ingest
+transcoding and the change log apply to it.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from ..dicom import creation as build
+from ..dicom.levels import Level
+from ..dicom.main_tags import MAIN_TAGS
+from ..dicom.tag_names import parse_tag
+from ..dicom.values import ENCODING_TERMS
+from .archive import Archive
+from .clock import now_iso
+from .deletion import delete_resource
+from .errors import (
+    BadFileFormat,
+    BadParameterType,
+    BadRequest,
+    DicomhubError,
+    InternalError,
+    NotImplementedYet,
+    ParameterOutOfRange,
+    UnknownDicomTag,
+)
+from .ingest import Origin, StoreResult, store
+from .reading import instance_file
+
+
+def _creation_error(name: str, code: int, message: str) -> type[DicomhubError]:
+    return type(name, (DicomhubError,), {"code": code, "name": message, "http_status": 400})
+
+
+CreateDicomNotString = _creation_error(
+    "CreateDicomNotString", 2019, "Only string values are supported when creating DICOM instances"
+)
+CreateDicomOverrideTag = _creation_error(
+    "CreateDicomOverrideTag", 2020, "Trying to override a value inherited from a parent module"
+)
+CreateDicomUseContent = _creation_error(
+    "CreateDicomUseContent", 2021, 'Use "Content" to inject an image into a new DICOM instance'
+)
+CreateDicomNoPayload = _creation_error(
+    "CreateDicomNoPayload", 2022, "No payload is present for one instance in the series"
+)
+CreateDicomUseDataUriScheme = _creation_error(
+    "CreateDicomUseDataUriScheme",
+    2023,
+    "The payload of the DICOM instance must be specified according to Data URI scheme",
+)
+CreateDicomBadParent = _creation_error(
+    "CreateDicomBadParent", 2024, "Trying to attach a new DICOM instance to an inexistent resource"
+)
+CreateDicomParentIsInstance = _creation_error(
+    "CreateDicomParentIsInstance",
+    2025,
+    "Trying to attach a new DICOM instance to an instance (must be a series, study or patient)",
+)
+#: Orthanc answers an unknown tag name or content type here with a 500.
+UnknownTagInCreation = type("UnknownTagInCreation", (UnknownDicomTag,), {"http_status": 500})
+UnsupportedContent = type("UnsupportedContent", (NotImplementedYet,), {"http_status": 500})
+
+_ERRORS: dict[str, type[DicomhubError]] = {
+    "OverrideTag": CreateDicomOverrideTag,
+    "UseContent": CreateDicomUseContent,
+    "UnknownTag": UnknownTagInCreation,
+    "BadType": BadParameterType,
+    "OutOfRange": BadFileFormat,
+    "BadFormat": BadFileFormat,
+    "UnsupportedMime": UnsupportedContent,
+}
+_DATES = ("AcquisitionDate", "ContentDate", "InstanceCreationDate")
+_TIMES = ("AcquisitionTime", "ContentTime", "InstanceCreationTime")
+
+
+def _bool_field(body: Mapping[str, Any], name: str, default: bool) -> bool:
+    if name not in body:
+        return default
+    value = body[name]
+    if not isinstance(value, bool):
+        raise BadRequest(f'The field "{name}" must be a Boolean')
+    return value
+
+
+def _charset(value: Any) -> str:
+    """A SpecificCharacterSet term, or Orthanc's name of an encoding, as a term."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text in ENCODING_TERMS:
+            return ENCODING_TERMS[text]
+        if text in ENCODING_TERMS.values() or text.replace(" ", "_") in ENCODING_TERMS.values():
+            return text
+    raise ParameterOutOfRange(f"Unknown specific character set: {value}")
+
+
+def _translate(exc: build.CreationError) -> DicomhubError:
+    return _ERRORS.get(exc.kind, BadRequest)(exc.details)
+
+
+def _now() -> tuple[str, str]:
+    stamp = now_iso()  # 20240102T101010, UTC as Orthanc
+    return stamp[:8], stamp[9:15] + ".000000"
+
+
+def _parent_tags(archive: Archive, parent: Any) -> tuple[Level, Dataset]:
+    """The level of ``parent`` and, from one of its instances, the tags of its levels."""
+    if not isinstance(parent, str):
+        raise CreateDicomBadParent()
+    with archive.read() as session:
+        row = session.lookup(parent)
+        if row is None:
+            raise CreateDicomBadParent()
+        if row.level == Level.INSTANCE:
+            raise CreateDicomParentIsInstance()
+        instances = session.descendant_instances(row)
+        if not instances:
+            raise InternalError("The parent resource has no instance")
+        sibling_id = min(instances, key=lambda r: r.id).public_id
+        level = Level(row.level)
+    sibling = dcmread(io.BytesIO(instance_file(archive, sibling_id)), stop_before_pixels=True)
+    inherited = Dataset()
+    for each in (Level.PATIENT, Level.STUDY, Level.SERIES):
+        if each > level:
+            break
+        for tag in MAIN_TAGS[each]:
+            if tag in sibling:
+                inherited[tag] = sibling[tag]
+    if "SpecificCharacterSet" in sibling:
+        inherited.SpecificCharacterSet = sibling.SpecificCharacterSet
+    return level, inherited
+
+
+def create(
+    archive: Archive, body: Any, origin: Origin, default_private_creator: str = ""
+) -> dict[str, Any]:
+    """Create and store the instance (or series) of a request; Orthanc's answer."""
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object")
+    if "Tags" not in body:
+        return _create_v1(archive, body, origin)
+    tags = body["Tags"]
+    if not isinstance(tags, dict):
+        raise BadRequest("Tags field is not an object")
+    interpret = _bool_field(body, "InterpretBinaryTags", True)
+    force = _bool_field(body, "Force", False)
+    creator = body.get("PrivateCreator", default_private_creator)
+    if not isinstance(creator, str):
+        raise BadRequest('The field "PrivateCreator" must be a string')
+
+    default_term = ENCODING_TERMS.get(archive.settings.default_encoding, "ISO_IR 100")
+    charset = _charset(tags["SpecificCharacterSet"]) if "SpecificCharacterSet" in tags else None
+    parent_level: Level | None = None
+    inherited: Dataset | None = None
+    if "Parent" in body:
+        parent_level, inherited = _parent_tags(archive, body["Parent"])
+        if "SpecificCharacterSet" in inherited:
+            charset = str(inherited.SpecificCharacterSet)
+    ds = build.new_dataset(charset or default_term)
+    if inherited is not None:
+        for element in inherited:
+            ds[element.tag] = element
+
+    date, time = _now()
+    for name in _DATES:
+        setattr(ds, name, date)
+    for name in _TIMES:
+        setattr(ds, name, time)
+    if parent_level in (None, Level.PATIENT, Level.STUDY):
+        ds.SeriesDate, ds.SeriesTime = date, time
+    if parent_level in (None, Level.PATIENT):
+        ds.StudyDate, ds.StudyTime = date, time
+
+    try:
+        build.inject_tags(ds, tags, interpret, creator, force)
+    except build.CreationError as exc:
+        raise _translate(exc) from exc
+
+    content = body.get("Content")
+    if content is None:
+        return _store(archive, ds, origin).to_json()
+    if isinstance(content, str):
+        _embed(ds, content)
+        return _store(archive, ds, origin).to_json()
+    if isinstance(content, list):
+        if not content:
+            return _store(archive, ds, origin).to_json()
+        return _create_series(archive, ds, content, origin, interpret, creator, force)
+    raise CreateDicomUseDataUriScheme()
+
+
+def _embed(ds: Dataset, uri: str) -> None:
+    try:
+        build.embed_content(ds, uri)
+    except build.CreationError as exc:
+        raise _translate(exc) from exc
+
+
+def _store(archive: Archive, ds: Dataset, origin: Origin) -> StoreResult:
+    return store(archive, build.to_bytes(ds), origin)
+
+
+def _create_series(
+    archive: Archive,
+    base: Dataset,
+    content: list[Any],
+    origin: Origin,
+    interpret: bool,
+    creator: str,
+    force: bool,
+) -> dict[str, Any]:
+    base.ImagesInAcquisition = str(len(content))
+    base.NumberOfTemporalPositions = "1"
+    stored: StoreResult | None = None
+    try:
+        for number, item in enumerate(content, start=1):
+            ds = _copy(base)
+            ds.SOPInstanceUID = generate_uid()
+            if isinstance(item, dict):
+                if "Content" not in item:
+                    raise CreateDicomNoPayload()
+                if "Tags" in item:
+                    try:
+                        build.inject_tags(ds, item["Tags"], interpret, creator, force)
+                    except build.CreationError as exc:
+                        raise _translate(exc) from exc
+                    except AttributeError as exc:  # Tags that is not an object
+                        raise BadRequest("Tags field is not an object") from exc
+                item = item["Content"]
+            if not isinstance(item, str):
+                raise CreateDicomUseDataUriScheme()
+            _embed(ds, item)
+            ds.InstanceNumber = str(number)
+            ds.ImageIndex = number
+            stored = _store(archive, ds, origin)
+    except DicomhubError:
+        if stored is not None:  # Orthanc removes the half-made series
+            delete_resource(archive, stored.ids[Level.SERIES], Level.SERIES)
+        raise
+    assert stored is not None
+    series = stored.ids[Level.SERIES]
+    return {"ID": series, "Path": f"/series/{series}", "Status": "Success"}
+
+
+def _copy(ds: Dataset) -> Dataset:
+    return copy.deepcopy(ds)
+
+
+def _create_v1(archive: Archive, body: dict[str, Any], origin: Origin) -> dict[str, Any]:
+    """The deprecated form: the body is the tags, ``PixelData`` a data URI."""
+    ds = build.new_dataset(ENCODING_TERMS.get(archive.settings.default_encoding, "ISO_IR 100"))
+    for name, value in body.items():
+        if not isinstance(value, str):
+            raise CreateDicomNotString()
+        try:
+            tag = parse_tag(name)
+        except ValueError as exc:
+            raise UnknownTagInCreation(str(exc)) from exc
+        if tag == build.PIXEL_DATA:
+            _embed(ds, value)
+        else:
+            try:
+                build.inject_tags(ds, {name: value}, False, "", True)
+            except build.CreationError as exc:
+                raise _translate(exc) from exc
+    return _store(archive, ds, origin).to_json()
+
+
+__all__ = ["create"]
