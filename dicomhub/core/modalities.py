@@ -72,6 +72,8 @@ class RemoteModality:
     use_dicom_tls: bool = False
     local_aet: str = ""
     timeout: int = 0
+    #: "C-MOVE", "C-GET", or "SystemDefault" (``DicomDefaultRetrieveMethod``), Orthanc 1.12.6
+    retrieve_method: str = "SystemDefault"
 
     def allows(self, request: str) -> bool:
         return {
@@ -102,6 +104,7 @@ class RemoteModality:
             "LocalAet": self.local_aet,
             "Manufacturer": self.manufacturer,
             "Port": self.port,
+            "RetrieveMethod": self.retrieve_method,
             "Timeout": self.timeout,
             "UseDicomTls": self.use_dicom_tls,
         }
@@ -177,12 +180,40 @@ def parse_modality(value: Any) -> RemoteModality:
             kwargs[attribute] = _flag(value, key)
     if "LocalAet" in value:
         kwargs["local_aet"] = _string(value, "LocalAet")
+    if "RetrieveMethod" in value:
+        kwargs["retrieve_method"] = parse_retrieve_method(value["RetrieveMethod"])
     if "Timeout" in value:
         timeout = value["Timeout"]
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
             raise BadFileFormat("Integer value expected in field: Timeout")
         kwargs["timeout"] = timeout
     return RemoteModality(**kwargs)
+
+
+RETRIEVE_METHODS = ("C-MOVE", "C-GET", "SystemDefault")
+
+
+def parse_retrieve_method(value: Any) -> str:
+    """A modality's ``RetrieveMethod``: one of ``RETRIEVE_METHODS`` (case kept)."""
+    if not isinstance(value, str):
+        raise BadFileFormat("String value expected in field: RetrieveMethod")
+    if value not in RETRIEVE_METHODS:
+        raise ParameterOutOfRange(f"Unknown retrieve method: {value}")
+    return value
+
+
+def retrieve_method(requested: Any, modality: RemoteModality, config: Mapping[str, Any]) -> str:
+    """C-MOVE or C-GET for ``/queries/.../retrieve``: the body's ``RetrieveMethod``, else
+    the modality's own (unless "SystemDefault"), else ``DicomDefaultRetrieveMethod``."""
+    value = requested
+    if not value and modality.retrieve_method != "SystemDefault":
+        value = modality.retrieve_method
+    if not value:
+        value = config.get("DicomDefaultRetrieveMethod")
+    text = str(value or "C-MOVE").strip().upper()
+    if text not in ("C-MOVE", "C-GET"):
+        raise ParameterOutOfRange(f"Unknown retrieve method: {value}")
+    return text
 
 
 def _flag(body: Mapping[str, Any], key: str) -> bool:

@@ -8,13 +8,16 @@ the REST face answers as Orthanc does (HTTP 500, "Error in the network protocol"
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context, evt
 from pynetdicom.association import Association
@@ -22,6 +25,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ..core.errors import NetworkProtocol
 from ..core.modalities import RemoteModality
+from ..dicom import transcoding
 
 log = logging.getLogger("dicomhub.scu")
 
@@ -60,17 +64,32 @@ def _failure(modality: RemoteModality, assoc: Association, connected: bool) -> N
     return NetworkProtocol(f'DicomAssociation - connecting to AET "{modality.aet}": {reason}')
 
 
+def no_delay(event: evt.Event) -> None:
+    """Nagle's algorithm holds back the second of two small writes (a C-STORE's command
+    and its dataset) until the peer's delayed ACK, ~40 ms per instance sent, so it is
+    off on outgoing DICOM sockets too, as on the listener's."""
+    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 @contextmanager
 def _associate(
     ae: AE, modality: RemoteModality, contexts: list | None = None
 ) -> Iterator[Association]:
     connected: list[bool] = []
+
+    def opened(event: evt.Event) -> None:
+        connected.append(True)
+        no_delay(event)
+
     assoc = ae.associate(
         modality.host,
         modality.port,
         contexts,
         ae_title=modality.aet,
-        evt_handlers=[(evt.EVT_CONN_OPEN, lambda _event: connected.append(True))],
+        evt_handlers=[(evt.EVT_CONN_OPEN, opened)],
     )
     if not assoc.is_established:
         raise _failure(modality, assoc, bool(connected))
@@ -118,9 +137,10 @@ def store(
     move_originator_aet: str | None = None,
     move_originator_id: int | None = None,
     permissive: bool = False,
+    transcode: bool = True,
 ) -> tuple[list[str], int]:
     """C-STORE every item in one association; returns the labels of the items sent
-    and how many failed.
+    and how many failed. ``transcode``: ``TranscodeDicomProtocol``.
 
     Unless ``permissive``, the first instance the peer does not keep raises
     ``NetworkProtocol``, as an Orthanc store job fails unless it is permissive.
@@ -134,7 +154,9 @@ def store(
     with _associate(ae, modality, _contexts(items)) as assoc:
         for item in items:
             try:
-                _store_one(assoc, modality, item, move_originator_aet, move_originator_id)
+                _store_one(
+                    assoc, modality, item, move_originator_aet, move_originator_id, transcode
+                )
                 sent.append(item.label)
             except NetworkProtocol as exc:
                 if not permissive or not assoc.is_established:
@@ -145,15 +167,42 @@ def store(
     return sent, failed
 
 
+def _negotiated(assoc: Association, dataset: Dataset, transcode: bool) -> Dataset:
+    """``dataset`` in a transfer syntax the peer accepted for its SOP class.
+
+    The stored syntax and the uncompressed pair were proposed; a peer that took only
+    the uncompressed ones gets the pixels decompressed first, as Orthanc does with
+    ``TranscodeDicomProtocol`` (and the modality's ``AllowTranscoding``).
+    """
+    meta = getattr(dataset, "file_meta", None)
+    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    sop_class = str(dataset.get("SOPClassUID", ""))
+    accepted = [
+        str(context.transfer_syntax[0])
+        for context in assoc.accepted_contexts
+        if context.abstract_syntax == sop_class and context.transfer_syntax
+    ]
+    if not transcode or not accepted or not syntax or syntax in accepted:
+        return dataset
+    target = ExplicitVRLittleEndian if ExplicitVRLittleEndian in accepted else accepted[0]
+    try:
+        data = transcoding.transcode(dataset, target, allow_new_sop_instance_uid=False)
+    except transcoding.TranscodingError as exc:
+        raise NetworkProtocol(f"Cannot transcode to {target} for the peer: {exc}") from exc
+    return dcmread(io.BytesIO(data))
+
+
 def _store_one(
     assoc: Association,
     modality: RemoteModality,
     item: Outgoing,
     move_originator_aet: str | None,
     move_originator_id: int | None,
+    transcode: bool = True,
 ) -> None:
     dataset = dcmread(io.BytesIO(item.load()))
     label = item.label or str(dataset.get("SOPInstanceUID", ""))
+    dataset = _negotiated(assoc, dataset, transcode and modality.allow_transcoding)
     try:
         status = assoc.send_c_store(
             dataset,

@@ -10,6 +10,7 @@ association is "Error in the network protocol" (500). An asynchronous store is a
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..core import ingest, reading
-from ..core.errors import BadFileFormat, NotImplementedYet
+from ..core.errors import BadFileFormat
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.jobs.engine import JobContext
@@ -45,6 +46,7 @@ _OPERATIONS = [
     "find-series",
     "find-study",
     "find-worklist",
+    "get",
     "move",
     "query",
     "storage-commitment",
@@ -167,8 +169,7 @@ async def store(request: Request) -> Response:
     asynchronous = body_bool(options, "Asynchronous", False) or not body_bool(
         options, "Synchronous", True
     )
-    if body_bool(options, "StorageCommitment", False):
-        raise NotImplementedYet("Storage commitment is not available yet")
+    commitment = body_bool(options, "StorageCommitment", False)
     originator_aet = options.get("MoveOriginatorAet")
     originator_id = options.get("MoveOriginatorID")
     if originator_aet is not None and not isinstance(originator_aet, str):
@@ -185,7 +186,15 @@ async def store(request: Request) -> Response:
     instances = await run_in_threadpool(instances_to_send, archive, resources)
     if asynchronous:
         return await _submit_store(
-            request, options, resources, modality, local_aet, timeout, originator_aet, originator_id
+            request,
+            options,
+            resources,
+            modality,
+            local_aet,
+            timeout,
+            originator_aet,
+            originator_id,
+            commitment,
         )
     items = [
         scu.Outgoing(
@@ -205,6 +214,7 @@ async def store(request: Request) -> Response:
         originator_aet,
         originator_id,
         body_bool(options, "Permissive", False),
+        _transcodes(request.app.state.config),
     )
     await run_in_threadpool(log_exports, archive, sent, modality.aet)
     answer: dict[str, Any] = {
@@ -220,7 +230,26 @@ async def store(request: Request) -> Response:
         answer["MoveOriginatorAET"] = originator_aet
     if originator_id is not None:
         answer["MoveOriginatorID"] = originator_id
+    if commitment:
+        answer["StorageCommitmentTransactionUID"] = await run_in_threadpool(
+            _commit, archive, request.app.state.config, modality, local_aet, timeout, sent
+        )
     return json_response(answer)
+
+
+def _commit(
+    archive: Any,
+    config: Mapping[str, Any],
+    modality: RemoteModality,
+    local_aet: str,
+    timeout: float | None,
+    public_ids: list[str],
+) -> str:
+    """``StorageCommitment``: ask the modality to commit what was sent (imported here:
+    the storage commitment module builds on this one)."""
+    from .storage_commitment import store_commitment
+
+    return store_commitment(archive, config, modality, local_aet, timeout, public_ids)
 
 
 STORE_JOB = "DicomModalityStore"
@@ -236,6 +265,7 @@ async def _submit_store(
     timeout: float | None,
     originator_aet: str | None,
     originator_id: int | None,
+    commitment: bool = False,
 ) -> Response:
     priority = options.get("Priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
@@ -248,6 +278,7 @@ async def _submit_store(
         "MoveOriginatorAet": originator_aet,
         "MoveOriginatorID": originator_id,
         "Permissive": body_bool(options, "Permissive", False),
+        "StorageCommitment": commitment,
     }
     job_id = await run_in_threadpool(
         jobs_engine.submit,
@@ -258,6 +289,11 @@ async def _submit_store(
         options.get("UserData"),
     )
     return job_created(job_id)
+
+
+def _transcodes(config: Mapping[str, Any]) -> bool:
+    """``TranscodeDicomProtocol``: decompress for a peer that refused the stored syntax."""
+    return bool(config.get("TranscodeDicomProtocol", True))
 
 
 def run_store_job(context: JobContext) -> None:
@@ -296,9 +332,19 @@ def run_store_job(context: JobContext) -> None:
             params["MoveOriginatorAet"],
             params["MoveOriginatorID"],
             params["Permissive"],
+            _transcodes(context.config),
         )
         log_exports(archive, sent, modality.aet)
         content["FailedInstancesCount"] += failed
+    if params.get("StorageCommitment"):
+        content["StorageCommitmentTransactionUID"] = _commit(
+            archive,
+            context.config,
+            modality,
+            params["LocalAet"],
+            params["Timeout"],
+            [i.public_id for i in instances],
+        )
 
 
 job_types.register_kind(STORE_JOB, run_store_job)
@@ -312,7 +358,7 @@ async def store_straight(request: Request) -> Response:
     modality = await run_in_threadpool(registry_of(request).get, request.path_params["name"])
     item = scu.Outgoing(parsed.sop_class_uid, parsed.transfer_syntax, lambda: data)
     await run_in_threadpool(
-        scu.store,
+        functools.partial(scu.store, transcode=_transcodes(request.app.state.config)),
         modality,
         [item],
         _local_aet(request, {}, modality),

@@ -38,6 +38,7 @@ DEFAULTS = {
     "AllowTranscoding": True,
     "LocalAet": "",
     "Manufacturer": "Generic",
+    "RetrieveMethod": "SystemDefault",
     "Timeout": 0,
     "UseDicomTls": False,
 }
