@@ -356,6 +356,18 @@ _SECTIONS: list[tuple[str, list[_Option]]] = [
                 "postgresql+psycopg://user:password@host/dicomhub",
                 "Index database URL. Default: SQLite in IndexDirectory.",
             ),
+            _o(
+                "LuaTimeLimit",
+                60,
+                "Seconds one call into Lua (a callback, a filter, execute-script) may run "
+                "before it is stopped with an error.",
+            ),
+            _o(
+                "PythonHooks",
+                [],
+                "Python files defining the Lua callbacks and filters as Python functions "
+                "(on_stored_instance, received_instance_filter, ...); see docs/lua.md.",
+            ),
         ],
     ),
 ]

@@ -18,12 +18,15 @@ from .archive import Archive
 from .clock import now_iso, now_seconds
 from .enums import ChangeType, ContentType, MetadataType
 from .errors import BadFileFormat, CannotWriteFile, FullStorage, InexistentTag
+from .hooks import hooks_of
 from .recycling import make_room
 from .series_status import expected_instances
 from .transactions import Transaction
+from .transcoding import ingest_transcoding
 
 STATUS_SUCCESS = "Success"
 STATUS_ALREADY_STORED = "AlreadyStored"
+STATUS_FILTERED_OUT = "FilteredOut"
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Origin:
 class StoreResult:
     status: str
     ids: dict[Level, str]
+    #: The C-STORE status when a filter refused the instance (``FilteredOut``).
+    dimse_status: int = 0
 
     @property
     def instance_id(self) -> str:
@@ -75,6 +80,11 @@ def store_parsed(
     archive: Archive, parsed: ParsedInstance, data: bytes, origin: Origin
 ) -> StoreResult:
     settings = archive.settings
+    if settings.ingest_transcoding:  # before filters and identifiers, as in Orthanc
+        parsed, data = ingest_transcoding(settings, parsed, data)
+    refused = hooks_of(archive).admit_instance(parsed, origin)
+    if refused is not None:  # Orthanc still answers the identifiers
+        return StoreResult(STATUS_FILTERED_OUT, parsed.ids, refused)
     if not settings.overwrite_instances:
         with archive.read() as session:
             if session.lookup(parsed.ids[Level.INSTANCE]) is not None:

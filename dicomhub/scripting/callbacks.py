@@ -1,10 +1,11 @@
-"""Feeding archive events to the Lua callbacks, off the hot path.
+"""Feeding archive events to the Lua callbacks and Python hooks, off the hot path;
+and starting scripting (callbacks, and the synchronous filters of ``lua_filters``).
 
 Orthanc runs ``OnStoredInstance``, ``OnStable*`` and friends asynchronously, from a
 queue, so a slow script never slows ingest. The event bus calls ``enqueue`` in the
 committing thread; one worker thread drains the queue, looks up what the callback
-receives (tags, metadata, origin) through the REST face, and calls Lua. A failing
-callback is logged and the next one still runs.
+receives (tags, metadata, origin) through the REST face, and calls Lua, then the
+Python hooks. A failing callback is logged and the next one still runs.
 
 The bus only carries changes made in this process: with ``HttpWorkers`` > 1, changes
 made by the other workers do not reach the primary worker's scripts.
@@ -17,12 +18,17 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..core.enums import ChangeType
 from ..core.events import Change
+from ..core.hooks import hooks_of, origin_json
+from ..core.ingest import Origin
 from ..dicom.levels import Level
 from .lua import LuaEngine, LuaScriptError
+from .lua_filters import install_lua_filters
+from .python_hooks import HookApi, PythonHooks, load_python_hooks
 
 log = logging.getLogger("dicomhub.lua")
 
@@ -54,8 +60,11 @@ _STOP = object()
 class CallbackDispatcher:
     """Owns the queue thread (and the heartbeat) that call into Lua."""
 
-    def __init__(self, engine: LuaEngine, heartbeat_period: float = 0) -> None:
+    def __init__(
+        self, engine: LuaEngine, heartbeat_period: float = 0, python: PythonHooks | None = None
+    ) -> None:
         self.engine = engine
+        self.python = python
         self.heartbeat_period = heartbeat_period
         self._queue: queue.Queue[Any] = queue.Queue()
         self._stopping = threading.Event()
@@ -99,21 +108,30 @@ class CallbackDispatcher:
             except Exception:
                 log.exception("Lua callback failed for %s", item)
 
+    def _wanted(self, name: str) -> bool:
+        """Whether Lua or a Python hook defines the callback (before paying for its
+        arguments)."""
+        return self.engine.has_function(name) or (
+            self.python is not None and self.python.has_function(name)
+        )
+
     def _safe_call(self, name: str, *args: Any) -> None:
         try:
             self.engine.call(name, *args)
         except LuaScriptError as exc:
             log.error("Error in the Lua callback %s(): %s", name, exc.message)
+        if self.python is not None:
+            self.python.call(name, *args)
 
     def _dispatch(self, change: Change) -> None:
         kind = ChangeType(change.change_type)
         level = Level(change.level) if change.level in iter(Level) else None
         if kind == ChangeType.NewInstance:
-            if self.engine.has_function("OnStoredInstance"):
+            if self._wanted("OnStoredInstance"):
                 self._stored(change.public_id)
         elif kind in _STABLE:
             name = "OnStable" + _TITLES[_STABLE[kind]]
-            if self.engine.has_function(name):
+            if self._wanted(name):
                 tags, metadata = self._resource(_STABLE[kind], change.public_id)
                 if tags is not None:
                     self._safe_call(name, change.public_id, tags, metadata)
@@ -155,52 +173,102 @@ class CallbackDispatcher:
 
 
 def _origin(metadata: dict[str, Any]) -> dict[str, str]:
-    """The ``origin`` argument of OnStoredInstance, rebuilt from the stored metadata."""
-    origin = metadata.get("Origin", "Unknown")
-    answer = {"RequestOrigin": origin, "RemoteIp": metadata.get("RemoteIP", "")}
-    if origin == "DicomProtocol":
-        answer["CallingAet"] = metadata.get("RemoteAET", "")
-        answer["CalledAet"] = metadata.get("CalledAET", "")
-    elif origin == "RestApi":
-        answer["Username"] = metadata.get("HttpUsername", "")
-    return answer
+    """The ``origin`` argument of OnStoredInstance, rebuilt from the stored metadata
+    in the shape Orthanc gives it (and the instance filters get)."""
+    return origin_json(
+        Origin(
+            origin=metadata.get("Origin", "Unknown"),
+            remote_ip=metadata.get("RemoteIP", ""),
+            remote_aet=metadata.get("RemoteAET", ""),
+            called_aet=metadata.get("CalledAET", ""),
+            http_username=metadata.get("HttpUsername", ""),
+        )
+    )
 
 
 class Scripting:
-    """What ``server.py`` starts in the primary worker and stops at shut-down."""
+    """What ``server.py`` starts in each worker and stops at shut-down: the filters
+    everywhere, the callbacks (``engine``, ``dispatcher``) in the primary worker."""
 
-    def __init__(self, archive: Any, engine: LuaEngine, dispatcher: CallbackDispatcher) -> None:
+    def __init__(
+        self,
+        archive: Any,
+        engine: LuaEngine | None,
+        dispatcher: CallbackDispatcher | None,
+        filter_engine: LuaEngine | None = None,
+        removers: list[Callable[[], None]] | None = None,
+        python: PythonHooks | None = None,
+    ) -> None:
         self.archive = archive
         self.engine = engine
         self.dispatcher = dispatcher
+        self.filter_engine = filter_engine
+        self.removers = removers or []
+        self.python = python
 
     def stop(self) -> None:
-        self.archive.events.unsubscribe(self.dispatcher.enqueue)
-        self.dispatcher.stop()
-        try:
-            self.engine.call("Finalize")
-        except LuaScriptError as exc:
-            log.error("Error in the Lua callback Finalize(): %s", exc.message)
-        self.engine.close()
+        for remove in self.removers:
+            remove()
+        if self.dispatcher is not None:
+            self.archive.events.unsubscribe(self.dispatcher.enqueue)
+            self.dispatcher.stop()
+        if self.engine is not None:
+            try:
+                self.engine.call("Finalize")
+            except LuaScriptError as exc:
+                log.error("Error in the Lua callback Finalize(): %s", exc.message)
+            if self.python is not None:
+                self.python.call("Finalize")
+            self.engine.close()
+        if self.filter_engine is not None:
+            self.filter_engine.close()
 
 
-def start_scripting(archive: Any, app: Any, config: Any) -> Scripting:
-    """Loads ``LuaScripts``, calls ``Initialize`` and subscribes the callbacks."""
+def _script_paths(config: Any) -> list[str]:
     scripts = config.get("LuaScripts") or []
-    if isinstance(scripts, str):
-        scripts = [scripts]
+    return [scripts] if isinstance(scripts, str) else [str(s) for s in scripts]
+
+
+def start_filters(archive: Any, app: Any, config: Any) -> tuple[LuaEngine | None, list[Any]]:
+    """The filters' Lua state (Orthanc keeps one apart from the callbacks'), loaded
+    with the configured scripts, and its filters registered into ``core.hooks``."""
+    scripts = _script_paths(config)
+    if not scripts:
+        return None, []
     engine = LuaEngine(without_access_control(app), config)
     for path in scripts:
         engine.load_file(path)
-    dispatcher = CallbackDispatcher(engine, float(config.get("LuaHeartBeatPeriod", 0) or 0))
+    removers = install_lua_filters(engine, hooks_of(archive))
+    if not removers:
+        engine.close()
+        return None, []
+    return engine, removers
+
+
+def start_scripting(archive: Any, app: Any, config: Any, primary: bool = True) -> Scripting:
+    """Installs the filters (Lua and Python hooks); in the primary worker also loads
+    ``LuaScripts`` for the callbacks, calls ``Initialize`` and subscribes the callbacks
+    of both to the events, through one queue."""
+    filter_engine, removers = start_filters(archive, app, config)
+    python = load_python_hooks(config)
+    if python is not None:
+        removers += python.install_filters(hooks_of(archive))
+    if not primary:
+        return Scripting(archive, None, None, filter_engine, removers, python)
+    engine = LuaEngine(without_access_control(app), config)
+    for path in _script_paths(config):
+        engine.load_file(path)
+    dispatcher = CallbackDispatcher(engine, float(config.get("LuaHeartBeatPeriod", 0) or 0), python)
     dispatcher.start()
     try:
         engine.call("Initialize")
     except LuaScriptError as exc:
         log.error("Error in the Lua callback Initialize(): %s", exc.message)
+    if python is not None:
+        python.initialize(HookApi(engine.rest, config))
     archive.events.subscribe(dispatcher.enqueue)
     starlette_app(app).state.lua = engine
-    return Scripting(archive, engine, dispatcher)
+    return Scripting(archive, engine, dispatcher, filter_engine, removers, python)
 
 
 def without_access_control(app: Any) -> Any:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -23,7 +25,7 @@ import httpx
 from pydicom.uid import generate_uid
 
 from .asgi_call import AsgiCaller
-from .lua_values import LuaRuntime, from_lua, to_lua, to_text
+from .lua_values import LuaRuntime, dump_json, from_lua, to_lua, to_text
 
 log = logging.getLogger("dicomhub.lua")
 
@@ -148,6 +150,19 @@ class LuaEngine:
             lua_args = [to_lua(self.runtime, a) for a in args]
             return self._guarded(lambda: self._call(function, *lua_args))
 
+    def call_json(self, name: str, *args: Any, keep_strings: bool = False) -> Any:
+        """Like ``call``, but answers the first result as plain Python (converted while
+        the lock is held: Lua tables must not be read from another thread)."""
+        with self._lock:
+            function = self.runtime.globals()[name.encode()]
+            if function is None or _lua_type(function) != "function":
+                return None
+            lua_args = [to_lua(self.runtime, a) for a in args]
+            result = self._guarded(lambda: self._call(function, *lua_args))
+            if isinstance(result, tuple):
+                result = result[0] if result else None
+            return from_lua(result, keep_strings)
+
     def _execute_locked(self, code: str | bytes, name: str) -> Any:
         raw = code.encode() if isinstance(code, str) else code
         return self._guarded(lambda: self._run_chunk(raw, name.encode()))
@@ -198,14 +213,13 @@ class LuaEngine:
             "SetHttpCredentials": self._set_credentials,
             "SetHttpTimeout": self._set_timeout,
             "ParseJson": self._parse_json,
-            "DumpJson": lambda value, keep_strings=False: json.dumps(
-                from_lua(value, bool(keep_strings)),
-                separators=(",", ":"),
-                ensure_ascii=False,
-                sort_keys=True,  # jsoncpp, as Orthanc, writes members sorted
+            "DumpJson": lambda value, keep_strings=False: dump_json(
+                from_lua(value, bool(keep_strings))
             ).encode(),
             "GetOrthancConfiguration": lambda: to_lua(self.runtime, _plain(self.config)),
             "GenerateDicomUid": lambda level=None: generate_uid().encode(),
+            "SetStableStatus": self._set_stable_status,
+            "CallSystem": self._call_system,
         }
         for name, function in api.items():
             g[name.encode()] = function
@@ -251,6 +265,56 @@ class LuaEngine:
     def _set_timeout(self, seconds: Any) -> None:
         self._http_timeout = float(seconds) if seconds and float(seconds) > 0 else 10.0
 
+    def _archive(self) -> Any:
+        app = self.rest.app
+        while not hasattr(app, "state") and hasattr(app, "app"):
+            app = app.app
+        return app.state.archive
+
+    def _set_stable_status(self, resource_id: Any, stable: Any) -> bool | None:
+        """``SetStableStatus(id, stable)``: true if the status changed, nil on error."""
+        from ..core.errors import DicomhubError
+        from ..core.stable_status import set_stable_status
+
+        try:
+            return set_stable_status(self._archive(), to_text(resource_id), bool(stable))
+        except DicomhubError as exc:
+            log.error("Lua: Error in SetStableStatus(): %s", exc)
+            return None
+
+    def _call_system(self, resource_id: Any, command: Any, args: Any = None) -> Any:
+        """``CallSystem(id, command, args)``: runs ``command args... FILE`` where FILE is
+        a temporary copy of the instance, as Orthanc's toolbox does; answers the id (to
+        chain) on success, nil after a failure (logged, as Orthanc logs it)."""
+        if resource_id is None:
+            raise ValueError("Cannot execute a system call on a nonexistent resource")
+        if command is None:
+            raise ValueError("No command was specified for system call")
+        values = from_lua(args, True) if args is not None else []
+        if not isinstance(values, list):
+            raise ValueError("The arguments of CallSystem() must be an array")
+        arguments = [str(v) for v in values]  # keep_strings: numbers are text already
+        status, data = self.rest.request("GET", f"/instances/{to_text(resource_id)}/file")
+        if status != 200:
+            log.error("Lua: CallSystem() on an unknown instance: %s", to_text(resource_id))
+            return None
+        folder = self.config.get("TemporaryDirectory") or None
+        with tempfile.NamedTemporaryFile(suffix=".dcm", dir=folder) as handle:
+            handle.write(data)
+            handle.flush()
+            line = [to_text(command), *arguments, handle.name]
+            try:
+                done = subprocess.run(
+                    line, capture_output=True, timeout=self.time_limit, check=False
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.error("Lua: Failed system call - %s: %s", " ".join(line), exc)
+                return None
+        if done.returncode != 0:
+            log.error("Lua: Failed system call - %s: exit code %d", " ".join(line), done.returncode)
+            return None
+        return resource_id
+
     def _parse_json(self, text: Any) -> Any:
         return to_lua(self.runtime, json.loads(to_text(text)))
 
@@ -280,6 +344,7 @@ def _clean_message(exc: BaseException) -> str:
 #: descriptions of what they do (each is one call of the REST API).
 _HELPERS = b"""
 function Delete(resourceId)
+  if resourceId == nil then error('Cannot delete a nonexistent resource') end
   for _, level in ipairs({'instances', 'series', 'studies', 'patients'}) do
     if RestApiDelete('/' .. level .. '/' .. resourceId) then return true end
   end
@@ -301,6 +366,23 @@ function SendToModality(resourceId, modality, localAet)
   if localAet ~= nil then extra.LocalAet = localAet end
   return send('/modalities/', modality, { resourceId }, extra)
 end
+
+-- Stores the modified copy here (origin "Lua") and answers its ID, so that it can be
+-- sent and deleted as the Book's auto-routing example does.
+function ModifyInstance(resourceId, replacements, removals, removePrivateTags)
+  if resourceId == nil then error('Cannot modify a nonexistent resource') end
+  local body = {}
+  if replacements ~= nil and next(replacements) ~= nil then body.Replace = replacements end
+  if removals ~= nil and next(removals) ~= nil then body.Remove = removals end
+  if removePrivateTags then body.RemovePrivateTags = true end
+  local file = RestApiPost('/instances/' .. resourceId .. '/modify', DumpJson(body, true))
+  if file == nil then error('Cannot modify the instance ' .. resourceId) end
+  local stored = RestApiPost('/instances', file)
+  if stored == nil then error('Cannot store the modified instance of ' .. resourceId) end
+  return ParseJson(stored).ID
+end
+
+ModifyResource = ModifyInstance
 
 function SendToPeer(resourceId, peer)
   return send('/peers/', peer, { resourceId })

@@ -8,7 +8,9 @@ into objects otherwise; an empty table becomes ``[]``. Scripts rely on these sha
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any
 
 import lupa.lua53 as lupa_lua
@@ -62,7 +64,11 @@ def from_lua(value: Any, keep_strings: bool = False) -> Any:
             for key, item in items
         }
     if isinstance(value, bytes):
-        return to_text(value)
+        text = to_text(value)
+        if keep_strings:
+            return text
+        number = lua_number(text)  # Orthanc's DumpJson: what Lua reads as a number is one
+        return text if number is None else number
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
@@ -73,6 +79,49 @@ def from_lua(value: Any, keep_strings: bool = False) -> Any:
     if lupa_lua.lua_type(value) is not None:
         return None  # functions, userdata: nothing JSON can hold
     return value
+
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_HEXADECIMAL = re.compile(r"[+-]?0[xX][0-9a-fA-F]+")
+_LUA_SPACES = " \t\n\v\f\r"
+
+
+def lua_number(text: str) -> int | float | None:
+    """The number Lua's string coercion reads in ``text`` (``None`` if none): decimal
+    or hexadecimal, surrounding spaces allowed, no ``inf``/``nan``; integral values
+    as ``int``."""
+    core = text.strip(_LUA_SPACES)
+    if _HEXADECIMAL.fullmatch(core):
+        sign = -1 if core.startswith("-") else 1
+        return sign * int(core.lstrip("+-")[2:], 16)
+    if not _DECIMAL.fullmatch(core):
+        return None
+    number = float(core)
+    if math.isfinite(number) and number.is_integer():
+        return int(number)
+    return number
+
+
+def dump_json(value: Any) -> str:
+    """JSON as Orthanc's writer (jsoncpp) spells it: members sorted, no spaces,
+    17 significant digits for non-integral numbers, infinities as ``1e+9999``."""
+    if isinstance(value, dict):
+        items = (
+            json.dumps(str(k), ensure_ascii=False) + ":" + dump_json(v)
+            for k, v in sorted(value.items())
+        )
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(dump_json(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "null"
+        if math.isinf(value):
+            return "1e+9999" if value > 0 else "-1e+9999"
+        return f"{value:.17g}"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _number_text(value: int | float) -> str:

@@ -222,3 +222,83 @@ def test_auto_routing_to_a_peer(tmp_path: Path, make_server: Callable[..., Runni
     instance = upload(source.client, data)["ID"]
     _wait(lambda: target.client.get(f"/instances/{instance}").status_code == 200)
     _wait(lambda: source.client.get(f"/instances/{instance}").status_code == 404)
+
+
+def test_set_stable_status(tmp_path: Path, make_server: Callable[..., RunningServer]) -> None:
+    script = _script(
+        tmp_path,
+        "stable.lua",
+        """
+        stable = {}
+        function OnStableStudy(id, tags, metadata) stable[#stable + 1] = id end
+        """,
+    )
+    server = make_server(LuaScripts=[script], ExecuteLuaEnabled=True, StableAge=3600)
+    answer = upload(server.client, make_dicom(patient_id="STABLE"))
+    study, instance = answer["ParentStudy"], answer["ID"]
+    assert server.client.get(f"/studies/{study}").json()["IsStable"] is False
+    code = f"""
+    print(SetStableStatus("{study}", true))
+    print(SetStableStatus("{study}", true))
+    print(SetStableStatus("{instance}", true), SetStableStatus("nope", true))
+    """
+    assert _run(server, code).text == "true\nfalse\nnil, nil\n"
+    assert server.client.get(f"/studies/{study}").json()["IsStable"] is True
+    # The forced Stable* change reaches the callbacks like the monitor's would.
+    _wait(lambda: _run(server, "print(stable[1])").text == f"{study}\n")
+    changes = server.client.get("/changes?limit=100").json()["Changes"]
+    assert [c["ID"] for c in changes if c["ChangeType"] == "StableStudy"] == [study]
+    assert _run(server, f'print(SetStableStatus("{study}", false))').text == "true\n"
+    assert server.client.get(f"/studies/{study}").json()["IsStable"] is False
+
+
+def test_call_system_gets_a_copy_of_the_instance(lua: RunningServer, tmp_path: Path) -> None:
+    data = make_dicom(patient_id="SYSCALL")
+    instance = upload(lua.client, data)["ID"]
+    copy = tmp_path / "copy.dcm"
+    # Orthanc appends the temporary file after the arguments: with ``sh -c``, $0 is
+    # the copy's path and $1 the file.
+    code = f"""
+    print(CallSystem("{instance}", "sh", {{"-c", 'cp "$1" "$0"', "{copy}"}}) == "{instance}")
+    print(CallSystem("{instance}", "false", {{}}))
+    print(CallSystem("nope", "true"))
+    """
+    assert _run(lua, code).text == "true\nnil\nnil\n"
+    assert copy.read_bytes() == lua.client.get(f"/instances/{instance}/file").content
+
+
+def test_modify_instance_stores_a_lua_copy(lua: RunningServer) -> None:
+    original = upload(lua.client, make_dicom(patient_id="MODIFY", StationName="OLD"))["ID"]
+    code = f"""
+    local modified = ModifyInstance("{original}", {{StationName = "LUA"}}, {{"StudyDescription"}})
+    print(modified ~= "{original}")
+    local tags = ParseJson(RestApiGet("/instances/" .. modified .. "/simplified-tags"))
+    print(tags.StationName, tags.StudyDescription, tags.PatientID)
+    print(RestApiGet("/instances/" .. modified .. "/metadata/Origin"))
+    print(pcall(ModifyInstance, nil, {{}}))
+    """
+    lines = _run(lua, code).text.splitlines()
+    assert lines[:3] == ["true", "LUA, nil, MODIFY", "Lua"]
+    assert lines[3].startswith("false") and "nonexistent resource" in lines[3]
+
+
+def test_finalize_runs_when_the_server_is_terminated(
+    tmp_path: Path, make_server: Callable[..., RunningServer]
+) -> None:
+    marker = tmp_path / "finalized.txt"
+    script = _script(
+        tmp_path,
+        "finalize.lua",
+        f"""
+        function Finalize()
+          local f = io.open("{marker}", "w")
+          f:write("bye")
+          f:close()
+        end
+        """,
+    )
+    server = make_server(LuaScripts=[script], ExecuteLuaEnabled=True)
+    assert _run(server, "print(1)").text == "1\n"  # scripts loaded and serving
+    server.stop()  # SIGTERM
+    assert server.process.returncode == 0
+    assert marker.read_text() == "bye"
