@@ -1,27 +1,30 @@
-// The explorer: a study list backed by /tools/find, a study page, and uploads.
-// Navigation uses the URL hash (#/ and #/studies/{id}) so that links, the back
-// button and reloads work without any server-side routing.
+// The explorer: a study list backed by /tools/find, drill-down pages, operations
+// pages and uploads. Navigation uses the URL hash (#/, #/studies/{id}, #/jobs, ...)
+// so that links, the back button and reloads work without server-side routing.
 
-import { ApiError, apiUrl, del, get, post, put } from "./api.js";
+import { apiUrl, get, post, put } from "./api.js";
 import { clear, h, say } from "./dom.js";
-import { dicomDate, fileSize, isValidLabel, personName, plural, studyQuery } from "./format.js";
+import { dicomDate, fileSize, isValidLabel, personName, plural, studyLabels, studyQuery } from "./format.js";
+import { showChanges, showJobs, showNetwork, showSystem } from "./operations.js";
+import { showQuery } from "./query.js";
+import { showInstance, showPatient, showSeries, showStudy } from "./resources.js";
+import { $, clearMessage, confirmDialog, errorText, openPage, resetMessage, showError, showInfo } from "./ui.js";
 import { setupUpload } from "./upload.js";
 
 const PAGE_SIZE = 25;
-const $ = (id) => document.getElementById(id);
 
 // Each list load takes a ticket; an answer that arrives after a newer request
 // was made is dropped, so a slow old search never overwrites a new one.
-const state = { query: {}, page: 0, total: null, ticket: 0 };
-
-function showError(error) {
-  const text = error instanceof ApiError ? error.message : `Something went wrong: ${error.message}`;
-  say($("message"), text, "error");
-}
-
-function clearError() {
-  say($("message"), "");
-}
+const state = {
+  query: {},
+  labels: [],
+  page: 0,
+  total: null,
+  ticket: 0,
+  sort: { key: "StudyDate", descending: true },
+  // the studies ticked for a bulk action (id -> patient name), kept across pages
+  selected: new Map(),
+};
 
 // ----- statistics -----
 
@@ -37,6 +40,15 @@ async function loadStatistics() {
   }
 }
 
+async function loadKnownLabels() {
+  try {
+    const labels = await get("tools/labels");
+    clear($("known-labels"), labels.map((label) => h("option", { value: label })));
+  } catch {
+    // only a convenience for the label field: typing still works without it
+  }
+}
+
 // ----- study list -----
 
 function readForm() {
@@ -48,13 +60,25 @@ function studyRow(study) {
   const tags = study.MainDicomTags || {};
   const patient = study.PatientMainDicomTags || {};
   const extra = study.RequestedTags || {};
-  const open = () => {
+  const open = (event) => {
+    if (event.target.closest("a, input, .select")) return;
     location.hash = `#/studies/${study.ID}`;
   };
   const name = personName(patient.PatientName) || "(no name)";
+  const tick = h("input", {
+    type: "checkbox",
+    "aria-label": `Select the study of ${name}${tags.StudyDate ? ` on ${dicomDate(tags.StudyDate)}` : ""}`,
+    checked: state.selected.has(study.ID),
+  });
+  tick.addEventListener("change", () => {
+    if (tick.checked) state.selected.set(study.ID, name);
+    else state.selected.delete(study.ID);
+    showSelection();
+  });
   return h(
     "tr",
-    { className: "clickable", onclick: open },
+    { className: "clickable", onclick: open, "data-study": study.ID },
+    h("td", { className: "select" }, tick),
     h("td", {}, h("a", { href: `#/studies/${study.ID}` }, name)),
     h("td", {}, patient.PatientID || ""),
     h("td", {}, dicomDate(tags.StudyDate)),
@@ -66,6 +90,16 @@ function studyRow(study) {
   );
 }
 
+function showSortState() {
+  for (const th of document.querySelectorAll("#study-table th[data-sort]")) {
+    if (th.dataset.sort === state.sort.key) {
+      th.setAttribute("aria-sort", state.sort.descending ? "descending" : "ascending");
+    } else {
+      th.removeAttribute("aria-sort");
+    }
+  }
+}
+
 async function loadStudies() {
   const ticket = ++state.ticket;
   const status = $("list-status");
@@ -73,6 +107,7 @@ async function loadStudies() {
   $("study-table").setAttribute("aria-busy", "true");
   $("prev").disabled = true;
   $("next").disabled = true;
+  showSortState();
   try {
     const body = {
       Level: "Study",
@@ -81,18 +116,23 @@ async function loadStudies() {
       RequestedTags: ["ModalitiesInStudy", "NumberOfStudyRelatedInstances"],
       Limit: PAGE_SIZE,
       Since: state.page * PAGE_SIZE,
-      OrderBy: [{ Type: "DicomTag", Key: "StudyDate", Direction: "DESC" }],
+      OrderBy: [{ Type: "DicomTag", Key: state.sort.key, Direction: state.sort.descending ? "DESC" : "ASC" }],
     };
+    const counted = { Level: "Study", Query: state.query };
+    if (state.labels.length) {
+      body.Labels = state.labels;
+      counted.Labels = state.labels;
+    }
     // The total is counted when a search starts, not again for every page.
     const counting =
       state.page === 0 || state.total === null
-        ? post("tools/count-resources", { Level: "Study", Query: state.query }).catch(() => null)
+        ? post("tools/count-resources", counted).catch(() => null)
         : Promise.resolve({ Count: state.total });
     const [studies, count] = await Promise.all([post("tools/find", body), counting]);
     if (ticket !== state.ticket) return;
     state.total = count && typeof count.Count === "number" ? count.Count : null;
-    const rows = studies.map(studyRow);
-    clear($("study-rows"), rows);
+    clear($("study-rows"), studies.map(studyRow));
+    showSelection();
     const first = state.page * PAGE_SIZE;
     if (studies.length === 0) {
       say(status, state.page > 0 ? "No more studies." : "No study matches this search.");
@@ -110,6 +150,7 @@ async function loadStudies() {
     if (ticket !== state.ticket) return;
     clear($("study-rows"));
     say(status, "The studies could not be loaded.", "error");
+    $("page-info").textContent = "";
     showError(error);
     $("prev").disabled = state.page === 0;
   } finally {
@@ -117,19 +158,102 @@ async function loadStudies() {
   }
 }
 
+// ----- bulk actions on the ticked studies -----
+
+function showSelection() {
+  const ids = [...state.selected.keys()];
+  $("bulk").hidden = ids.length === 0;
+  $("bulk-count").textContent = `${plural(ids.length, "study", "studies")} selected`;
+  $("bulk-zip").href = apiUrl(`tools/create-archive?resources=${ids.join(",")}`);
+  const boxes = [...document.querySelectorAll("#study-rows .select input")];
+  const ticked = boxes.filter((box) => box.checked).length;
+  $("select-page").checked = boxes.length > 0 && ticked === boxes.length;
+  $("select-page").indeterminate = ticked > 0 && ticked < boxes.length;
+}
+
+function clearSelection() {
+  state.selected.clear();
+  say($("bulk-status"), "");
+  for (const box of document.querySelectorAll("#study-rows .select input")) box.checked = false;
+  showSelection();
+}
+
+function setupBulk() {
+  $("select-page").addEventListener("change", () => {
+    const on = $("select-page").checked;
+    for (const box of document.querySelectorAll("#study-rows .select input")) {
+      if (box.checked !== on) {
+        box.checked = on;
+        box.dispatchEvent(new Event("change"));
+      }
+    }
+    showSelection();
+  });
+  $("bulk-clear").addEventListener("click", clearSelection);
+  $("bulk-label-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const label = $("bulk-label").value.trim();
+    if (!isValidLabel(label)) {
+      say($("bulk-status"), "A label uses only letters, digits, '_' and '-' (at most 64 characters).", "error");
+      return;
+    }
+    const ids = [...state.selected.keys()];
+    let failed = 0;
+    for (const id of ids) {
+      try {
+        await put(`studies/${id}/labels/${encodeURIComponent(label)}`);
+      } catch {
+        failed += 1;
+      }
+    }
+    say(
+      $("bulk-status"),
+      failed
+        ? `Label ${label} added to ${ids.length - failed} studies; ${failed} could not be labelled (deleted meanwhile?).`
+        : `Label ${label} added to ${plural(ids.length, "study", "studies")}.`,
+      failed ? "error" : "info",
+    );
+    $("bulk-label").value = "";
+    loadKnownLabels();
+  });
+  $("bulk-delete").addEventListener("click", async () => {
+    const ids = [...state.selected.keys()];
+    const ok = await confirmDialog(`Delete ${plural(ids.length, "study", "studies")} from the server? This cannot be undone.`);
+    if (!ok) return;
+    try {
+      await post("tools/bulk-delete", { Resources: ids });
+      clearSelection();
+      say($("bulk-status"), "");
+      state.total = null;
+      showInfo(`${plural(ids.length, "study", "studies")} deleted.`);
+      loadStudies();
+      loadStatistics();
+    } catch (error) {
+      say($("bulk-status"), errorText(error), "error");
+    }
+  });
+}
+
 function setupSearch() {
   const form = $("search");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    clearError();
-    state.query = studyQuery(readForm());
+    clearMessage();
+    const values = readForm();
+    state.query = studyQuery(values);
+    state.labels = studyLabels(values);
+    clearSelection();
     state.page = 0;
+    state.total = null;
     loadStudies();
   });
   form.addEventListener("reset", () => {
-    clearError();
+    clearMessage();
     state.query = {};
+    state.labels = [];
+    clearSelection();
     state.page = 0;
+    state.total = null;
     setTimeout(loadStudies);
   });
   $("prev").addEventListener("click", () => {
@@ -142,244 +266,77 @@ function setupSearch() {
     state.page += 1;
     loadStudies();
   });
-}
-
-// ----- study page -----
-
-function confirmDialog(text) {
-  const dialog = $("confirm");
-  $("confirm-text").textContent = text;
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
-    dialog.returnValue = "";
-    dialog.showModal();
-  });
-}
-
-function tagList(entries) {
-  return h(
-    "dl",
-    { className: "tags" },
-    entries.filter(([, value]) => value).flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
-  );
-}
-
-function seriesCard(series) {
-  const tags = series.MainDicomTags || {};
-  const first = (series.Instances || [])[0];
-  const title = [tags.Modality, tags.SeriesDescription].filter(Boolean).join(" · ") || "Series";
-  let preview;
-  if (first) {
-    const image = h("img", {
-      src: apiUrl(`instances/${first}/preview`),
-      alt: `Preview of the first image of series ${tags.SeriesNumber || ""} ${title}`.replace(/\s+/g, " "),
-      loading: "lazy",
-      width: 160,
-      height: 160,
+  for (const th of document.querySelectorAll("#study-table th[data-sort]")) {
+    th.querySelector("button").addEventListener("click", () => {
+      const key = th.dataset.sort;
+      // a new column starts ascending (dates newest first); a second click reverses
+      state.sort =
+        state.sort.key === key
+          ? { key, descending: !state.sort.descending }
+          : { key, descending: key === "StudyDate" };
+      state.page = 0;
+      loadStudies();
     });
-    image.addEventListener("error", () => {
-      image.replaceWith(h("div", { className: "no-preview" }, "No preview available"));
-    });
-    preview = image;
-  } else {
-    preview = h("div", { className: "no-preview" }, "No image");
   }
-  return h(
-    "li",
-    { className: "series" },
-    preview,
-    h(
-      "div",
-      {},
-      h("h4", {}, title),
-      tagList([
-        ["Number", tags.SeriesNumber],
-        ["Date", dicomDate(tags.SeriesDate)],
-        ["Body part", tags.BodyPartExamined],
-        ["Instances", String((series.Instances || []).length)],
-      ]),
-    ),
-  );
 }
 
-function labelsBlock(studyId, labels) {
-  const status = h("p", { className: "inline-status", role: "status", "aria-live": "polite" });
-  const list = h("ul", { className: "labels", "aria-label": "Labels" });
-  const render = (current) => {
-    clear(
-      list,
-      current.length === 0
-        ? h("li", { className: "muted" }, "No label")
-        : current.map((label) =>
-            h(
-              "li",
-              { className: "label" },
-              h("span", {}, label),
-              h(
-                "button",
-                {
-                  type: "button",
-                  className: "icon",
-                  "aria-label": `Remove label ${label}`,
-                  title: `Remove label ${label}`,
-                  onclick: async () => {
-                    try {
-                      await del(`studies/${studyId}/labels/${encodeURIComponent(label)}`);
-                      current = current.filter((item) => item !== label);
-                      render(current);
-                      say(status, `Label ${label} removed.`);
-                    } catch (error) {
-                      say(status, error.message, "error");
-                    }
-                  },
-                },
-                "×",
-              ),
-            ),
-          ),
-    );
-  };
-  render([...labels]);
-  const input = h("input", { id: "new-label", name: "label", required: true, maxlength: 64, autocomplete: "off" });
-  const form = h(
-    "form",
-    {
-      className: "add-label",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        const label = input.value.trim();
-        if (!isValidLabel(label)) {
-          say(status, "A label uses only letters, digits, '_' and '-' (at most 64 characters).", "error");
-          input.focus();
-          return;
-        }
-        try {
-          await put(`studies/${studyId}/labels/${encodeURIComponent(label)}`);
-          const current = await get(`studies/${studyId}/labels`);
-          render(current);
-          input.value = "";
-          say(status, `Label ${label} added.`);
-        } catch (error) {
-          say(status, error.message, "error");
-        }
-      },
-    },
-    h("label", { for: "new-label" }, "New label"),
-    input,
-    h("button", { type: "submit" }, "Add label"),
-  );
-  return h("section", { "aria-labelledby": "labels-title" }, h("h3", { id: "labels-title" }, "Labels"), list, form, status);
-}
+// ----- navigation -----
 
-async function showStudy(id) {
-  $("studies-view").hidden = true;
-  $("study-view").hidden = false;
-  const body = $("study-body");
-  const title = $("study-title");
-  title.textContent = "Study";
-  clear(body, h("p", { role: "status" }, "Loading the study…"));
-  try {
-    const [study, series, labels] = await Promise.all([
-      get(`studies/${id}`),
-      get(`studies/${id}/series`),
-      get(`studies/${id}/labels`),
-    ]);
-    const tags = study.MainDicomTags || {};
-    const patient = study.PatientMainDicomTags || {};
-    title.textContent = `${personName(patient.PatientName) || "(no name)"} — ${tags.StudyDescription || "Study"}`;
-    const actions = h(
-      "div",
-      { className: "actions" },
-      h("a", { className: "button", href: apiUrl(`studies/${id}/archive`), download: `${id}.zip` }, "Download ZIP"),
-      h(
-        "button",
-        {
-          type: "button",
-          className: "danger",
-          onclick: async () => {
-            const ok = await confirmDialog(
-              `Delete this study (${plural(series.length, "series", "series")}) from the server? This cannot be undone.`,
-            );
-            if (!ok) return;
-            try {
-              await del(`studies/${id}`);
-              say($("message"), "The study was deleted.", "info");
-              location.hash = "#/";
-              loadStatistics();
-            } catch (error) {
-              showError(error);
-            }
-          },
-        },
-        "Delete study",
-      ),
-    );
-    series.sort((a, b) => Number(a.MainDicomTags?.SeriesNumber ?? 0) - Number(b.MainDicomTags?.SeriesNumber ?? 0));
-    clear(
-      body,
-      actions,
-      h(
-        "div",
-        { className: "study-info" },
-        h(
-          "section",
-          { "aria-labelledby": "patient-title" },
-          h("h3", { id: "patient-title" }, "Patient"),
-          tagList([
-            ["Name", personName(patient.PatientName)],
-            ["ID", patient.PatientID],
-            ["Birth date", dicomDate(patient.PatientBirthDate)],
-            ["Sex", patient.PatientSex],
-          ]),
-        ),
-        h(
-          "section",
-          { "aria-labelledby": "study-tags-title" },
-          h("h3", { id: "study-tags-title" }, "Study"),
-          tagList([
-            ["Date", dicomDate(tags.StudyDate)],
-            ["Description", tags.StudyDescription],
-            ["Accession", tags.AccessionNumber],
-            ["Study ID", tags.StudyID],
-            ["Referring physician", personName(tags.ReferringPhysicianName)],
-            ["Institution", tags.InstitutionName],
-            ["Study UID", tags.StudyInstanceUID],
-          ]),
-        ),
-        labelsBlock(id, labels),
-      ),
-      h(
-        "section",
-        { "aria-labelledby": "series-title" },
-        h("h3", { id: "series-title" }, plural(series.length, "series", "series")),
-        h("ul", { className: "series-list" }, series.map(seriesCard)),
-      ),
-    );
-    title.focus();
-  } catch (error) {
-    title.textContent = "Study not available";
-    clear(body, h("p", { className: "message", "data-kind": "error" }, error.message));
+const PAGES = [
+  [/^#\/patients\/([0-9a-f-]+)$/, showPatient, "studies"],
+  [/^#\/studies\/([0-9a-f-]+)$/, showStudy, "studies"],
+  [/^#\/series\/([0-9a-f-]+)$/, showSeries, "studies"],
+  [/^#\/instances\/([0-9a-f-]+)$/, showInstance, "studies"],
+  [/^#\/jobs$/, showJobs, "jobs"],
+  [/^#\/changes$/, showChanges, "changes"],
+  [/^#\/network$/, showNetwork, "network"],
+  [/^#\/query$/, showQuery, "query"],
+  [/^#\/system$/, showSystem, "system"],
+];
+
+function markMenu(page) {
+  for (const link of document.querySelectorAll(".menu a")) {
+    if (link.dataset.page === page) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
 }
 
 function showList() {
-  $("study-view").hidden = true;
+  openPage("Studies");
+  $("page-view").hidden = true;
   $("studies-view").hidden = false;
+  markMenu("studies");
   loadStudies();
+  loadKnownLabels();
 }
 
 function route() {
-  const match = /^#\/studies\/([0-9a-f-]+)$/.exec(location.hash);
-  if (match) {
-    clearError();
-    showStudy(match[1]);
-  } else {
-    showList();
+  resetMessage();
+  for (const [pattern, show, menu] of PAGES) {
+    const match = pattern.exec(location.hash);
+    if (match) {
+      markMenu(menu);
+      show(match[1]);
+      return;
+    }
   }
+  if (location.hash && location.hash !== "#/" && location.hash !== "#") {
+    openPage("Page not found", [["Studies", "#/"]]);
+    clear($("page-body"), h("p", {}, "This address does not match any page of the explorer."));
+    markMenu(null);
+    return;
+  }
+  showList();
 }
 
 function start() {
+  // The skip link moves the focus without touching the hash (the hash is the route).
+  document.querySelector(".skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    $("main").focus();
+  });
   setupSearch();
+  setupBulk();
   setupUpload({
     onDone: () => {
       loadStatistics();

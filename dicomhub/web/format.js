@@ -49,7 +49,15 @@ export function startingWith(text) {
 }
 
 // The "Query" of /tools/find for the search form's values.
-export function studyQuery({ name = "", patientId = "", accession = "", from = "", to = "", modality = "" }) {
+export function studyQuery({
+  name = "",
+  patientId = "",
+  accession = "",
+  description = "",
+  from = "",
+  to = "",
+  modality = "",
+}) {
   const query = {};
   const put = (key, value) => {
     if (value) query[key] = value;
@@ -57,6 +65,7 @@ export function studyQuery({ name = "", patientId = "", accession = "", from = "
   put("PatientName", containing(name));
   put("PatientID", startingWith(patientId));
   put("AccessionNumber", startingWith(accession));
+  put("StudyDescription", containing(description));
   put("StudyDate", dateRange(from, to));
   put("ModalitiesInStudy", modality.trim().toUpperCase());
   return query;
@@ -82,4 +91,33 @@ export function plural(count, word, many = `${word}s`) {
 // Orthanc labels: letters, digits, "_" and "-", at most 64 characters.
 export function isValidLabel(label) {
   return /^[A-Za-z0-9_-]{1,64}$/.test(label);
+}
+
+// The "Labels" of /tools/find for the search form's label field (one label, or none).
+export function studyLabels({ label = "" }) {
+  const value = label.trim();
+  return value ? [value] : [];
+}
+
+// What a person may do with a job in a given state (the /jobs/{id}/{action} routes).
+export function jobActions(state) {
+  switch (state) {
+    case "Pending":
+    case "Running":
+      return ["pause", "cancel"];
+    case "Paused":
+      return ["resume", "cancel"];
+    case "Retry":
+      return ["cancel"];
+    case "Failure":
+      return ["resubmit"];
+    default:
+      return [];
+  }
+}
+
+// "20240102T101010" (Orthanc's timestamps) -> "2024-01-02 10:10:10".
+export function timestamp(value) {
+  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})/.exec(value || "");
+  return match ? `${match[1]}-${match[2]}-${match[3]} ${match[4]}:${match[5]}:${match[6]}` : value || "";
 }
