@@ -8,6 +8,7 @@ Options use Orthanc's ``--option=value`` form and are read left to right, so
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -158,6 +159,13 @@ def _write_text(text: str, target: str, what: str) -> int:
     return 0
 
 
+def _restart(args: list[str]) -> None:
+    """Start again in this process (same PID, same command line), as Orthanc's reset
+    re-reads its configuration; the port, index and lock files are closed by now."""
+    logging.shutdown()
+    os.execv(sys.executable, [sys.executable, "-m", "dicomhub", *args])
+
+
 def _fail(message: str, logs_elsewhere: bool) -> int:
     """Report a start-up failure where the administrator will look for it.
 
@@ -212,10 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     if options.config_path is None:
         log.warning("Using the default configuration")
 
-    from .server import serve  # imported late: --help and --config need no server stack
+    from .server import restart_requested, serve  # late: --help and --config need no server
 
     try:
-        return serve(config, no_jobs=options.no_jobs)
+        code = serve(config, no_jobs=options.no_jobs)
+        if code == 0 and restart_requested():
+            _restart(args)
+        return code
     except ConfigurationError as exc:
         return _fail(str(exc), logs_elsewhere)
     except KeyboardInterrupt:

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core import reading
-from ..core.errors import BadFileFormat, NotImplementedYet, ParameterOutOfRange
+from ..core.errors import BadFileFormat, ParameterOutOfRange
 from ..core.metrics import HttpMetrics, prometheus_text
 from ..logs import CATEGORIES
 from .common import archive_of
@@ -221,11 +221,18 @@ async def shutdown(request: Request) -> Response:
     return response
 
 
+async def _restart_server(workers: int) -> None:
+    """Ask the server process (the supervisor with several workers) to restart: it
+    stops as for a shutdown, then starts again and reads its configuration anew."""
+    await asyncio.sleep(0.1)
+    log.warning("Reset request received")
+    os.kill(os.getppid() if workers > 1 else os.getpid(), signal.SIGHUP)
+
+
 async def reset(request: Request) -> Response:
-    raise NotImplementedYet(
-        "dicomhub cannot restart itself in place yet: restart the service "
-        "(or POST /tools/shutdown under a supervisor) to re-read the configuration"
-    )
+    response = json_response({})
+    response.background = BackgroundTask(_restart_server, _workers(request.app.state.config))
+    return response
 
 
 # ---- conformance ----------------------------------------------------------------------

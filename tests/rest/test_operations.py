@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 from archive_checks import assert_orthanc_error, upload
 from conftest import RunningServer
@@ -186,11 +188,39 @@ def test_dicom_conformance_lists_what_the_listener_accepts(
     assert "1.2.840.10008.1.2.4.90" in text
 
 
-def test_reset_is_not_available_yet(server: RunningServer) -> None:
+def _wait_system(server: RunningServer, seconds: float = 30) -> dict:
+    """``/system`` once the server answers again (bounded wait)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            answer = server.client.get("/system")
+            if answer.status_code == 200:
+                return answer.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not come back")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_reset_restarts_with_the_configuration_read_again(
+    make_server: Callable[..., RunningServer], workers: int
+) -> None:
+    server = make_server(Name="before", HttpWorkers=workers)
+    instance = upload(server.client, make_dicom())["ID"]
+    config_path = server.folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config["Name"] = "after"
+    config_path.write_text(json.dumps(config))
+    pid = server.process.pid
     response = server.client.post("/tools/reset", content=b"")
-    body = assert_orthanc_error(response, 501, "Not implemented yet", 2, "POST", "/tools/reset")
-    assert "restart" in body["Details"]
-    assert server.client.get("/system").status_code == 200
+    assert response.status_code == 200 and response.json() == {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _wait_system(server)["Name"] != "after":
+        time.sleep(0.2)
+    assert _wait_system(server)["Name"] == "after"
+    assert server.process.poll() is None and server.process.pid == pid  # same process
+    assert server.client.get(f"/instances/{instance}").status_code == 200
 
 
 def _wait_exit(server: RunningServer, seconds: float = 20) -> int:
