@@ -107,15 +107,16 @@ def _run_worker(
     monitor = StabilityMonitor(archive) if primary else None
     if monitor:
         monitor.start()
+    from .scripting.callbacks import start_scripting
+
+    # Filters in every worker (they guard HTTP and ingest), before any listener opens.
+    scripting = start_scripting(archive, app, config, primary=primary)
     from .net.scp import start_listener
 
     listener = start_listener(archive, config) if primary else None
     from .core.jobs import start_runner
 
     jobs = start_runner(archive, config, no_jobs) if primary else None
-    from .scripting.callbacks import start_scripting
-
-    scripting = start_scripting(archive, app, config) if primary else None
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -128,9 +129,23 @@ def _run_worker(
             timeout_keep_alive=int(config.get("KeepAliveTimeout", 5) or 5),
         )
     )
+    # uvicorn re-raises the SIGTERM it handled once it has drained the requests; with
+    # the default handler that killed the process before the clean-up below (so Lua's
+    # Finalize never ran). An exception instead runs it, and the worker returns 0.
+    signal.signal(signal.SIGTERM, _terminated)
+    if primary and not _supervised:
+        # POST /tools/reset: stop like a shutdown, then ``cli`` starts dicomhub again.
+        def restart(_signum: int, _frame: object) -> None:
+            _request_restart()
+            server.should_exit = True
+
+        signal.signal(signal.SIGHUP, restart)
     try:
         server.run(sockets=[sock])
+    except _Terminated:
+        pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
         if monitor:
             monitor.stop()
         if listener:
@@ -143,6 +158,29 @@ def _run_worker(
     return 0
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: stop serving, then clean up."""
+
+
+_restart = False
+_supervised = False  # this process is a worker forked by ``_supervise``
+
+
+def _request_restart() -> None:
+    global _restart
+    log.warning("Restart requested: stopping, then starting again with the configuration")
+    _restart = True
+
+
+def restart_requested() -> bool:
+    """Whether the server stopped to start again (``POST /tools/reset``, SIGHUP)."""
+    return _restart
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    raise _Terminated()
+
+
 def _supervise(
     sock: socket.socket, config: Mapping[str, Any], workers: int, no_jobs: bool = False
 ) -> int:
@@ -151,6 +189,8 @@ def _supervise(
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
+            global _supervised
+            _supervised = True
             code = 1
             try:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -172,8 +212,13 @@ def _supervise(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    def restart(signum: int, frame: object) -> None:
+        _request_restart()
+        stop(signum, frame)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, restart)
     for index in range(workers):
         spawn(index)
     exit_code = 0

@@ -145,7 +145,9 @@ def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInsta
                     found[tag] = value
         main[level] = found
     # Orthanc copies the patient tags onto the study, so studies can be searched by them.
-    main[Level.STUDY].update({t: v for t, v in main[Level.PATIENT].items() if t in MAIN_TAGS[Level.PATIENT]})
+    main[Level.STUDY].update(
+        {t: v for t, v in main[Level.PATIENT].items() if t in MAIN_TAGS[Level.PATIENT]}
+    )
 
     meta = getattr(ds, "file_meta", None)
     transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""

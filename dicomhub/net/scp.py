@@ -25,16 +25,20 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import orjson
 from pydicom.uid import AllTransferSyntaxes
-from pynetdicom import AE, _config, evt
+from pynetdicom import AE, evt
+from pynetdicom.pdu_primitives import SOPClassCommonExtendedNegotiation
 from pynetdicom.presentation import PresentationContext
+from pynetdicom.service_class import ServiceClass
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     _QR_CLASSES,
     _STORAGE_CLASSES,
     Verification,
+    uid_to_service_class,
 )
 
-from ..core import ingest
+from ..core import accepted_sop_classes, accepted_syntaxes, ingest
 from ..core.archive import Archive
 from ..core.errors import (
     BadFileFormat,
@@ -42,9 +46,24 @@ from ..core.errors import (
     FullStorage,
     InexistentTag,
 )
-from ..core.modalities import ECHO, FIND, GET, MOVE, STORE, ModalityRegistry, same_aet
-from .find_scp import FindService
+from ..core.hooks import INCOMING_WORKLIST_REQUEST, FilterError
+from ..core.modalities import (
+    ECHO,
+    FIND,
+    FIND_WORKLIST,
+    GET,
+    MOVE,
+    N_ACTION,
+    STORE,
+    ModalityRegistry,
+    same_aet,
+)
+from ..core.storage_commitment import CommitmentReports
+from .find_filters import filtered_identifier
+from .find_scp import STATUS_UNABLE_TO_PROCESS, FindService
 from .move_scp import RetrieveService
+from .storage_commitment import PUSH_MODEL, CommitmentService
+from .worklist_scp import WORKLIST_FIND, WorklistService
 
 log = logging.getLogger("dicomhub.scp")
 
@@ -137,19 +156,21 @@ def transfer_syntaxes(config: Mapping[str, Any]) -> list[str]:
 def storage_classes(config: Mapping[str, Any]) -> list[str]:
     """The storage SOP classes accepted: known to pynetdicom, filtered like Orthanc's
     ``AcceptedSopClasses`` / ``RejectedSopClasses`` (with ``*`` and ``?``)."""
-    accepted = config.get("AcceptedSopClasses") or ["*"]
-    rejected = config.get("RejectedSopClasses") or []
-    if isinstance(accepted, str):
-        accepted = [accepted]
-    if isinstance(rejected, str):
-        rejected = [rejected]
-    uids = sorted({str(uid) for uid in _STORAGE_CLASSES.values()})
-    return [
-        uid
-        for uid in uids
-        if any(fnmatch.fnmatchcase(uid, str(p)) for p in accepted)
-        and not any(fnmatch.fnmatchcase(uid, str(p)) for p in rejected)
-    ]
+    return accepted_sop_classes.accepted(config)
+
+
+#: The Storage Service Class: unknown SOP classes are served as storage.
+STORAGE_SERVICE_CLASS = "1.2.840.10008.4.2"
+
+
+def is_unknown_sop_class(uid: str) -> bool:
+    """A SOP class no dictionary names (private or newer than pynetdicom), the kind
+    ``UnknownSopClassAccepted`` lets in; a known non-storage class is not one."""
+    if uid in _STORAGE_CLASSES.values():
+        return False
+    # pynetdicom knows the service of every class it names (its names differ from
+    # pydicom's keywords, e.g. the worklist Find class): unknown means the generic one.
+    return uid_to_service_class(uid) is ServiceClass
 
 
 class DicomListener:
@@ -174,8 +195,12 @@ class DicomListener:
             FIND: _flag(config, "DicomAlwaysAllowFind", False),
             MOVE: _flag(config, "DicomAlwaysAllowMove", False),
             GET: _flag(config, "DicomAlwaysAllowGet", False),
+            FIND_WORKLIST: _flag(config, "DicomAlwaysAllowFindWorklist", False),
         }
         self.finder = FindService(archive, config, self.aet)
+        self.worklists = WorklistService(config)
+        self.commitment = CommitmentService(archive, self.aet, CommitmentReports(archive, config))
+        self.default_encoding = str(config.get("DefaultEncoding") or "Latin1")
         self.retriever = RetrieveService(archive, config, self.aet, modalities)
         self.any_always_allowed = any(
             _flag(config, key, key in ("DicomAlwaysAllowEcho", "DicomAlwaysAllowStore"))
@@ -195,26 +220,37 @@ class DicomListener:
         ae.require_called_aet = False  # checked here, with Orthanc's comparison rules
         ae.add_supported_context(Verification)
         syntaxes = transfer_syntaxes(self.config)
+        self._storage_classes = set(storage_classes(self.config))
+        self._all_syntaxes = transfer_syntaxes({})
         for uid in storage_classes(self.config):
             # the peer may take the SCP role too: C-GET sends back on the same association
             ae.add_supported_context(uid, syntaxes, scu_role=True, scp_role=True)
         for name in _QR_ROOTS:
             ae.add_supported_context(_QR_CLASSES[name])
-        # Unknown SOP classes: pynetdicom's switch is process-wide, and this is the only
-        # listener of the process.
-        _config.UNRESTRICTED_STORAGE_SERVICE = _flag(self.config, "UnknownSopClassAccepted", False)
+        if self.worklists.enabled:  # Orthanc offers worklists only with its plugin on
+            ae.add_supported_context(WORKLIST_FIND)
+        # storage commitment: peers ask (N-ACTION) and report back (N-EVENT-REPORT, SCP role)
+        ae.add_supported_context(PUSH_MODEL, scu_role=True, scp_role=True)
+        # Unknown SOP classes are added per association (``_admit_unknown_classes``), not
+        # with pynetdicom's process-wide switch, which would also accept the rejected
+        # classes and any transfer syntax.
         return ae
 
     def start(self) -> None:
         handlers = [
             (evt.EVT_CONN_OPEN, self._on_connection),
             (evt.EVT_REQUESTED, self._on_association_request),
+            (evt.EVT_ACCEPTED, self._on_association_accepted),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_MOVE, self._on_move),
             (evt.EVT_C_GET, self._on_get),
+            (evt.EVT_N_ACTION, self._on_n_action),
+            (evt.EVT_N_EVENT_REPORT, self.commitment.on_report),
         ]
+        accepted_syntaxes.reset(self.archive)  # a restart goes back to the configuration
+        accepted_sop_classes.reset(self.archive)
         self._server = self._application_entity().start_server(
             (self.host, self.port), block=False, evt_handlers=handlers
         )
@@ -222,8 +258,12 @@ class DicomListener:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server = None
+            server, self._server = self._server, None
+            associations = server.active_associations
+            server.shutdown()
+            # An open association must not keep the process alive until its timeout.
+            for assoc in associations:
+                assoc.abort()
 
     # ---- access control -----------------------------------------------------
     def _on_connection(self, event: evt.Event) -> None:
@@ -236,6 +276,8 @@ class DicomListener:
 
     def _on_association_request(self, event: evt.Event) -> None:
         assoc = event.assoc
+        self._apply_accepted_syntaxes(assoc)
+        self._admit_unknown_classes(assoc)
         request = assoc.requestor.primitive
         called = _text(request.called_ae_title)
         calling = _text(request.calling_ae_title)
@@ -247,6 +289,62 @@ class DicomListener:
         if not self.any_always_allowed and not self.modalities.matching(calling, remote_ip):
             log.warning("Rejected association for remote AET %s on IP %s", calling, remote_ip)
             self._reject(event, REJECT_CALLING_AET)
+
+    def _apply_accepted_syntaxes(self, assoc: Any) -> None:
+        """``PUT /tools/accepted-transfer-syntaxes`` applies from the next association:
+        the storage contexts of this one offer only the syntaxes now accepted."""
+        with self.archive.read() as session:
+            stored = session.get_property(accepted_syntaxes.PROPERTY)
+        if stored is None:
+            return
+        allowed = set(orjson.loads(stored))
+        for context in assoc.acceptor.supported_contexts:
+            if context.abstract_syntax in self._storage_classes:
+                context.transfer_syntax = [u for u in self._all_syntaxes if u in allowed]
+
+    def _admit_unknown_classes(self, assoc: Any) -> None:
+        """``UnknownSopClassAccepted`` (configuration, or the last ``PUT
+        /tools/unknown-sop-class-accepted``): the unknown SOP classes the peer proposes
+        become supported for this association, with the accepted transfer syntaxes,
+        unless ``RejectedSopClasses`` refuses them."""
+        if not accepted_sop_classes.unknown_accepted(self.archive, self.config):
+            return
+        contexts = assoc.acceptor.supported_contexts
+        supported = {str(cx.abstract_syntax) for cx in contexts}
+        syntaxes = next(
+            (
+                list(cx.transfer_syntax)
+                for cx in contexts
+                if cx.abstract_syntax in self._storage_classes
+            ),
+            transfer_syntaxes(self.config),
+        )
+        for requested in assoc.requestor.primitive.presentation_context_definition_list:
+            uid = str(requested.abstract_syntax)
+            if uid in supported or not is_unknown_sop_class(uid):
+                continue
+            if accepted_sop_classes.is_rejected(uid, self.config):
+                continue
+            context = PresentationContext()
+            context.abstract_syntax = uid
+            context.transfer_syntax = syntaxes
+            context.scu_role = True
+            context.scp_role = True
+            contexts.append(context)
+            supported.add(uid)
+
+    @staticmethod
+    def _on_association_accepted(event: evt.Event) -> None:
+        """An accepted unknown SOP class is served by the storage service: pynetdicom
+        dispatches a C-STORE through the SOP Class Common Extended mapping."""
+        acceptor = event.assoc.acceptor
+        for context in event.assoc.accepted_contexts:
+            uid = context.abstract_syntax
+            if is_unknown_sop_class(str(uid)) and uid not in acceptor.accepted_common_extended:
+                item = SOPClassCommonExtendedNegotiation()
+                item.sop_class_uid = uid
+                item.service_class_uid = STORAGE_SERVICE_CLASS
+                acceptor._common_ext[uid] = item
 
     @staticmethod
     def _reject(event: evt.Event, reason: tuple[int, int, int]) -> None:
@@ -289,11 +387,11 @@ class DicomListener:
         try:
             data = event.encoded_dataset(include_meta=True)
             parsed = ingest.parse(self.archive, data)
-            ingest.store_parsed(self.archive, parsed, data, origin)
+            result = ingest.store_parsed(self.archive, parsed, data, origin)
         except (BadFileFormat, InexistentTag) as exc:
             log.warning("C-STORE from %s refused: %s", origin.remote_aet, exc)
             return STATUS_CANNOT_UNDERSTAND
-        except FullStorage as exc:
+        except (FullStorage, FilterError) as exc:  # a failing filter: as Orthanc answers
             log.warning("C-STORE from %s refused: %s", origin.remote_aet, exc)
             return STATUS_OUT_OF_RESOURCES
         except DicomhubError as exc:
@@ -302,13 +400,55 @@ class DicomListener:
         except Exception:
             log.exception("C-STORE from %s failed", origin.remote_aet)
             return STATUS_PROCESSING_FAILURE
+        if result.status == ingest.STATUS_FILTERED_OUT:
+            return result.dimse_status
         return 0x0000
 
     def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Any]]:
+        if str(event.request.AffectedSOPClassUID) == WORKLIST_FIND:
+            yield from self._on_find_worklist(event)
+            return
         if not self._allowed(event, FIND):
             event.assoc.abort()
             return
-        yield from self.finder.handle(event.identifier, lambda: event.is_cancelled)
+        try:
+            identifier = filtered_identifier(
+                self.archive, self.modalities, event, default_encoding=self.default_encoding
+            )
+        except FilterError as exc:
+            log.error("C-FIND refused by a failing filter: %s", exc)
+            yield STATUS_UNABLE_TO_PROCESS, None
+            return
+        yield from self.finder.handle(identifier, lambda: event.is_cancelled)
+
+    def _on_find_worklist(self, event: evt.Event) -> Iterator[tuple[int, Any]]:
+        if not self._allowed(event, FIND_WORKLIST):
+            event.assoc.abort()
+            return
+        calling = _text(event.assoc.requestor.ae_title)
+        try:
+            identifier = filtered_identifier(
+                self.archive,
+                self.modalities,
+                event,
+                INCOMING_WORKLIST_REQUEST,
+                default_encoding=self.default_encoding,
+            )
+        except FilterError as exc:
+            log.error("Worklist C-FIND refused by a failing filter: %s", exc)
+            yield STATUS_UNABLE_TO_PROCESS, None
+            return
+        yield from self.worklists.handle(identifier, calling, lambda: event.is_cancelled)
+
+    def _on_n_action(self, event: evt.Event) -> tuple[int, None]:
+        """Storage commitment request: only from a known modality allowed to ask, since
+        the report goes back to it."""
+        if not self._allowed(event, N_ACTION):
+            event.assoc.abort()
+            return 0x0110, None
+        calling = _text(event.assoc.requestor.ae_title)
+        known = self.modalities.matching(calling, event.assoc.requestor.address)
+        return self.commitment.on_action(event, known[0] if known else None)
 
     def _on_move(self, event: evt.Event) -> Iterator[Any]:
         if not self._allowed(event, MOVE):

@@ -23,6 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core.archive import Archive
 from ..core.errors import DicomhubError
+from ..core.hooks import Hooks, hooks_of
+from .http_filter import passes_http_filter
 from .responses import json_response
 from .security import AccessPolicy
 
@@ -74,9 +76,10 @@ def error_response(request: Request, exc: Exception) -> Response:
 class AccessMiddleware:
     """Normalizes the path, then enforces remote access and authentication."""
 
-    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
+    def __init__(self, app: ASGIApp, policy: AccessPolicy, hooks: Hooks | None = None) -> None:
         self.app = app
         self.policy = policy
+        self.hooks = hooks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,6 +113,8 @@ class AccessMiddleware:
                 return
             scope = dict(scope)
             scope["dicomhub.user"] = user
+        if not await passes_http_filter(self.hooks, scope, send):
+            return
         await self.app(scope, receive, send)
 
 
@@ -147,6 +152,13 @@ ROUTE_MODULES: tuple[str, ...] = (
     "scripting",
     "web",
     "reconstruction",
+    "queries",
+    "storage_commitment",
+    "transfer_syntaxes",
+    "creation",
+    "modification",
+    "study_reorganization",
+    "sop_classes",
     "resources",
 )
 
@@ -172,4 +184,6 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     app.state.config = config
     from .operations import instrument
 
-    return AccessMiddleware(instrument(app, config), AccessPolicy.from_config(config))
+    return AccessMiddleware(
+        instrument(app, config), AccessPolicy.from_config(config), hooks_of(archive)
+    )

@@ -8,6 +8,7 @@ second engine, not a second index.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import re
 import threading
@@ -43,6 +44,13 @@ class Index:
         # Several processes may share the index (HTTP workers): a file lock makes them
         # take turns in the kernel, where SQLite's busy handler would poll and sleep.
         self._lock_file = open(lock_path, "a+b") if lock_path else None  # noqa: SIM115
+        # SQLite: each thread keeps its own connection, out of the pool. Checking a
+        # pooled connection out and back in (with its reset) cost about a tenth of a
+        # small ingest, paid by every request; a thread's transactions never overlap.
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._kept: list[Any] = []
+        self._kept_lock = threading.Lock()
         metadata.create_all(engine)
         with self.write() as session:
             session.initialize()
@@ -66,9 +74,9 @@ class Index:
 
     @contextmanager
     def _session(self, sqlite_mode: str) -> Iterator[IndexSession]:
-        """One transaction on a pooled driver connection, without ORM bookkeeping."""
-        raw = self.engine.raw_connection()
-        sqlite = self.engine.dialect.name == "sqlite"
+        """One transaction on a driver connection, without ORM bookkeeping."""
+        sqlite = self._sqlite
+        raw = self._thread_connection() if sqlite else self.engine.raw_connection()
         try:
             cursor = raw.cursor()
             if sqlite:
@@ -88,9 +96,29 @@ class Index:
             else:
                 raw.commit()
         finally:
-            raw.close()
+            if not sqlite:
+                raw.close()
+            elif raw.in_transaction:  # BEGIN or ROLLBACK itself failed
+                with contextlib.suppress(Exception):
+                    raw.rollback()
+
+    def _thread_connection(self) -> Any:
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            fairy = self.engine.raw_connection()  # opened as the engine sets them up
+            raw = fairy.dbapi_connection
+            fairy.detach()  # this thread's own from now on; closed by ``close``
+            self._local.raw = raw
+            with self._kept_lock:
+                self._kept.append(raw)
+        return raw
 
     def close(self) -> None:
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for raw in kept:
+            with contextlib.suppress(Exception):
+                raw.close()
         self.engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
@@ -588,6 +616,9 @@ class IndexSession:
             n=name,
             v=value,
         )
+
+    def delete_property(self, name: str) -> None:
+        self._run("DELETE FROM properties WHERE name = :n", n=name)
 
     def known_uuids(self, uuids: list[str]) -> set[str]:
         found: set[str] = set()
