@@ -229,6 +229,13 @@ def _order_expr(key: OrderKey, level: Level, p: SqlParams) -> list[str]:
     same on SQLite and PostgreSQL (Orthanc's order depends on the database collation).
     """
     direction = "DESC" if key.descending else "ASC"
+    if key.kind != "Metadata" and key.key == MODALITIES_IN_STUDY and level == Level.STUDY:
+        # Beyond Orthanc: a study sorts by the first of its modalities, alphabetically.
+        value = (
+            "(SELECT MIN(m.norm) FROM resources s CROSS JOIN main_tags m "
+            f"WHERE s.parent_id = r.id AND m.resource_id = s.id AND m.tag = {p.add(MODALITY)})"
+        )
+        return [f"CASE WHEN {value} IS NULL THEN 1 ELSE 0 END", f"{value} {direction}"]
     if key.kind == "Metadata":
         value = f"(SELECT value FROM metadata WHERE resource_id = r.id AND type = {p.add(key.key)})"
     else:

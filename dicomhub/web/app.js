@@ -87,6 +87,23 @@ function studyRow(study) {
     h("td", {}, (extra.ModalitiesInStudy || "").split("\\").filter(Boolean).join(", ")),
     h("td", { className: "num" }, (study.Series || []).length),
     h("td", { className: "num" }, extra.NumberOfStudyRelatedInstances ?? ""),
+    h("td", { className: "num size", "data-size": study.ID }, ""),
+  );
+}
+
+/** Sizes come after the rows are shown, one small request per study of the page. */
+async function fillSizes(studies, ticket) {
+  await Promise.all(
+    studies.map(async (study) => {
+      try {
+        const stats = await get(`studies/${study.ID}/statistics`);
+        if (ticket !== state.ticket) return;
+        const cell = document.querySelector(`td[data-size="${study.ID}"]`);
+        if (cell) cell.textContent = fileSize(Number(stats.DiskSize));
+      } catch {
+        // a study deleted meanwhile keeps an empty size cell; the row itself is shown
+      }
+    }),
   );
 }
 
@@ -132,6 +149,7 @@ async function loadStudies() {
     if (ticket !== state.ticket) return;
     state.total = count && typeof count.Count === "number" ? count.Count : null;
     clear($("study-rows"), studies.map(studyRow));
+    fillSizes(studies, ticket);
     showSelection();
     const first = state.page * PAGE_SIZE;
     if (studies.length === 0) {

@@ -261,6 +261,18 @@ def test_order_by(client: httpx.Client) -> None:
     assert ordered_limit == [by_date[-1]]
 
 
+def test_order_by_modalities_in_study(client: httpx.Client) -> None:
+    """Beyond Orthanc: studies sorted by the first of their modalities (A to Z)."""
+    studies = find(client, "Study", {}, Expand=True, RequestedTags=["ModalitiesInStudy"])
+    first = {s["ID"]: min(s["RequestedTags"]["ModalitiesInStudy"].split("\\")) for s in studies}
+    for direction in ("ASC", "DESC"):
+        order_by = [{"Type": "DicomTag", "Key": "ModalitiesInStudy", "Direction": direction}]
+        ordered = [r["ID"] for r in find(client, "Study", {}, Expand=True, OrderBy=order_by)]
+        keys = [first[i].upper() for i in ordered]
+        assert keys == sorted(keys, reverse=direction == "DESC")
+        assert sorted(ordered) == sorted(first)
+
+
 @pytest.mark.parametrize("keys", [["InstitutionName"], ["InstitutionName", "PatientSex"]])
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])
 def test_order_by_pages_and_missing_values(

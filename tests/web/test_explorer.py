@@ -128,6 +128,31 @@ def test_a_search_without_match_says_so(page: Page, archive: Archive) -> None:
     expect(page.locator("#study-rows tr")).to_have_count(0)
 
 
+def test_sort_by_modality_and_sizes(page: Page, archive: Archive) -> None:
+    open_list(page, archive)
+    header = page.locator('th[data-sort="ModalitiesInStudy"]')
+    header.get_by_role("button").click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    ordered = find_studies(
+        archive,
+        {},
+        Limit=PAGE_SIZE,
+        OrderBy=[{"Type": "DicomTag", "Key": "ModalitiesInStudy", "Direction": "ASC"}],
+    )
+    expected = [s["PatientMainDicomTags"]["PatientID"] for s in ordered]
+    expect(page.locator("#study-rows tr td:nth-child(3)")).to_have_text(expected)
+    # each row's size is the study's disk size, filled in after the rows are shown
+    first = page.locator("#study-rows tr").first
+    study = first.get_attribute("data-study")
+    size = first.locator("td.size")
+    expect(size).not_to_have_text("")
+    stats = archive.client.get(f"/studies/{study}/statistics").json()
+    kib = int(stats["DiskSize"]) / 1024
+    assert size.inner_text().endswith(("KB", "MB", "bytes"))
+    if size.inner_text().endswith("KB"):
+        assert size.inner_text() == f"{kib:.1f} KB"
+
+
 def test_sort_by_column(page: Page, archive: Archive) -> None:
     open_list(page, archive)
     header = page.locator('th[data-sort="PatientID"]')
