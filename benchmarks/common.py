@@ -765,3 +765,38 @@ def _meminfo_kib(key: str) -> int | None:
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     return None
+
+
+# ---------------------------------------------------------------------------
+# Provenance
+# ---------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def git_revision() -> str | None:
+    """The commit measured, so a figure can be traced back to the code that made it.
+
+    ``+dirty`` marks uncommitted changes in the work tree: the figures then belong
+    to that commit plus whatever was being edited.
+    """
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not head:
+        return None
+    return f"{head}+dirty" if changes else head

@@ -37,7 +37,6 @@ import shlex
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +60,7 @@ from common import (  # noqa: E402 - after the path fix above
     RssSampler,
     ServerProcess,
     generate_instances,
+    git_revision,
     latency_summary,
     machine_info,
     run_concurrent,
@@ -791,34 +791,6 @@ def markdown_table(rows: list[dict[str, Any]], orthanc_missing: str = "not run")
     return "\n".join(lines)
 
 
-def _git_revision() -> str | None:
-    """The commit measured, so a figure can be traced back to the code that made it.
-
-    ``+dirty`` marks uncommitted changes in the work tree: the figures then belong
-    to that commit plus whatever was being edited.
-    """
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        changes = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if not head:
-        return None
-    return f"{head}+dirty" if changes else head
-
-
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
@@ -988,7 +960,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "git_revision": _git_revision(),
+        "git_revision": git_revision(),
         "machine": machine_info(),
         "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "servers": servers,

@@ -37,10 +37,11 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (  # noqa: E402 - after the path fix above
     LOOPBACK,
     KeepAliveClient,
     ServerProcess,
+    git_revision,
     machine_info,
     port_is_free,
     run_concurrent,
@@ -212,23 +213,6 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {label} | {row['median_ms']} | {row['p95_ms']} | {row['min_ms']} | {row['max_ms']} |"
             )
     return "\n".join(lines)
-
-
-def git_revision() -> str | None:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True
-        ).stdout
-        return rev + ("+dirty" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,6 @@ import shlex
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,11 +53,12 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402 - after the path fix above
-from common import (  # noqa: E402
+from common import (  # noqa: E402 - after the path fix above
     LOOPBACK,
     KeepAliveClient,
     RssSampler,
     ServerProcess,
+    git_revision,
     latency_summary,
     machine_info,
     run_concurrent,
@@ -1010,28 +1010,6 @@ def markdown_report(
     return "\n".join(lines)
 
 
-def _git_revision() -> str | None:
-    """The commit measured, ``+dirty`` when the work tree has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        changes = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{head}+dirty" if head and changes else head or None
-
-
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
@@ -1139,7 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "git_revision": _git_revision(),
+        "git_revision": git_revision(),
         "machine": machine_info(),
         "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "data": {
