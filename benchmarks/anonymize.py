@@ -74,6 +74,19 @@ def time_operation(client: KeepAliveClient, study: str, route: str, body: dict) 
     return elapsed
 
 
+ZIP = "ZIP of the study (GET /archive)"
+
+
+def time_archive(client: KeepAliveClient, study: str) -> float:
+    """Seconds to receive the whole ZIP of the study (streamed by both servers)."""
+    started = time.perf_counter()
+    status, body = client.request("GET", f"/studies/{study}/archive")
+    elapsed = time.perf_counter() - started
+    if status != 200 or body[:2] != b"PK":
+        raise RuntimeError(f"GET /studies/{study}/archive: HTTP {status}")
+    return elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=500, help="instances in the study")
@@ -135,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name, (route, body) in OPERATIONS.items():
                     seconds = time_operation(clients[kind], studies[kind], route, body)
                     samples[kind].setdefault(name, []).append(seconds)
+                samples[kind].setdefault(ZIP, []).append(time_archive(clients[kind], studies[kind]))
             log(f"round {round_no + 1}/{args.rounds} done")
         for client in clients.values():
             client.close()
@@ -148,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| operation ({args.instances} instances) | Orthanc median (min) s | dicomhub median (min) s | dicomhub / Orthanc |"
     )
     print("| --- | ---: | ---: | ---: |")
-    for name in OPERATIONS:
+    for name in [*OPERATIONS, ZIP]:
         theirs, ours = samples["orthanc"][name], samples["dicomhub"][name]
         ratio = statistics.median(ours) / statistics.median(theirs)
         print(
