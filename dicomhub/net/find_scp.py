@@ -78,7 +78,6 @@ COMPUTED_TAGS = frozenset(
 _NOT_MATCHING = COMPUTED_TAGS | {SPECIFIC_CHARACTER_SET, QUERY_RETRIEVE_LEVEL, RETRIEVE_AE_TITLE}
 _INTEGER_VRS = frozenset({"US", "SS", "UL", "SL"})
 _FLOAT_VRS = frozenset({"FL", "FD"})
-MODALITY = 0x00080060
 
 
 class FindRefused(Exception):
@@ -181,9 +180,6 @@ class FindService:
             if int(e.tag) not in (SPECIFIC_CHARACTER_SET, QUERY_RETRIEVE_LEVEL, RETRIEVE_AE_TITLE)
             and e.tag.element != 0
         ]
-        if query.level == Level.STUDY and query.query.get(MODALITY):
-            # Orthanc takes Modality for a series key there, which no study matches
-            return [], True
         charset = self.default_charset
         with self.archive.read() as session:
             rows = search(self.archive, session, query)
@@ -233,14 +229,25 @@ class FindService:
             log.warning("C-FIND failed: %s", exc)
             yield STATUS_UNABLE_TO_PROCESS, None
             return
-        for answer in answers:
-            if is_cancelled is not None and is_cancelled():
-                yield STATUS_CANCEL, None
-                return
-            yield STATUS_PENDING, answer
-        if not complete:
-            log.warning("Too many results for an incoming C-FIND query")
+        yield from stream_answers(answers, complete, is_cancelled, "results")
+
+
+def stream_answers(
+    answers: list[Dataset],
+    complete: bool,
+    is_cancelled: Callable[[], bool] | None,
+    what: str,
+) -> Iterator[tuple[int, Any]]:
+    """The pending answers of a C-FIND, stopping on a cancel; a cropped list ends
+    with "cancel" (0xFE00), as Orthanc signals the answer limits."""
+    for answer in answers:
+        if is_cancelled is not None and is_cancelled():
             yield STATUS_CANCEL, None
+            return
+        yield STATUS_PENDING, answer
+    if not complete:
+        log.warning("Too many %s for an incoming C-FIND query; the answers were cropped", what)
+        yield STATUS_CANCEL, None
 
 
 __all__ = ["FindRefused", "FindService", "query_level", "to_find_query"]

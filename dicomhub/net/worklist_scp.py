@@ -16,12 +16,11 @@ from pydicom.dataset import Dataset
 from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
 from ..core.worklists import WorklistQueryError, WorklistSettings, find_worklists
+from .find_scp import stream_answers
 
 log = logging.getLogger("dicomhub.worklists")
 
 WORKLIST_FIND = str(ModalityWorklistInformationFind)
-STATUS_PENDING = 0xFF00
-STATUS_CANCEL = 0xFE00
 STATUS_UNABLE_TO_PROCESS = 0xC000
 
 
@@ -48,14 +47,7 @@ class WorklistService:
             log.warning("Worklist C-FIND refused: %s", exc)
             yield STATUS_UNABLE_TO_PROCESS, None
             return
-        for answer in answers:
-            if is_cancelled is not None and is_cancelled():
-                yield STATUS_CANCEL, None
-                return
-            yield STATUS_PENDING, answer
-        if not complete:
-            log.warning("Too many worklists for a C-FIND; the answers were cropped")
-            yield STATUS_CANCEL, None
+        yield from stream_answers(answers, complete, is_cancelled, "worklists")
 
 
 __all__ = ["WORKLIST_FIND", "WorklistService"]
