@@ -38,7 +38,12 @@ class RunningServer:
         if config.get("AuthenticationEnabled") and users:
             user, password = next(iter(users.items()))
             auth = (user, password)
-        self.client = httpx.Client(base_url=self.url, timeout=30, auth=auth)
+        # Drop idle connections before the server does (KeepAliveTimeout, 1 s by
+        # default): a request sent on a connection the server is closing at that very
+        # moment gets "Server disconnected without sending a response".
+        server_idle = float(config.get("KeepAliveTimeout") or 1)
+        limits = httpx.Limits(keepalive_expiry=max(0.1, server_idle / 2))
+        self.client = httpx.Client(base_url=self.url, timeout=30, auth=auth, limits=limits)
 
     def stop(self) -> None:
         self.client.close()
