@@ -118,6 +118,11 @@ def test_keyboard_search_and_open(page: Page, archive: Archive) -> None:
     # the row's link is reachable with Tab and opens the study with Enter
     link = page.get_by_role("link", name="Jones Bob")
     link.focus()
+    # leaving the search field may refresh the list (its change event): focus the
+    # link again once the page is idle, so Enter reaches the link that stays
+    page.wait_for_load_state("networkidle")
+    link.focus()
+    expect(link).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=2)).to_have_text("Jones Bob — Chest CT")
     expect(page.get_by_role("heading", level=2)).to_be_focused()
