@@ -16,13 +16,11 @@ worker thread sends: either way a slow destination does not hold the requester.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pynetdicom import build_context, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
@@ -37,6 +35,7 @@ from ..core.modalities import (
     same_aet,
 )
 from ..core.reading import instance_file
+from ..dicom import encoded
 from ..dicom.levels import Level
 from ..dicom.values import element_string
 from .find_scp import FindRefused, query_level
@@ -90,7 +89,8 @@ def resources_to_send(archive: Archive, identifier: Dataset) -> list[InstanceToS
 
 
 def _dataset(archive: Archive, public_id: str) -> Dataset:
-    return dcmread(io.BytesIO(instance_file(archive, public_id)))
+    """The stored instance, sent as its stored bytes when the peer accepted its syntax."""
+    return encoded.split(instance_file(archive, public_id))
 
 
 class RetrieveService:

@@ -25,7 +25,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ..core.errors import NetworkProtocol
 from ..core.modalities import RemoteModality
-from ..dicom import transcoding
+from ..dicom import encoded, transcoding
 
 log = logging.getLogger("dicomhub.scu")
 
@@ -167,12 +167,13 @@ def store(
     return sent, failed
 
 
-def _negotiated(assoc: Association, dataset: Dataset, transcode: bool) -> Dataset:
+def _negotiated(assoc: Association, dataset: encoded.EncodedDataset, transcode: bool) -> Dataset:
     """``dataset`` in a transfer syntax the peer accepted for its SOP class.
 
     The stored syntax and the uncompressed pair were proposed; a peer that took only
     the uncompressed ones gets the pixels decompressed first, as Orthanc does with
-    ``TranscodeDicomProtocol`` (and the modality's ``AllowTranscoding``).
+    ``TranscodeDicomProtocol`` (and the modality's ``AllowTranscoding``). A peer that
+    took the stored syntax gets the stored bytes as they are.
     """
     meta = getattr(dataset, "file_meta", None)
     syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
@@ -186,7 +187,7 @@ def _negotiated(assoc: Association, dataset: Dataset, transcode: bool) -> Datase
         return dataset
     target = ExplicitVRLittleEndian if ExplicitVRLittleEndian in accepted else accepted[0]
     try:
-        data = transcoding.transcode(dataset, target, allow_new_sop_instance_uid=False)
+        data = transcoding.transcode(dataset.decode(), target, allow_new_sop_instance_uid=False)
     except transcoding.TranscodingError as exc:
         raise NetworkProtocol(f"Cannot transcode to {target} for the peer: {exc}") from exc
     return dcmread(io.BytesIO(data))
@@ -200,9 +201,12 @@ def _store_one(
     move_originator_id: int | None,
     transcode: bool = True,
 ) -> None:
-    dataset = dcmread(io.BytesIO(item.load()))
-    label = item.label or str(dataset.get("SOPInstanceUID", ""))
-    dataset = _negotiated(assoc, dataset, transcode and modality.allow_transcoding)
+    try:
+        stored = encoded.split(item.load())
+    except ValueError as exc:
+        raise NetworkProtocol(f"C-STORE of {item.label}: {exc}") from exc
+    label = item.label or str(stored.SOPInstanceUID)
+    dataset = _negotiated(assoc, stored, transcode and modality.allow_transcoding)
     try:
         status = assoc.send_c_store(
             dataset,
