@@ -282,7 +282,13 @@ def apply_options(mod: Modification, options: list[str], version: str) -> None:
             mod.uids -= confidentiality.profile(version).new_uids
             mod.keep_study_uid = mod.keep_series_uid = mod.keep_sop_uid = True
             continue
-        if name == confidentiality.RETAIN_LONGITUDINAL:
+        if name == confidentiality.RETAIN_SAFE_PRIVATE:
+            mod.retain_safe_private = True
+            continue
+        if name == confidentiality.CLEAN_DESCRIPTORS:
+            tags = confidentiality.descriptor_tags(version)
+            mod.clean_descriptors |= tags
+        elif name == confidentiality.RETAIN_LONGITUDINAL:
             tags = confidentiality.temporal_tags(version)
         else:
             tags = confidentiality.RETAINED[name]

@@ -11,10 +11,14 @@ Where the rows come from: PS3.15 Table E.1-1 of each edition, checked tag by tag
 against what the reference Orthanc 1.10.1 does for ``DicomVersion`` 2008, 2017c and
 2021b (a file carrying every public attribute of the data dictionary, anonymized
 once per version, each attribute classified as removed, emptied, remapped or kept).
-The 2023b column repeats 2021b plus the rows read in the 2023b text that 2021b did
-not have (Position Acquisition Template Name and Description), and the repeating
-groups the standard lists: Curve Data (50xx,xxxx), Overlay Data (60xx,3000) and
-Overlay Comments (60xx,4000). See ``docs/anonymization.md``.
+The 2023b column has the 2021b rows plus the 151 rows the 2023b edition added
+(dates and times such as Instance Creation Date, AE titles, Acquisition UID,
+descriptions; Treatment Site goes from D to X/D), established from the 2023b table
+(Orthanc 1.12's 2023b list and the current standard, read as facts; the reference
+Orthanc 1.10.1 leaves every one of them alone with 2017c and 2021b, which the test
+suite checks), and the repeating groups the standard lists: Curve Data (50xx,xxxx),
+Overlay Data (60xx,3000) and Overlay Comments (60xx,4000). See
+``docs/anonymization.md``.
 
 Patient's Name and Patient ID are not in the table: like Orthanc, anonymization
 gives them new values of its own (see ``dicomhub.core.modification``).
@@ -33,8 +37,16 @@ REMOVE, EMPTY, NEW_UID, UNTOUCHED = "X", "Z", "U", "-"
 #: tag, then the action in 2008, 2017c, 2021b and 2023b; the keyword is a comment.
 _TABLE = """
 # tag     2008 2017c 2021b 2023b  keyword
+0000,1000  -  -  -  X  AffectedSOPInstanceUID
+0000,1001  -  -  -  U  RequestedSOPInstanceUID
+0002,0003  -  -  -  U  MediaStorageSOPInstanceUID
+0004,1511  -  U  U  U  ReferencedSOPInstanceUIDInFile
+0008,0012  -  -  -  X  InstanceCreationDate
+0008,0013  -  -  -  X  InstanceCreationTime
 0008,0014  U  U  U  U  InstanceCreatorUID
 0008,0015  -  X  X  X  InstanceCoercionDateTime
+0008,0017  -  -  -  U  AcquisitionUID
+0008,0019  -  -  -  U  PyramidUID
 0008,0020  -  Z  Z  Z  StudyDate
 0008,0021  -  X  X  X  SeriesDate
 0008,0022  -  X  X  X  AcquisitionDate
@@ -49,6 +61,8 @@ _TABLE = """
 0008,0034  -  X  X  X  OverlayTime
 0008,0035  -  X  X  X  CurveTime
 0008,0050  X  Z  Z  Z  AccessionNumber
+0008,0054  -  -  -  X  RetrieveAETitle
+0008,0055  -  -  -  X  StationAETitle
 0008,0058  -  U  U  U  FailedSOPInstanceUIDList
 0008,0080  X  X  X  X  InstitutionName
 0008,0081  X  X  X  X  InstitutionAddress
@@ -59,7 +73,10 @@ _TABLE = """
 0008,0096  -  X  X  X  ReferringPhysicianIdentificationSequence
 0008,009C  -  Z  Z  Z  ConsultingPhysicianName
 0008,009D  -  X  X  X  ConsultingPhysicianIdentificationSequence
+0008,0106  -  -  -  Z  ContextGroupVersion
+0008,0107  -  -  -  Z  ContextGroupLocalVersion
 0008,0201  -  X  X  X  TimezoneOffsetFromUTC
+0008,1000  -  -  -  X  NetworkID
 0008,1010  X  X  X  X  StationName
 0008,1030  X  X  X  X  StudyDescription
 0008,103E  X  X  X  X  SeriesDescription
@@ -75,6 +92,7 @@ _TABLE = """
 0008,1072  -  X  X  X  OperatorIdentificationSequence
 0008,1080  X  X  X  X  AdmittingDiagnosesDescription
 0008,1084  -  X  X  X  AdmittingDiagnosesCodeSequence
+0008,1088  -  -  -  X  PyramidDescription
 0008,1110  -  X  X  X  ReferencedStudySequence
 0008,1111  -  X  X  X  ReferencedPerformedProcedureStepSequence
 0008,1120  -  X  X  X  ReferencedPatientSequence
@@ -135,6 +153,10 @@ _TABLE = """
 0012,0072  -  -  X  X  ClinicalTrialSeriesDescription
 0012,0081  -  -  Z  Z  ClinicalTrialProtocolEthicsCommitteeName
 0012,0082  -  -  X  X  ClinicalTrialProtocolEthicsCommitteeApprovalNumber
+0012,0086  -  -  -  X  EthicsCommitteeApprovalEffectivenessStartDate
+0012,0087  -  -  -  X  EthicsCommitteeApprovalEffectivenessEndDate
+0014,407C  -  -  -  X  CalibrationTime
+0014,407E  -  -  -  X  CalibrationDate
 0016,002B  -  -  X  X  MakerNote
 0016,004B  -  -  X  X  DeviceSettingDescription
 0016,004D  -  -  X  X  CameraOwnerName
@@ -174,6 +196,8 @@ _TABLE = """
 0016,008D  -  -  X  X  GPSDateStamp
 0016,008E  -  -  X  X  GPSDifferential
 0018,0010  -  Z  Z  Z  ContrastBolusAgent
+0018,0027  -  -  -  X  InterventionDrugStopTime
+0018,0035  -  -  -  X  InterventionDrugStartTime
 0018,1000  X  X  X  X  DeviceSerialNumber
 0018,1002  -  U  U  U  DeviceUID
 0018,1004  -  X  X  X  PlateID
@@ -183,13 +207,29 @@ _TABLE = """
 0018,1009  -  -  X  X  UniqueDeviceIdentifier
 0018,100A  -  -  X  X  UDISequence
 0018,100B  -  -  U  U  ManufacturerDeviceClassUID
+0018,1012  -  -  -  X  DateOfSecondaryCapture
+0018,1014  -  -  -  X  TimeOfSecondaryCapture
 0018,1030  X  X  X  X  ProtocolName
+0018,1042  -  -  -  X  ContrastBolusStartTime
+0018,1043  -  -  -  X  ContrastBolusStopTime
+0018,1072  -  -  -  X  RadiopharmaceuticalStartTime
+0018,1073  -  -  -  X  RadiopharmaceuticalStopTime
+0018,1078  -  -  -  X  RadiopharmaceuticalStartDateTime
+0018,1079  -  -  -  X  RadiopharmaceuticalStopDateTime
 0018,11BB  -  -  Z  Z  AcquisitionFieldOfViewLabel
+0018,1200  -  -  -  X  DateOfLastCalibration
+0018,1201  -  -  -  X  TimeOfLastCalibration
+0018,1202  -  -  -  X  DateTimeOfLastCalibration
+0018,1203  -  -  -  Z  CalibrationDateTime
 0018,1400  -  X  X  X  AcquisitionDeviceProcessingDescription
 0018,2042  -  U  U  U  TargetUID
 0018,4000  -  X  X  X  AcquisitionComments
 0018,5011  -  -  X  X  TransducerIdentificationSequence
 0018,700A  -  X  X  X  DetectorID
+0018,700C  -  -  -  X  DateOfLastDetectorCalibration
+0018,700E  -  -  -  X  TimeOfLastDetectorCalibration
+0018,9074  -  -  -  Z  FrameAcquisitionDateTime
+0018,9151  -  -  -  Z  FrameReferenceDateTime
 0018,9185  -  -  X  X  RespiratoryMotionCompensationTechniqueDescription
 0018,9367  -  -  Z  Z  XRaySourceID
 0018,9369  -  -  Z  Z  SourceStartDateTime
@@ -201,13 +241,21 @@ _TABLE = """
 0018,9424  -  X  X  X  AcquisitionProtocolDescription
 0018,9516  -  X  X  X  StartAcquisitionDateTime
 0018,9517  -  X  X  X  EndAcquisitionDateTime
+0018,9623  -  -  -  Z  FunctionalSyncPulse
+0018,9701  -  -  -  Z  DecayCorrectionDateTime
+0018,9804  -  -  -  Z  ExclusionStartDateTime
+0018,9919  -  -  -  Z  InstructionPerformedDateTime
 0018,9937  -  -  X  X  RequestedSeriesDescription
+0018,A002  -  -  -  X  ContributionDateTime
 0018,A003  -  X  X  X  ContributionDescription
 0020,0010  X  Z  Z  Z  StudyID
+0020,0027  -  -  -  X  PyramidLabel
 0020,0052  U  U  U  U  FrameOfReferenceUID
 0020,0200  U  U  U  U  SynchronizationFrameOfReferenceUID
 0020,3401  -  X  X  X  ModifyingDeviceID
+0020,3403  -  -  -  X  ModifiedImageDate
 0020,3404  -  X  -  -  ModifyingDeviceManufacturer
+0020,3405  -  -  -  X  ModifiedImageTime
 0020,3406  -  X  X  X  ModifiedImageDescription
 0020,4000  X  X  X  X  ImageComments
 0020,9158  -  X  X  X  FrameComments
@@ -217,11 +265,23 @@ _TABLE = """
 0028,1214  -  U  U  U  LargePaletteColorLookupTableUID
 0028,4000  -  X  X  X  ImagePresentationComments
 0032,0012  -  X  X  X  StudyIDIssuer
+0032,0032  -  -  -  X  StudyVerifiedDate
+0032,0033  -  -  -  X  StudyVerifiedTime
+0032,0034  -  -  -  X  StudyReadDate
+0032,0035  -  -  -  X  StudyReadTime
+0032,1000  -  -  -  X  ScheduledStudyStartDate
+0032,1001  -  -  -  X  ScheduledStudyStartTime
+0032,1010  -  -  -  X  ScheduledStudyStopDate
+0032,1011  -  -  -  X  ScheduledStudyStopTime
 0032,1020  -  X  X  X  ScheduledStudyLocation
 0032,1021  -  X  X  X  ScheduledStudyLocationAETitle
 0032,1030  -  X  X  X  ReasonForStudy
 0032,1032  X  X  X  X  RequestingPhysician
 0032,1033  -  X  X  X  RequestingService
+0032,1040  -  -  -  X  StudyArrivalDate
+0032,1041  -  -  -  X  StudyArrivalTime
+0032,1050  -  -  -  X  StudyCompletionDate
+0032,1051  -  -  -  X  StudyCompletionTime
 0032,1060  -  X  X  X  RequestedProcedureDescription
 0032,1066  -  -  X  X  ReasonForVisit
 0032,1067  -  -  X  X  ReasonForVisitCodeSequence
@@ -235,9 +295,15 @@ _TABLE = """
 0038,0010  -  X  X  X  AdmissionID
 0038,0011  -  X  X  X  IssuerOfAdmissionID
 0038,0014  -  -  X  X  IssuerOfAdmissionIDSequence
+0038,001A  -  -  -  X  ScheduledAdmissionDate
+0038,001B  -  -  -  X  ScheduledAdmissionTime
+0038,001C  -  -  -  X  ScheduledDischargeDate
+0038,001D  -  -  -  X  ScheduledDischargeTime
 0038,001E  -  X  X  X  ScheduledPatientInstitutionResidence
 0038,0020  -  X  X  X  AdmittingDate
 0038,0021  -  X  X  X  AdmittingTime
+0038,0030  -  -  -  X  DischargeDate
+0038,0032  -  -  -  X  DischargeTime
 0038,0040  -  X  X  X  DischargeDiagnosisDescription
 0038,0050  -  X  X  X  SpecialNeeds
 0038,0060  -  X  X  X  ServiceEpisodeID
@@ -250,6 +316,8 @@ _TABLE = """
 0038,4000  -  X  X  X  VisitComments
 003A,0310  -  -  U  U  MultiplexGroupUID
 003A,0314  -  -  Z  Z  ImpedanceMeasurementDateTime
+003A,0329  -  -  -  X  WaveformFilterDescription
+003A,032B  -  -  -  X  FilterLookupTableDescription
 0040,0001  -  X  X  X  ScheduledStationAETitle
 0040,0002  -  X  X  X  ScheduledProcedureStepStartDate
 0040,0003  -  X  X  X  ScheduledProcedureStepStartTime
@@ -299,6 +367,8 @@ _TABLE = """
 0040,1104  -  X  X  X  PersonTelecomInformation
 0040,1400  -  X  X  X  RequestedProcedureComments
 0040,2001  -  X  X  X  ReasonForTheImagingServiceRequest
+0040,2004  -  -  -  X  IssueDateOfImagingServiceRequest
+0040,2005  -  -  -  X  IssueTimeOfImagingServiceRequest
 0040,2008  -  X  X  X  OrderEnteredBy
 0040,2009  -  X  X  X  OrderEntererLocation
 0040,2010  -  X  X  X  OrderCallbackPhoneNumber
@@ -323,15 +393,27 @@ _TABLE = """
 0040,4050  -  X  X  X  PerformedProcedureStepStartDateTime
 0040,4051  -  X  X  X  PerformedProcedureStepEndDateTime
 0040,4052  -  X  X  X  ProcedureStepCancellationDateTime
+0040,A023  -  -  -  X  FindingsGroupRecordingDateTrial
+0040,A024  -  -  -  X  FindingsGroupRecordingTimeTrial
 0040,A027  -  X  Z  Z  VerifyingOrganization
+0040,A030  -  -  -  Z  VerificationDateTime
+0040,A032  -  -  -  X  ObservationDateTime
+0040,A033  -  -  -  X  ObservationStartDateTime
 0040,A073  -  Z  Z  Z  VerifyingObserverSequence
 0040,A075  -  Z  Z  Z  VerifyingObserverName
 0040,A078  -  X  X  X  AuthorObserverSequence
 0040,A07A  -  X  X  X  ParticipantSequence
 0040,A07C  -  X  X  X  CustodialOrganizationSequence
+0040,A082  -  -  -  Z  ParticipationDateTime
 0040,A088  -  Z  Z  Z  VerifyingObserverIdentificationCodeSequence
+0040,A110  -  -  -  X  DateOfDocumentOrVerbalTransactionTrial
+0040,A112  -  -  -  X  TimeOfDocumentCreationOrVerbalTransactionTrial
+0040,A120  -  -  -  Z  DateTime
+0040,A121  -  -  -  Z  Date
+0040,A122  -  -  -  Z  Time
 0040,A123  -  Z  Z  Z  PersonName
 0040,A124  U  U  U  U  UID
+0040,A13A  -  -  -  Z  ReferencedDateTime
 0040,A171  -  U  U  U  ObservationUID
 0040,A172  -  U  U  U  ReferencedObservationUIDTrial
 0040,A192  -  X  X  X  ObservationDateTrial
@@ -343,25 +425,63 @@ _TABLE = """
 0040,A358  -  X  X  X  VerbalSourceIdentifierCodeSequenceTrial
 0040,A402  -  U  U  U  ObservationSubjectUIDTrial
 0040,A730  X  X  Z  Z  ContentSequence
+0040,DB06  -  -  -  X  TemplateVersion
+0040,DB07  -  -  -  X  TemplateLocalVersion
 0040,DB0C  -  U  U  U  TemplateExtensionOrganizationUID
 0040,DB0D  -  U  U  U  TemplateExtensionCreatorUID
+0040,E004  -  -  -  X  HL7DocumentEffectiveTime
+0042,0011  -  -  -  Z  EncapsulatedDocument
+0044,0004  -  -  -  X  ApprovalStatusDateTime
+0044,000B  -  -  -  X  ProductExpirationDateTime
+0044,0010  -  -  -  X  SubstanceAdministrationDateTime
+0044,0104  -  -  -  Z  AssertionDateTime
+0044,0105  -  -  -  X  AssertionExpirationDateTime
 0050,001B  -  -  X  X  ContainerComponentID
 0050,0020  -  -  X  X  DeviceDescription
 0050,0021  -  -  X  X  LongDeviceDescription
 0062,0021  -  U  U  U  TrackingUID
+0064,0003  -  -  -  U  SourceFrameOfReferenceUID
+0068,6226  -  -  -  Z  EffectiveDateTime
+0068,6270  -  -  -  Z  InformationIssueDateTime
+006A,0003  -  -  -  Z  AnnotationGroupUID
+006A,0005  -  -  -  Z  AnnotationGroupLabel
+006A,0006  -  -  -  X  AnnotationGroupDescription
 0070,0001  -  Z  Z  Z  GraphicAnnotationSequence
+0070,0082  -  -  -  X  PresentationCreationDate
+0070,0083  -  -  -  X  PresentationCreationTime
 0070,0084  -  Z  Z  Z  ContentCreatorName
 0070,0086  -  X  X  X  ContentCreatorIdentificationCodeSequence
 0070,031A  -  U  U  U  FiducialUID
 0070,1101  -  U  U  U  PresentationDisplayCollectionUID
 0070,1102  -  U  U  U  PresentationSequenceCollectionUID
+0072,000A  -  -  -  Z  HangingProtocolCreationDateTime
+0072,005E  -  -  -  Z  SelectorAEValue
+0072,005F  -  -  -  Z  SelectorASValue
+0072,0061  -  -  -  Z  SelectorDAValue
+0072,0063  -  -  -  Z  SelectorDTValue
+0072,0065  -  -  -  Z  SelectorOBValue
+0072,0066  -  -  -  Z  SelectorLOValue
+0072,0068  -  -  -  Z  SelectorLTValue
+0072,006A  -  -  -  Z  SelectorPNValue
+0072,006B  -  -  -  Z  SelectorTMValue
+0072,006C  -  -  -  Z  SelectorSHValue
+0072,006D  -  -  -  Z  SelectorUNValue
+0072,006E  -  -  -  Z  SelectorSTValue
+0072,0070  -  -  -  Z  SelectorUTValue
+0072,0071  -  -  -  Z  SelectorURValue
+0074,1234  -  -  -  X  ReceivingAE
+0074,1236  -  -  -  X  RequestingAE
 0088,0140  U  U  U  U  StorageMediaFileSetUID
 0088,0200  -  X  X  X  IconImageSequence
 0088,0904  -  X  X  X  TopicTitle
 0088,0906  -  X  X  X  TopicSubject
 0088,0910  -  X  X  X  TopicAuthor
 0088,0912  -  X  X  X  TopicKeywords
+0100,0420  -  -  -  X  SOPAuthorizationDateTime
 0400,0100  -  X  U  U  DigitalSignatureUID
+0400,0105  -  -  -  Z  DigitalSignatureDateTime
+0400,0115  -  -  -  Z  CertificateOfSigner
+0400,0310  -  -  -  X  CertifiedTimestamp
 0400,0402  -  X  X  X  ReferencedDigitalSignatureSequence
 0400,0403  -  X  X  X  ReferencedSOPInstanceMACSequence
 0400,0404  -  X  X  X  MAC
@@ -369,8 +489,16 @@ _TABLE = """
 0400,0551  -  -  X  X  NonconformingModifiedAttributesSequence
 0400,0552  -  -  X  X  NonconformingDataElementValue
 0400,0561  -  X  X  X  OriginalAttributesSequence
+0400,0562  -  -  -  Z  AttributeModificationDateTime
+0400,0563  -  -  -  Z  ModifyingSystem
+0400,0564  -  -  -  Z  SourceOfPreviousValues
+0400,0565  -  -  -  Z  ReasonForTheAttributeModification
 0400,0600  -  -  X  X  InstanceOriginStatus
 2030,0020  -  X  X  X  TextString
+2100,0040  -  -  -  X  CreationDate
+2100,0050  -  -  -  X  CreationTime
+2100,0070  -  -  -  X  Originator
+2100,0140  -  -  -  Z  DestinationAE
 2200,0002  -  -  X  X  LabelText
 2200,0005  -  -  X  X  BarcodeValue
 3002,0121  -  -  -  X  PositionAcquisitionTemplateName
@@ -388,9 +516,15 @@ _TABLE = """
 3006,0088  -  -  X  X  ROIObservationDescription
 3006,00A6  -  -  Z  Z  ROIInterpreter
 3006,00C2  U  U  U  U  RelatedFrameOfReferenceUID
+3008,0024  -  -  -  Z  TreatmentControlPointDate
+3008,0025  -  -  -  Z  TreatmentControlPointTime
 3008,0054  -  -  X  X  FirstTreatmentDate
 3008,0056  -  -  X  X  MostRecentTreatmentDate
 3008,0105  -  X  X  X  SourceSerialNumber
+3008,0162  -  -  -  Z  SafePositionExitDate
+3008,0164  -  -  -  Z  SafePositionExitTime
+3008,0166  -  -  -  Z  SafePositionReturnDate
+3008,0168  -  -  -  Z  SafePositionReturnTime
 3008,0250  -  -  X  X  TreatmentDate
 3008,0251  -  -  X  X  TreatmentTime
 300A,0002  -  -  Z  Z  RTPlanLabel
@@ -398,6 +532,7 @@ _TABLE = """
 300A,0004  -  -  X  X  RTPlanDescription
 300A,0006  -  -  X  X  RTPlanDate
 300A,0007  -  -  X  X  RTPlanTime
+300A,000B  -  -  -  X  TreatmentSites
 300A,000E  -  -  X  X  PrescriptionDescription
 300A,0013  -  U  U  U  DoseReferenceUID
 300A,0016  -  -  X  X  DoseReferenceDescription
@@ -410,6 +545,8 @@ _TABLE = """
 300A,01A6  -  -  X  X  ShieldingDeviceDescription
 300A,01B2  -  -  X  X  SetupTechniqueDescription
 300A,0216  -  -  X  X  SourceManufacturer
+300A,022C  -  -  -  Z  SourceStrengthReferenceDate
+300A,022E  -  -  -  Z  SourceStrengthReferenceTime
 300A,02EB  -  -  X  X  CompensatorDescription
 300A,0608  -  -  Z  Z  TreatmentPositionGroupLabel
 300A,0609  -  -  U  U  TreatmentPositionGroupUID
@@ -430,7 +567,15 @@ _TABLE = """
 300A,0742  -  -  Z  Z  InterlockDescription
 300A,0760  -  -  Z  Z  OverrideDateTime
 300A,0783  -  -  Z  Z  InterlockOriginDescription
+300A,0785  -  -  -  U  ReferencedTreatmentPositionGroupUID
+300A,078E  -  -  -  X  PatientTreatmentPreparationProcedureParameterDescription
+300A,0792  -  -  -  X  PatientTreatmentPreparationMethodDescription
+300A,0794  -  -  -  X  PatientSetupPhotoDescription
+300A,079A  -  -  -  X  DisplacementReferenceLabel
 300C,0113  -  X  X  X  ReasonForOmissionDescription
+300C,0127  -  -  -  Z  BeamHoldTransitionDateTime
+300E,0004  -  -  -  Z  ReviewDate
+300E,0005  -  -  -  Z  ReviewTime
 300E,0008  -  X  X  X  ReviewerName
 3010,0006  -  -  U  U  ConceptualVolumeUID
 3010,000B  -  -  U  U  ReferencedConceptualVolumeUID
@@ -458,28 +603,38 @@ _TABLE = """
 3010,0061  -  -  X  X  PriorTreatmentDoseDescription
 3010,006E  -  -  U  U  DosimetricObjectiveUID
 3010,006F  -  -  U  U  ReferencedDosimetricObjectiveUID
-3010,0077  -  -  Z  Z  TreatmentSite
+3010,0077  -  -  Z  X  TreatmentSite
 3010,007A  -  -  Z  Z  TreatmentTechniqueNotes
 3010,007B  -  -  Z  Z  PrescriptionNotes
 3010,007F  -  -  Z  Z  FractionationNotes
 3010,0081  -  -  Z  Z  PrescriptionNotesSequence
+3010,0085  -  -  -  X  IntendedFractionStartTime
 4000,0010  -  X  X  X  Arbitrary
 4000,4000  -  X  X  X  TextComments
+4008,0040  -  -  -  X  ResultsID
 4008,0042  -  X  X  X  ResultsIDIssuer
+4008,0100  -  -  -  X  InterpretationRecordedDate
+4008,0101  -  -  -  X  InterpretationRecordedTime
 4008,0102  -  X  X  X  InterpretationRecorder
+4008,0108  -  -  -  X  InterpretationTranscriptionDate
+4008,0109  -  -  -  X  InterpretationTranscriptionTime
 4008,010A  -  X  X  X  InterpretationTranscriber
 4008,010B  -  X  X  X  InterpretationText
 4008,010C  -  X  X  X  InterpretationAuthor
 4008,0111  -  X  X  X  InterpretationApproverSequence
+4008,0112  -  -  -  X  InterpretationApprovalDate
+4008,0113  -  -  -  X  InterpretationApprovalTime
 4008,0114  -  X  X  X  PhysicianApprovingInterpretation
 4008,0115  -  X  X  X  InterpretationDiagnosisDescription
 4008,0118  -  X  X  X  ResultsDistributionListSequence
 4008,0119  -  X  X  X  DistributionName
 4008,011A  -  X  X  X  DistributionAddress
+4008,0200  -  -  -  X  InterpretationID
 4008,0202  -  X  X  X  InterpretationIDIssuer
 4008,0300  -  X  X  X  Impressions
 4008,4000  -  X  X  X  ResultsComments
 FFFA,FFFA  -  X  X  X  DigitalSignaturesSequence
+FFFC,FFFC  -  -  -  X  DataSetTrailingPadding
 """
 
 
@@ -570,11 +725,11 @@ RETAIN_PATIENT_CHARACTERISTICS = "RetainPatientCharacteristics"
 RETAIN_DEVICE_IDENTITY = "RetainDeviceIdentity"
 RETAIN_INSTITUTION_IDENTITY = "RetainInstitutionIdentity"
 RETAIN_UIDS = "RetainUIDs"
-#: Options of the standard that need judgement on free text or on vendors' private
-#: dictionaries (Clean Descriptors, Retain Safe Private...): refused rather than faked.
+RETAIN_SAFE_PRIVATE = "RetainSafePrivate"  # see dicomhub.dicom.safe_private
+CLEAN_DESCRIPTORS = "CleanDescriptors"  # see dicomhub.dicom.descriptors
+#: Options of the standard that need judgement on structured content, graphics or
+#: pixels: refused rather than faked.
 NOT_OFFERED = (
-    "RetainSafePrivate",
-    "CleanDescriptors",
     "CleanStructuredContent",
     "CleanGraphics",
     "CleanPixelData",
@@ -629,6 +784,8 @@ OPTIONS = (
     RETAIN_DEVICE_IDENTITY,
     RETAIN_INSTITUTION_IDENTITY,
     RETAIN_UIDS,
+    RETAIN_SAFE_PRIVATE,
+    CLEAN_DESCRIPTORS,
 )
 
 
@@ -646,3 +803,12 @@ def temporal_tags(version: str = DEFAULT_VERSION) -> frozenset[int]:
         if vr in TEMPORAL_VRS:
             found.add(tag)
     return frozenset(found)
+
+
+def descriptor_tags(version: str = DEFAULT_VERSION) -> frozenset[int]:
+    """The Clean Descriptors attributes that the basic profile of ``version`` touches
+    (the others it leaves alone anyway, so the option does not clean them either)."""
+    from .descriptors import descriptor_tags as all_descriptors
+
+    chosen = profile(version)
+    return frozenset(t for t in all_descriptors() if chosen.action(t) != UNTOUCHED)

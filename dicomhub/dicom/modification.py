@@ -15,7 +15,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydicom.datadict import dictionary_VR
@@ -23,6 +23,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from . import descriptors, safe_private
 from .confidentiality import TagRange
 from .levels import Level
 from .tag_paths import TagPath, format_tag, parse_tag_path, parse_tag_token
@@ -100,6 +101,10 @@ class Modification:
     keep_sop_uid: bool = False
     #: PS3.15 "Retain UIDs": no UID is remapped, not even inside sequences.
     retain_uids: bool = False
+    #: PS3.15 "Clean Descriptors": these descriptors are cleaned, not removed.
+    clean_descriptors: set[int] = field(default_factory=set)
+    #: PS3.15 "Retain Safe Private": removing private tags spares the safe ones.
+    retain_safe_private: bool = False
     private_creator: str = ""
 
     # -- top-level tags (Orthanc's Keep / Remove / Clear / Replace on one tag) --
@@ -193,6 +198,8 @@ class Modification:
             "KeepSeriesInstanceUID": self.keep_series_uid,
             "KeepSOPInstanceUID": self.keep_sop_uid,
             "RetainUIDs": self.retain_uids,
+            "CleanDescriptors": tags(self.clean_descriptors),
+            "RetainSafePrivate": self.retain_safe_private,
             "PrivateCreator": self.private_creator,
         }
 
@@ -219,6 +226,8 @@ class Modification:
             keep_series_uid=bool(data.get("KeepSeriesInstanceUID")),
             keep_sop_uid=bool(data.get("KeepSOPInstanceUID")),
             retain_uids=bool(data.get("RetainUIDs")),
+            clean_descriptors=tags("CleanDescriptors"),
+            retain_safe_private=bool(data.get("RetainSafePrivate")),
             private_creator=str(data.get("PrivateCreator", "")),
         )
 
@@ -236,6 +245,11 @@ def apply(ds: Dataset, mod: Modification, mapper: UidMapper) -> None:
         for tag, level in ((STUDY_UID, Level.STUDY), (SERIES_UID, Level.SERIES)):
             _register_forced(ds, mod, mapper, tag, level)
         _register_forced(ds, mod, mapper, SOP_UID, Level.INSTANCE)
+    if mod.clean_descriptors:  # first: it looks for the values the next steps remove
+        _clean_descriptors(ds, mod)
+    if mod.remove_private and mod.retain_safe_private:
+        safe_private.remove_unsafe(ds, mod.private_keep.__contains__, mod.is_kept_path)
+        mod = replace(mod, remove_private=False)  # what is left is safe or kept
     if mod.remove_private:
         _remove_private(ds, mod.private_keep)
     present = set(_tags(ds))
@@ -272,6 +286,13 @@ def apply(ds: Dataset, mod: Modification, mapper: UidMapper) -> None:
             meta.MediaStorageSOPInstanceUID = ds[SOP_UID].value
         if SOP_CLASS_UID in ds:
             meta.MediaStorageSOPClassUID = ds[SOP_CLASS_UID].value
+
+
+def _clean_descriptors(ds: Dataset, mod: Modification) -> None:
+    hidden = mod.removals | mod.clearings | mod.uids | set(mod.replacements)
+    descriptors.clean_descriptors(
+        ds, mod.clean_descriptors, hidden.__contains__, mod.keep.__contains__
+    )
 
 
 def _register_forced(

@@ -60,8 +60,23 @@ SPOT_CHECKS["2023b"] = [
     (0x60003000, "X"),  # Overlay Data (60xx,3000)
     (0x60004000, "X"),  # Overlay Comments (60xx,4000)
     (0x60000010, "-"),  # Overlay Rows
+    # Rows added to Table E.1-1 after 2021b (the 2021b column leaves them alone):
+    (0x00080012, "X"),  # Instance Creation Date (X/D)
+    (0x00080017, "U"),  # Acquisition UID
+    (0x00080055, "X"),  # Station AE Title
+    (0x00181203, "Z"),  # Calibration DateTime
+    (0x00189074, "Z"),  # Frame Acquisition DateTime (D)
+    (0x00321040, "X"),  # Study Arrival Date
+    (0x00420011, "Z"),  # Encapsulated Document (D)
+    (0x006A0006, "X"),  # Annotation Group Description
+    (0x300A0785, "U"),  # Referenced Treatment Position Group UID
+    (0x40080040, "X"),  # Results ID
+    (0x30100077, "X"),  # Treatment Site: D in 2021b, X/D in 2023b
 ]
 SPOT_CHECKS["2021b"].append((0x30020121, "-"))
+SPOT_CHECKS["2021b"] += [
+    (tag, "Z" if tag == 0x30100077 else "-") for tag, _ in SPOT_CHECKS["2023b"][-11:]
+]
 
 
 @pytest.mark.parametrize("version", confidentiality.VERSIONS)
@@ -76,7 +91,7 @@ def test_versions() -> None:
     with pytest.raises(ValueError, match="Unknown specific version"):
         confidentiality.profile("2099")
     sizes = [len(confidentiality.profile(v).remove) for v in confidentiality.VERSIONS]
-    assert sizes[0] < sizes[1] < sizes[2]  # each edition covers more attributes
+    assert sizes[0] < sizes[1] < sizes[2] < sizes[3]  # each edition covers more attributes
     # The identifiers of the hierarchy and the patient are handled apart from the table.
     for version in confidentiality.VERSIONS:
         chosen = confidentiality.profile(version)
