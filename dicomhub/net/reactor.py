@@ -61,7 +61,9 @@ class _RingingQueue(queue.Queue):  # type: ignore[type-arg]
 class _Doorbell:
     """A socket pair the DUL thread can ``select`` on together with its connection.
 
-    A closed socket object refuses to send (its descriptor becomes -1), so a late ring
+    Only a thread that finds the DUL asleep rings (a syscall); the DUL looks at its
+    queues once more after saying it sleeps, so a put just before is not missed. A
+    closed socket object refuses to send (its descriptor becomes -1), so a late ring
     after the association ended can never write into a reused descriptor.
     """
 
@@ -69,10 +71,12 @@ class _Doorbell:
         self._inside, self._outside = socket.socketpair()
         self._inside.setblocking(False)
         self._outside.setblocking(False)
+        self.asleep = False
 
     def ring(self) -> None:
-        with contextlib.suppress(OSError):  # full (already rung) or closed
-            self._outside.send(b"\0")
+        if self.asleep:
+            with contextlib.suppress(OSError):  # full (already rung) or closed
+                self._outside.send(b"\0")
 
     def fileno(self) -> int:
         return self._inside.fileno()
@@ -122,10 +126,19 @@ class EventDrivenDUL(DULServiceProvider):
             if isinstance(raw, ssl.SSLSocket) and raw.pending():
                 return  # decrypted bytes already buffered: select would not see them
             waits.append(raw)
-        # A connection that went away fails the select: the transport check reports it
-        with contextlib.suppress(OSError, ValueError):
-            select.select(waits, [], [], IDLE_CHECK_S)
-        self._doorbell.drain()
+        ready: list[Any] = []
+        self._doorbell.asleep = True
+        try:
+            idle = self.to_provider_queue.empty() and self.event_queue.empty()
+            if idle and not self._kill_thread:
+                # A connection that went away fails the select: the transport check
+                # reports it
+                with contextlib.suppress(OSError, ValueError):
+                    ready = select.select(waits, [], [], IDLE_CHECK_S)[0]
+        finally:
+            self._doorbell.asleep = False
+        if self._doorbell in ready:
+            self._doorbell.drain()
 
     def run_reactor(self) -> None:
         self._idle_timer.start()
