@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from .. import __version__
-from ..dicom import confidentiality
+from ..dicom import confidentiality, rewriting
 from ..dicom.levels import Level
 from ..dicom.modification import (
     PATIENT_ID,
@@ -365,9 +366,25 @@ def new_seed() -> str:
 
 
 # ---- applying ---------------------------------------------------------------------------
-def modified_bytes(data: bytes, mod: Modification, mapper: UidMapper) -> bytes:
-    """The file ``data`` once modified, in its own transfer syntax."""
-    ds, _ = read_dataset(data)
+#: Pixel data elements: a modification that touches one rewrites the whole file.
+PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+@dataclass
+class ModifiedFile:
+    """A modified file, and the dataset it was written from."""
+
+    data: bytes
+    #: The modified dataset; without its pixel data when they were copied as bytes.
+    dataset: Dataset
+    #: Where Pixel Data starts in ``data`` (-1: none); None when not known.
+    pixel_data_offset: int | None
+    #: ``dataset`` describes ``data`` exactly, so the index record can be built from
+    #: it (``parsing.describe``) instead of reading the new file again.
+    faithful: bool
+
+
+def _apply(ds: Dataset, mod: Modification, mapper: UidMapper) -> None:
     try:
         apply(ds, mod, mapper)
     except ForbiddenRemoval as exc:
@@ -376,9 +393,34 @@ def modified_bytes(data: bytes, mod: Modification, mapper: UidMapper) -> bytes:
         raise BadParameterType(str(exc)) from exc
     except UnknownTagName as exc:
         raise UnknownDicomTag(str(exc)) from exc
+
+
+def modify_file(data: bytes, mod: Modification, mapper: UidMapper) -> ModifiedFile:
+    """The file ``data`` once modified, in its own transfer syntax.
+
+    When the modification leaves the pixel data alone, only the header is read,
+    changed and written, and the source's pixel data are appended as they are
+    (``dicom/rewriting.py``): the same bytes, without copying the largest part of
+    the file several times. Otherwise the whole file is read and written."""
+    if not any(mod.is_manually_modified(tag) for tag in PIXEL_TAGS):
+        source = rewriting.read_source(data)
+        if source is not None:
+            _apply(source.dataset, mod, mapper)
+            written = rewriting.write(source, source.dataset)
+            if written is not None:
+                return ModifiedFile(
+                    written.data, source.dataset, written.pixel_data_offset, written.faithful
+                )
+    ds, _ = read_dataset(data)
+    _apply(ds, mod, mapper)
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    return ModifiedFile(out.getvalue(), ds, None, False)
+
+
+def modified_bytes(data: bytes, mod: Modification, mapper: UidMapper) -> bytes:
+    """The file ``data`` once modified, in its own transfer syntax."""
+    return modify_file(data, mod, mapper).data
 
 
 def modify_instance(archive: Archive, instance_id: str, request: Request) -> bytes:

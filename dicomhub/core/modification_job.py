@@ -12,9 +12,10 @@ back the resources it created, so no half-modified study stays visible.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -23,16 +24,24 @@ import orjson
 from ..dicom import transcoding as codec
 from ..dicom.levels import Level
 from ..dicom.modification import Modification, UidMapper
+from ..dicom.parsing import MissingTag, ParsedInstance, describe
 from ..store.index.records import ResourceRow
 from . import reading
 from .archive import Archive, require_resource
 from .deletion import delete_in_transaction
 from .enums import MetadataType
-from .errors import BadSequenceOfCalls, CanceledJob, DicomhubError, InternalError
-from .ingest import STATUS_ALREADY_STORED, STATUS_SUCCESS, Origin, store
+from .errors import (
+    BadSequenceOfCalls,
+    CanceledJob,
+    DicomhubError,
+    InexistentTag,
+    InternalError,
+)
+from .hooks import INCOMING_CSTORE_INSTANCE, RECEIVED_INSTANCE, hooks_of
+from .ingest import STATUS_ALREADY_STORED, STATUS_SUCCESS, Origin, store, store_parsed
 from .jobs import engine
 from .jobs.engine import JobContext, JobKind, JobStopped
-from .modification import Request, choose_patient_name, modified_bytes, new_seed
+from .modification import ModifiedFile, Request, choose_patient_name, modify_file, new_seed
 from .transactions import Transaction
 
 log = logging.getLogger("dicomhub.modification")
@@ -179,9 +188,15 @@ class InstanceRun:
         """Turn one source instance into its new instance (called on worker threads)."""
         raise NotImplementedError
 
-    def store_new(self, source_id: str, data: bytes) -> dict[Level, str]:
-        """Store the new file made from ``source_id``; its identifiers."""
-        result = store(self.archive, data, self.origin)
+    def store_new(
+        self, source_id: str, data: bytes, parsed: ParsedInstance | None = None
+    ) -> dict[Level, str]:
+        """Store the new file made from ``source_id``; its identifiers. ``parsed``:
+        its index record when the caller has it already (else the file is read)."""
+        if parsed is None:
+            result = store(self.archive, data, self.origin)
+        else:
+            result = store_parsed(self.archive, parsed, data, self.origin)
         if result.status not in (STATUS_SUCCESS, STATUS_ALREADY_STORED):
             raise InternalError(f"Error while storing a modified instance {source_id}")
         if result.status == STATUS_SUCCESS:
@@ -228,39 +243,90 @@ class _Run(InstanceRun):
         self.kind = (
             MetadataType.AnonymizedFrom if self.mod.anonymization else MetadataType.ModifiedFrom
         )
+        self._linked: set[tuple[int, str]] = set()  # new parents already linked
+        self._parents: dict[int, dict[Level, ResourceRow]] = {}  # see _ancestry
 
     def process(self, instance_id: str) -> None:
         data = reading.instance_file(self.archive, instance_id)
-        modified = modified_bytes(data, self.mod, self.mapper)
+        modified = modify_file(data, self.mod, self.mapper)
+        output, parsed = modified.data, None
         if self.transcode:
             try:
-                modified = codec.transcode(
-                    modified, self.transcode, self.quality, allow_new_sop_instance_uid=False
+                output = codec.transcode(
+                    output, self.transcode, self.quality, allow_new_sop_instance_uid=False
                 )
             except codec.TranscodingError as exc:  # Orthanc keeps the syntax it had
                 log.warning(
                     "cannot transcode %s, keeping its transfer syntax: %s", instance_id, exc
                 )
-        ids = self.store_new(instance_id, modified)
-        self.archive.write(lambda tx: self._link(tx, instance_id, ids))
+        else:
+            parsed = self._record(modified)
+        ids = self.store_new(instance_id, output, parsed)
+        linked = self.archive.write(lambda tx: self._link(tx, instance_id, ids))
+        self._linked.update(linked)  # once committed: a rolled back link is done again
 
-    def _link(self, tx: Transaction, source_id: str, ids: dict[Level, str]) -> None:
-        """ModifiedFrom / AnonymizedFrom on the new resources, labels if asked."""
+    def _record(self, modified: ModifiedFile) -> ParsedInstance | None:
+        """The index record of the new file, built from the dataset it was written
+        from (no second parse), when that dataset describes it exactly and no filter
+        is to see the instance (filters get the tags of the file as read)."""
+        if not modified.faithful or modified.pixel_data_offset is None:
+            return None
+        hooks = hooks_of(self.archive)
+        if hooks.active(RECEIVED_INSTANCE) or hooks.active(INCOMING_CSTORE_INSTANCE):
+            return None
+        try:
+            return describe(
+                modified.dataset,
+                modified.data,
+                modified.pixel_data_offset,
+                self.archive.settings.default_encoding,
+            )
+        except MissingTag as exc:
+            raise InexistentTag(str(exc)) from exc
+
+    def _link(
+        self, tx: Transaction, source_id: str, ids: dict[Level, str]
+    ) -> list[tuple[int, str]]:
+        """ModifiedFrom / AnonymizedFrom on the new resources, labels if asked; the
+        new parents it linked. A parent already linked by this run is skipped, and the
+        parents of an instance are looked up once per series: 500 instances of one
+        series link their study once, not 500 times."""
         session = tx.session
         source = session.lookup(source_id)
         target = session.lookup(ids[Level.INSTANCE])
         if source is None or target is None:
-            return
-        sources = ancestry(session, source)
-        targets = ancestry(session, target)
+            return []
+        sources = self._ancestry(session, source)
+        targets = self._ancestry(session, target)
+        linked: list[tuple[int, str]] = []
         for level in Level:
             old, new = sources.get(level), targets.get(level)
             if old is None or new is None or old.public_id == new.public_id:
                 continue
+            if level != Level.INSTANCE:
+                if (new.id, new.public_id) in self._linked:
+                    continue
+                linked.append((new.id, new.public_id))
             session.set_metadata(new.id, int(self.kind), old.public_id)
             if self.keep_labels:
                 for label in session.labels(old.id):
                     session.add_label(new.id, label)
+        return linked
+
+    def _ancestry(self, session: Any, row: ResourceRow) -> dict[Level, ResourceRow]:
+        """``ancestry``, with the grandparents remembered by parent: one query for the
+        parent instead of one per level. The parent's public ID is checked against
+        the remembered one, as an internal ID may be given again after a deletion."""
+        if row.parent_id is None:
+            return {Level(row.level): row}
+        parent = session.get(row.parent_id)
+        if parent is None:
+            return {Level(row.level): row}
+        parents = self._parents.get(row.parent_id)
+        if parents is None or parents[Level(parent.level)].public_id != parent.public_id:
+            parents = ancestry(session, parent)
+            self._parents[row.parent_id] = parents
+        return {**parents, Level(row.level): row}
 
 
 def workers(config: Any) -> int:
@@ -319,32 +385,50 @@ def _run_modification(context: JobContext) -> None:
 
 
 def process_all(run: InstanceRun, instances: list[str], permissive: bool, count: int) -> None:
-    """Process the instances on ``count`` threads, a bounded window at a time, with a
-    checkpoint (pause, cancel) as each one ends; on any error the instances still
-    running are let finish, so that ``undo`` sees everything they stored."""
+    """Process the instances on ``count`` threads, with a checkpoint (pause, cancel)
+    as each one ends; on any error the instances still running are let finish, so
+    that ``undo`` sees everything they stored.
+
+    Each thread takes the next instance itself and reports to one queue: waiting on
+    a window of futures instead made the coordinating thread take the interpreter
+    lock a dozen times per instance, which the workers then waited for."""
     context = run.context
     failed = finished = 0
-    queue = iter(instances)
-    pending: dict[Future[None], str] = {}
-    with ThreadPoolExecutor(count, thread_name_prefix="modification") as pool:
+    todo = iter(instances)
+    taking = threading.Lock()
+    stop = threading.Event()
+    reports: queue.SimpleQueue[tuple[str, BaseException | None] | None] = queue.SimpleQueue()
 
-        def fill() -> None:
-            for instance_id in queue:
-                pending[pool.submit(run.process, instance_id)] = instance_id
-                if len(pending) >= 2 * count:
-                    return
+    def take() -> str | None:
+        with taking:
+            return None if stop.is_set() else next(todo, None)
 
+    def work() -> None:
         try:
-            context.checkpoint(0)
-            fill()
-            while pending:
-                done, _ = wait_futures(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    instance_id = pending.pop(future)
-                    finished += 1
-                    error = future.exception()
-                    if error is None:
-                        continue
+            while (instance_id := take()) is not None:
+                try:
+                    run.process(instance_id)
+                except BaseException as exc:  # noqa: BLE001 - reported to the coordinator
+                    reports.put((instance_id, exc))
+                else:
+                    reports.put((instance_id, None))
+        finally:
+            reports.put(None)  # this thread is done
+
+    context.checkpoint(0)
+    with ThreadPoolExecutor(count, thread_name_prefix="modification") as pool:
+        running = count
+        for _ in range(count):
+            pool.submit(work)
+        try:
+            while running:
+                report = reports.get()
+                if report is None:
+                    running -= 1
+                    continue
+                instance_id, error = report
+                finished += 1
+                if error is not None:
                     if not permissive or not isinstance(
                         error, DicomhubError | OSError | ValueError
                     ):
@@ -355,11 +439,11 @@ def process_all(run: InstanceRun, instances: list[str], permissive: bool, count:
                         "modification of %s failed (permissive job): %s", instance_id, error
                     )
                 context.checkpoint(finished / max(1, len(instances)))
-                fill()
         except BaseException:
-            for future in pending:
-                future.cancel()
-            wait_futures(pending)
+            stop.set()
+            while running:  # let the instances in progress end (undo must see them)
+                if reports.get() is None:
+                    running -= 1
             raise
 
 

@@ -340,7 +340,10 @@ def _relationships(
 ) -> None:
     """Orthanc's last anonymization pass: remap referenced UIDs everywhere, and apply
     the profile's removals inside sequences."""
-    for elem in list(ds):
+    for key in sorted(ds.keys()):
+        if not parents and _left_alone(ds, mod, key):
+            continue
+        elem = ds[key]
         tag = int(elem.tag)
         if parents and _removed_inside(ds, elem, mod, parents, tag):
             continue
@@ -349,6 +352,16 @@ def _relationships(
                 _relationships(item, mod, mapper, [*parents, (tag, index)])
         elif elem.VR in STRING_VRS:
             _string(elem, mod, mapper, parents, tag)
+
+
+def _left_alone(ds: Dataset, mod: Modification, tag: int) -> bool:
+    """At the top level this pass only remaps the profile's UIDs and walks sequences;
+    any other element is left unread: converting every element costs more than the
+    rest of the pass, and an element never converted is written back as it came."""
+    if tag in mod.uids:
+        return False
+    vr = ds.get_item(tag).VR  # None for a raw element of an implicit VR file
+    return vr is not None and vr not in ("SQ", "UN")
 
 
 def _removed_inside(

@@ -12,13 +12,18 @@ import io
 from dataclasses import dataclass
 
 from pydicom import dcmread
-from pydicom.dataelem import RawDataElement
+from pydicom.charset import default_encoding
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.uid import UID
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from .identifiers import clean_identifier, instance_id, patient_id, series_id, study_id
 from .levels import Level
 from .main_tags import MAIN_TAGS
-from .values import dataset_charsets, element_string
+from .values import STRING_VRS, dataset_charsets, element_string
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
@@ -112,13 +117,35 @@ def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInsta
     if data[128:132] != b"DICM":  # as the reference: a DICOM file, not a bare dataset
         raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)")
     ds, offset = read_dataset(data)
-    charsets = dataset_charsets(ds, default_encoding)
+    return describe(ds, data, offset, default_encoding)
 
-    def text(tag: int) -> str | None:
+
+def describe(
+    ds: Dataset, data: bytes, pixel_data_offset: int, default_encoding: str = "Latin1"
+) -> ParsedInstance:
+    """What the index records about the file ``data``, taken from ``ds``, the dataset
+    it encodes: read from it (``parse_instance``), or the one it was just written
+    from (a modification), which then spares reading the new file again.
+
+    ``pixel_data_offset`` is where the pixel data element starts in ``data`` (-1: no
+    pixel data); ``ds`` may lack that element when the caller copied it as bytes.
+    The strings always come from the encoded values: an element a modification
+    changed (no longer a raw element) is encoded as the writer does and read back,
+    so both ways give the same record, character sets and padding included.
+    """
+    charsets = dataset_charsets(ds, default_encoding)
+    encoding = _file_encoding(ds)
+
+    def string(tag: int) -> str | None:
         elem = ds.get_item(tag)
         if elem is None:
             return None
-        value = element_string(elem, charsets)
+        if not isinstance(elem, RawDataElement) and not _reads_back_as_is(elem):
+            elem = _as_read(elem, ds, encoding)
+        return element_string(elem, charsets)
+
+    def text(tag: int) -> str | None:
+        value = string(tag)
         return clean_identifier(value) if value is not None else None
 
     patient = text(0x00100020) or ""
@@ -138,11 +165,9 @@ def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInsta
     for level, tags in MAIN_TAGS.items():
         found: dict[int, str] = {}
         for tag in tags:
-            elem = ds.get_item(tag)
-            if elem is not None:
-                value = element_string(elem, charsets)
-                if value is not None:
-                    found[tag] = value
+            value = string(tag)
+            if value is not None:
+                found[tag] = value
         main[level] = found
     # Orthanc copies the patient tags onto the study, so studies can be searched by them.
     main[Level.STUDY].update(
@@ -154,10 +179,6 @@ def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInsta
     if not transfer_syntax:
         transfer_syntax = IMPLICIT_LITTLE_ENDIAN
     sop_class = text(0x00080016) or ""
-    pixel_vr = None
-    if offset >= 0:
-        pix = ds.get_item(0x7FE00010)
-        pixel_vr = pix.VR if pix is not None else None
     return ParsedInstance(
         dataset=ds,
         charsets=charsets,
@@ -169,6 +190,67 @@ def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInsta
         main_tags=main,
         transfer_syntax=transfer_syntax,
         sop_class_uid=sop_class,
-        pixel_data_offset=offset if offset >= 0 else None,
-        pixel_data_vr=pixel_vr,
+        pixel_data_offset=pixel_data_offset if pixel_data_offset >= 0 else None,
+        pixel_data_vr=_pixel_data_vr(ds, data, pixel_data_offset, encoding),
     )
+
+
+def _file_encoding(ds: Dataset) -> tuple[bool, bool]:
+    """(implicit VR, little endian) of the file ``ds`` was read from."""
+    implicit, little = ds.original_encoding
+    if implicit is None or little is None:  # a dataset never read: its transfer syntax
+        meta = getattr(ds, "file_meta", None)
+        syntax = UID(str(getattr(meta, "TransferSyntaxUID", "") or IMPLICIT_LITTLE_ENDIAN))
+        return syntax.is_implicit_VR, syntax.is_little_endian
+    return implicit, little
+
+
+def _reads_back_as_is(elem: DataElement) -> bool:
+    """An ASCII string (or nothing) of a VR written as its text: every character set
+    encodes and decodes it unchanged, and padding is stripped either way, so its
+    string needs no round trip through the writer (most of what an anonymization
+    changes: emptied values and new UIDs)."""
+    if elem.VR not in _PLAIN_STRING_VRS:
+        return False
+    value = elem.value
+    return value is None or (isinstance(value, str) and value.isascii())
+
+
+#: String VRs whose in-memory value is the text written (not PN, DS, IS: objects).
+_PLAIN_STRING_VRS = STRING_VRS - {"PN", "DS", "IS"}
+
+
+def _as_read(elem: DataElement, ds: Dataset, encoding: tuple[bool, bool]) -> RawDataElement:
+    """``elem`` as a reader of the written file finds it: encoded by pydicom's writer
+    with the dataset's character set, then taken as a raw element."""
+    implicit, little = encoding
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
+    write_data_element(buffer, elem, ds.get("SpecificCharacterSet", default_encoding))
+    encoded = buffer.getvalue()
+    header = 8 if implicit or elem.VR not in EXPLICIT_VR_LENGTH_32 else 12
+    value = encoded[header:]
+    return RawDataElement(
+        elem.tag, None if implicit else elem.VR, len(value), value, 0, implicit, little
+    )
+
+
+def _pixel_data_vr(
+    ds: Dataset, data: bytes, offset: int, encoding: tuple[bool, bool]
+) -> str | None:
+    """The VR of Pixel Data as the file says it (None in implicit VR files)."""
+    if offset < 0:
+        return None
+    pix = ds.get_item(0x7FE00010)
+    if pix is not None:
+        return pix.VR
+    implicit, little = encoding
+    order = "little" if little else "big"
+    head = data[offset : offset + 6]
+    if implicit or len(head) < 6:
+        return None
+    group, element = int.from_bytes(head[0:2], order), int.from_bytes(head[2:4], order)
+    if (group, element) != (0x7FE0, 0x0010):
+        return None
+    vr = head[4:6]
+    return vr.decode("ascii") if b"AA" <= vr <= b"ZZ" else None
