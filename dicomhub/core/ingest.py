@@ -86,7 +86,8 @@ def store_parsed(
     if refused is not None:  # Orthanc still answers the identifiers
         return StoreResult(STATUS_FILTERED_OUT, parsed.ids, refused)
     if not settings.overwrite_instances:
-        with archive.read() as session:
+        # One statement, no transaction: the indexing transaction checks again.
+        with archive.index.autocommit() as session:
             if session.lookup(parsed.ids[Level.INSTANCE]) is not None:
                 return StoreResult(STATUS_ALREADY_STORED, parsed.ids)
     try:
@@ -123,19 +124,23 @@ def _index_instance(
     now = now_seconds()
     date = now_iso()
     instance_public = parsed.ids[Level.INSTANCE]
+    ancestors = (Level.PATIENT, Level.STUDY, Level.SERIES)
 
-    existing = session.lookup(instance_public)
+    # The instance and its ancestors in one query.
+    wanted = [parsed.ids[level] for level in ancestors] + [instance_public]
+    known = session.lookup_many(wanted)
+    existing = known.get(instance_public)
     if existing is not None:
         if not settings.overwrite_instances:
             tx.on_commit(lambda: archive.storage.discard(att.uuid))
             return STATUS_ALREADY_STORED
         delete_in_transaction(archive, tx, existing, log_deleted=False)
+        # The deletion may have removed ancestors left without children.
+        known = session.lookup_many(wanted[:3])
 
     make_room(archive, tx, att.compressed_size, parsed.ids[Level.PATIENT])
 
     # Create the missing ancestors, top-down; remember which ones are new.
-    ancestors = (Level.PATIENT, Level.STUDY, Level.SERIES)
-    known = session.lookup_many([parsed.ids[level] for level in ancestors])
     parent: int | None = None
     internal: dict[Level, int] = {}
     created: list[Level] = []
@@ -153,14 +158,19 @@ def _index_instance(
             touched.append(rid)
         internal[level] = rid
         parent = rid
-    if touched:
-        session.touch_many(touched, now)
-    session.set_metadata_on_many(list(internal.values()), MetadataType.LastUpdate, date)
 
     series_internal = internal[Level.SERIES]
+    patient_internal = internal[Level.PATIENT]
     instance_internal = session.create_resource(
         instance_public, int(Level.INSTANCE), series_internal, now, stable=True
     )
+    # Internal IDs only grow: the newest instance's ID orders patients for recycling.
+    if touched and touched[0] == patient_internal:
+        session.touch_many(touched, now, recycle=(patient_internal, instance_internal))
+    else:
+        if touched:
+            session.touch_many(touched, now)
+        session.set_recycle_seq(patient_internal, instance_internal)
     session.set_main_tags(instance_internal, parsed.main_tags[Level.INSTANCE])
     session.add_attachment(instance_internal, att)
 
@@ -183,18 +193,15 @@ def _index_instance(
         metadata[MetadataType.PixelDataOffset] = str(parsed.pixel_data_offset)
         if parsed.pixel_data_vr:
             metadata[MetadataType.PixelDataVR] = parsed.pixel_data_vr
-    session.set_many_metadata(instance_internal, {int(k): v for k, v in metadata.items()})
-
-    if Level.SERIES in created:
-        expected = expected_instances(parsed.dataset)
-        if expected is not None:
-            session.set_metadata(
-                series_internal, MetadataType.ExpectedNumberOfInstances, str(expected)
-            )
-
-    patient_internal = internal[Level.PATIENT]
-    # Internal IDs only grow: the newest instance's ID orders patients for recycling.
-    session.set_recycle_seq(patient_internal, instance_internal)
+    # LastUpdate of the ancestors and the instance's metadata: one batch.
+    rows = [(rid, int(MetadataType.LastUpdate), date) for rid in internal.values()]
+    rows += [(instance_internal, int(k), v) for k, v in metadata.items()]
+    # As Orthanc, the instance being stored tells how many instances its series
+    # expects; the series keeps the number announced by its first instance.
+    expected = expected_instances(parsed.dataset)
+    if expected is not None and Level.SERIES in created:
+        rows.append((series_internal, int(MetadataType.ExpectedNumberOfInstances), str(expected)))
+    session.set_metadata_rows(rows)
 
     archive.log_change(tx, ChangeType.NewInstance, Level.INSTANCE, instance_public)
     for level in reversed(created):
@@ -205,7 +212,7 @@ def _index_instance(
         }[level]
         archive.log_change(tx, change, int(level), parsed.ids[level])
 
-    if expected_complete(session, series_internal):
+    if expected is not None and _series_complete(session, series_internal, expected):
         archive.log_change(tx, ChangeType.CompletedSeries, Level.SERIES, parsed.ids[Level.SERIES])
     return STATUS_SUCCESS
 
@@ -221,16 +228,27 @@ def _index_in_series(parsed: ParsedInstance) -> str | None:
     return None
 
 
-def expected_complete(session, series_internal: int) -> bool:  # type: ignore[no-untyped-def]
-    """True when this instance completed its series (count reaches the expected number)."""
-    meta = session.get_metadata(series_internal, MetadataType.ExpectedNumberOfInstances)
-    if meta is None:
+def _series_complete(session, series_internal: int, expected: int) -> bool:  # type: ignore[no-untyped-def]
+    """Orthanc's "Complete" status for ``expected`` instances: the IndexInSeries of the
+    children (those that have one) are exactly 1..expected, each once.
+
+    The count of children comes first: below ``expected`` the series cannot be
+    complete, and that query stays cheap however long the series grows.
+    """
+    if session.count_children(series_internal) < expected:
         return False
-    try:
-        expected = int(meta[0])
-    except ValueError:
-        return False
-    return session.count_children(series_internal) == expected
+    seen: set[int] = set()
+    for value in session.children_metadata(series_internal, MetadataType.IndexInSeries):
+        if value is None:  # no InstanceNumber nor ImageIndex: not counted
+            continue
+        try:
+            index = int(value)
+        except ValueError:
+            return False
+        if index < 1 or index > expected or index in seen:
+            return False
+        seen.add(index)
+    return len(seen) == expected
 
 
 __all__ = ["FullStorage", "Origin", "StoreResult", "store", "store_parsed", "parse"]

@@ -107,13 +107,18 @@ def relatives(
 
 
 def dicom_attachment(archive: Archive, public_id: str) -> AttachmentRow:
-    """The DICOM file attachment of an instance (UnknownResource if no such instance)."""
-    with archive.read() as session:
-        row = require_resource(session, public_id, int(Level.INSTANCE))
-        att = session.attachment(row.id, ContentType.Dicom)
-    if att is None:
+    """The DICOM file attachment of an instance (UnknownResource if no such instance).
+
+    One statement outside an explicit transaction: this runs for every file
+    download, where BEGIN, two lookups and COMMIT cost more than the query.
+    """
+    with archive.index.autocommit() as session:
+        found = session.resource_attachment(public_id, ContentType.Dicom)
+    if found is None or found[0] != Level.INSTANCE:
+        raise UnknownResource(public_id)
+    if found[1] is None:
         raise InexistentFile(public_id)
-    return att
+    return found[1]
 
 
 def instance_file(archive: Archive, public_id: str) -> bytes:

@@ -26,6 +26,7 @@ from ..core.errors import DicomhubError
 from ..core.hooks import Hooks, hooks_of
 from .http_filter import passes_http_filter
 from .responses import json_response
+from .route_index import RouteIndex
 from .security import AccessPolicy
 
 log = logging.getLogger("dicomhub.http")
@@ -182,6 +183,8 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     )
     app.state.archive = archive
     app.state.config = config
+    # Route by first path segment instead of trying all routes in turn (same answers).
+    app.router.middleware_stack = RouteIndex(app.router)
     from .operations import instrument
 
     return AccessMiddleware(

@@ -101,12 +101,14 @@ INLINE_READ_LIMIT = 4 << 20
 async def get_file(request: Request) -> Response:
     archive = archive_of(request)
     headers = {}
-    filename = request.query_params.get("filename")
-    if filename:
-        if any(c in filename for c in '"\r\n'):
-            raise BadRequest("Invalid filename")
-        headers["Content-Disposition"] = f'filename="{filename}"'
-    syntax = request.query_params.get("transcode")
+    syntax = None
+    if request.scope.get("query_string"):  # most downloads have no arguments: skip parsing
+        filename = request.query_params.get("filename")
+        if filename:
+            if any(c in filename for c in '"\r\n'):
+                raise BadRequest("Invalid filename")
+            headers["Content-Disposition"] = f'filename="{filename}"'
+        syntax = request.query_params.get("transcode")
     if syntax is not None:  # Orthanc 1.12: the file in another transfer syntax
         target = transcoding.parse_syntax(syntax)
         quality = transcoding.parse_quality(

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_loopback(host: str) -> bool:
+    """Remembered per address: parsing it costs more than the rest of a small request."""
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @dataclass
@@ -38,10 +48,7 @@ class AccessPolicy:
             return True
         if not host:
             return False
-        try:
-            return ipaddress.ip_address(host.split("%")[0]).is_loopback
-        except ValueError:
-            return host == "localhost"
+        return _is_loopback(host)
 
     def authenticate(self, authorization: str | None) -> str | None:
         """The user name if the credentials are valid, else ``None``."""

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from archive_checks import upload
+from archive_checks import oracle_client, upload
 from conftest import RunningServer, start_server
 from dicom_factory import make_dicom
 
@@ -66,6 +66,63 @@ def test_new_instance_logs_every_new_level(shared: RunningServer) -> None:
     again = upload(shared.client, make_dicom(**uids))
     log = changes(shared, since=str(seqs[-1]))
     assert [(c["ChangeType"], c["ID"]) for c in log["Changes"]] == [("NewInstance", again["ID"])]
+
+
+def _series_log(client, numbers: list[int], expected: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Store instances numbered ``numbers`` in a new series announcing ``expected``; the
+    changes logged meanwhile for them, in order, each ID replaced by its level name
+    (comparable across servers) and a "|" after each upload. The patient is deleted
+    afterwards."""
+    uids = {
+        "patient_id": "CS" + uuid.uuid4().hex[:8],
+        "study_uid": f"1.2.826.0.1.3680043.10.{uuid.uuid4().int}",
+        "series_uid": f"1.2.826.0.1.3680043.11.{uuid.uuid4().int}",
+    }
+    last = client.get("/changes", params={"last": ""}).json()["Last"]
+    found: list[tuple[str, str]] = []
+    answer: dict = {}
+    for number in numbers:
+        dicom = make_dicom(CardiacNumberOfImages=str(expected), InstanceNumber=str(number), **uids)
+        answer = upload(client, dicom)
+        names = {answer[k]: k for k in ("ID", "ParentSeries", "ParentStudy", "ParentPatient")}
+        log = client.get("/changes", params={"since": str(last), "limit": "10000"}).json()
+        found += [(c["ChangeType"], names[c["ID"]]) for c in log["Changes"] if c["ID"] in names]
+        found.append(("|", ""))
+        last = log["Last"]
+    client.delete(f"/patients/{answer['ParentPatient']}")
+    return found
+
+
+def test_completed_series_is_logged_once_when_the_last_instance_arrives(
+    shared: RunningServer,
+) -> None:
+    found = _series_log(shared.client, [2, 1, 3], 3)
+    assert found == [
+        ("NewInstance", "ID"),
+        ("NewSeries", "ParentSeries"),
+        ("NewStudy", "ParentStudy"),
+        ("NewPatient", "ParentPatient"),
+        ("|", ""),
+        ("NewInstance", "ID"),
+        ("|", ""),
+        ("NewInstance", "ID"),
+        ("CompletedSeries", "ParentSeries"),
+        ("|", ""),
+    ]
+    # a series of one instance is complete with its first instance
+    assert ("CompletedSeries", "ParentSeries") in _series_log(shared.client, [1], 1)
+    # as many instances as announced, but numbered outside 1..3 or twice: not complete
+    inconsistent = [_series_log(shared.client, numbers, 3) for numbers in ([1, 2, 4], [1, 2, 2])]
+    for log in inconsistent:
+        assert ("CompletedSeries", "ParentSeries") not in log
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("the reference Orthanc does not answer")
+    try:
+        assert _series_log(oracle, [2, 1, 3], 3) == found
+        assert [_series_log(oracle, n, 3) for n in ([1, 2, 4], [1, 2, 2])] == inconsistent
+    finally:
+        oracle.close()
 
 
 def test_since_limit_done_and_last(shared: RunningServer) -> None:

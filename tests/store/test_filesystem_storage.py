@@ -83,6 +83,24 @@ def test_recovery_keeps_referenced_blobs_and_removes_orphans(tmp_path: Path) -> 
 
 def test_identifiers_cannot_leave_the_storage_folder(tmp_path: Path) -> None:
     storage = FilesystemStorage(str(tmp_path), sync=False)
-    for bad in ("../../etc/passwd", "x" * 36, ""):
+    for bad in ("../../etc/passwd", "x" * 36, "", "0" * 17 + "/" + "0" * 18, "." * 36):
         with pytest.raises(StorageError):
             storage.read(bad)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 3 * 1024 * 1024 + 7])
+def test_blobs_of_any_size_come_back_whole(tmp_path: Path, size: int) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=True)
+    uuid = str(uuidlib.uuid4())
+    data = os.urandom(size)
+    storage.stage(uuid, data)
+    storage.publish(uuid)
+    assert storage.read(uuid) == data
+    assert b"".join(storage.iter_chunks(uuid)) == data
+    assert (tmp_path / uuid[0:2] / uuid[2:4] / uuid).read_bytes() == data
+
+
+def test_a_missing_blob_is_a_storage_error(tmp_path: Path) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    with pytest.raises(StorageError, match="missing file"):
+        storage.read(str(uuidlib.uuid4()))

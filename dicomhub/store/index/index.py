@@ -27,6 +27,11 @@ _ATTACHMENT_COLS = (
     "uncompressed_md5, compressed_md5, revision"
 )
 _LEVEL_COUNTERS = ("patients", "studies", "series", "instances")
+_RESOURCE_ATTACHMENT_SQL = (
+    f"SELECT r.level, {', '.join('a.' + c.strip() for c in _ATTACHMENT_COLS.split(','))} "
+    "FROM resources r LEFT JOIN attachments a "
+    "ON a.resource_id = r.id AND a.content_type = :c WHERE r.public_id = :p"
+)
 
 
 def _resource(row) -> ResourceRow:  # type: ignore[no-untyped-def]
@@ -59,6 +64,20 @@ class Index:
     def read(self) -> Iterator[IndexSession]:
         with self._session("DEFERRED") as session:
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[IndexSession]:
+        """A session without an explicit transaction: each statement is its own.
+
+        For reads of a single statement (the download of a file, the "already
+        stored?" check of ingest): BEGIN and COMMIT would double the statements such
+        a request runs. Several statements here do not see one snapshot.
+        """
+        if not self._sqlite:
+            with self._session("DEFERRED") as session:
+                yield session
+            return
+        yield IndexSession(self._thread_connection(), True)
 
     @contextmanager
     def write(self) -> Iterator[IndexSession]:
@@ -211,21 +230,42 @@ class IndexSession:
         )
         return {r[1]: _resource(r) for r in rows}
 
-    def touch_many(self, internal_ids: list[int], now: int) -> None:
+    def touch_many(
+        self, internal_ids: list[int], now: int, recycle: tuple[int, int] | None = None
+    ) -> None:
+        """Mark resources as just updated; ``recycle`` = (patient among them, its new
+        recycling order), set in the same statement."""
         names, params = _in_list(internal_ids)
+        if recycle is None:
+            self._run(
+                f"UPDATE resources SET stable = :f, last_update = :now WHERE id IN ({names})",
+                f=False,
+                now=now,
+                **params,
+            )
+            return
         self._run(
-            f"UPDATE resources SET stable = :f, last_update = :now WHERE id IN ({names})",
+            "UPDATE resources SET stable = :f, last_update = :now, recycle_seq = "
+            f"CASE WHEN id = :rp THEN :rs ELSE recycle_seq END WHERE id IN ({names})",
             f=False,
             now=now,
+            rp=recycle[0],
+            rs=recycle[1],
             **params,
         )
 
     def set_metadata_on_many(self, internal_ids: list[int], kind: int, value: str) -> None:
-        self._many(
-            "INSERT INTO metadata (resource_id, type, value, revision) VALUES (:r, :t, :v, 0) "
-            "ON CONFLICT (resource_id, type) DO UPDATE SET value = excluded.value",
-            [{"r": r, "t": kind, "v": value} for r in internal_ids],
-        )
+        self.set_metadata_rows([(r, kind, value) for r in internal_ids])
+
+    def set_metadata_rows(self, rows: list[tuple[int, int, str]]) -> None:
+        """Set (resource, type, value) metadata rows in one batch (revisions kept)."""
+        if rows:
+            self._many(
+                "INSERT INTO metadata (resource_id, type, value, revision) "
+                "VALUES (:r, :t, :v, 0) ON CONFLICT (resource_id, type) "
+                "DO UPDATE SET value = excluded.value",
+                [{"r": r, "t": t, "v": v} for r, t, v in rows],
+            )
 
     def public_id(self, internal_id: int) -> str | None:
         row = self._one("SELECT public_id FROM resources WHERE id = :i", i=internal_id)
@@ -241,6 +281,16 @@ class IndexSession:
     def children_public_ids(self, internal_id: int) -> list[str]:
         rows = self._all(
             "SELECT public_id FROM resources WHERE parent_id = :i ORDER BY id", i=internal_id
+        )
+        return [r[0] for r in rows]
+
+    def children_metadata(self, internal_id: int, kind: int) -> list[str | None]:
+        """Each child's metadata ``kind`` (``None`` where a child lacks it), one query."""
+        rows = self._all(
+            "SELECT m.value FROM resources r LEFT JOIN metadata m "
+            "ON m.resource_id = r.id AND m.type = :t WHERE r.parent_id = :i",
+            i=internal_id,
+            t=kind,
         )
         return [r[0] for r in rows]
 
@@ -432,6 +482,16 @@ class IndexSession:
             c=content_type,
         )
         return _attachment(row) if row else None
+
+    def resource_attachment(
+        self, public_id: str, content_type: int
+    ) -> tuple[int, AttachmentRow | None] | None:
+        """The level of ``public_id`` and its attachment of ``content_type``, in one
+        query (a download asks both); ``None`` if there is no such resource."""
+        row = self._one(_RESOURCE_ATTACHMENT_SQL, p=public_id, c=content_type)
+        if row is None:
+            return None
+        return row[0], (_attachment(row[1:]) if row[2] is not None else None)
 
     def attachments_under(self, rows: Iterable[ResourceRow]) -> list[AttachmentRow]:
         found: list[AttachmentRow] = []
