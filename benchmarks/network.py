@@ -341,41 +341,46 @@ def store(
     return action
 
 
+def findscu_command(server: ServerProcess, keys: list[tuple[str, str]]) -> list[str]:
+    """A dcmtk ``findscu`` run (study root, verbose so that answers can be counted) with
+    ``keys`` as ``-k Keyword=value`` (``-k Keyword`` for an empty return key)."""
+    command = [dcmtk("findscu"), "-v", "-S", "-aet", CALLING_AET, "-aec", server.aet]
+    for keyword, value in keys:
+        command += ["-k", f"{keyword}={value}" if value else keyword]
+    return [*command, LOOPBACK, str(server.dicom_port)]
+
+
+def run_findscu(server: ServerProcess, keys: list[tuple[str, str]]) -> tuple[int, int, str | None]:
+    """One whole ``findscu`` run: (wall time in ns, answers, error or None)."""
+    command = findscu_command(server, keys)
+    t0 = time.perf_counter_ns()
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env=DCMTK_ENV
+    )
+    elapsed = time.perf_counter_ns() - t0
+    answers = run.stdout.count("(Pending)") + run.stderr.count("(Pending)")
+    error = None if run.returncode == 0 else f"rc {run.returncode}: {run.stderr[-200:]!r}"
+    return elapsed, answers, error
+
+
 def findscu_wall(patient_id: str, requests: int, round_no: int) -> Callable[[Contender], Sample]:
     """``requests`` runs of findscu, each a whole association with one study C-FIND."""
+    keys = [
+        ("QueryRetrieveLevel", "STUDY"),
+        ("PatientID", patient_id),
+        ("StudyInstanceUID", ""),
+        ("StudyDate", ""),
+    ]
 
     def action(c: Contender) -> Sample:
         latencies: list[int] = []
         errors: list[str] = []
-        command = [
-            dcmtk("findscu"),
-            "-v",
-            "-S",
-            "-aet",
-            CALLING_AET,
-            "-aec",
-            c.server.aet,
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            f"PatientID={patient_id}",
-            "-k",
-            "StudyInstanceUID",
-            "-k",
-            "StudyDate",
-            LOOPBACK,
-            str(c.server.dicom_port),
-        ]
         started = time.perf_counter()
         for _ in range(requests):
-            t0 = time.perf_counter_ns()
-            run = subprocess.run(
-                command, capture_output=True, text=True, timeout=60, check=False, env=DCMTK_ENV
-            )
-            latencies.append(time.perf_counter_ns() - t0)
-            answers = run.stdout.count("(Pending)") + run.stderr.count("(Pending)")
-            if run.returncode != 0 or answers != 1:
-                errors.append(f"rc {run.returncode}, {answers} answers")
+            elapsed, answers, error = run_findscu(c.server, keys)
+            latencies.append(elapsed)
+            if error or answers != 1:
+                errors.append(error or f"{answers} answers")
         elapsed = time.perf_counter() - started
         return Sample(
             "find_findscu",
@@ -398,46 +403,77 @@ def _no_delay(event: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+#: pynetdicom's Study Root C-FIND model UID (spelled out: no import at module load).
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+
+
+def open_find_association(server: ServerProcess) -> Any:
+    """A pynetdicom association for study-root C-FINDs, Nagle off as dcmtk with
+    ``TCP_NODELAY=1``; the caller releases it."""
+    from pynetdicom import AE, evt
+
+    ae = AE(ae_title=CALLING_AET)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
+    ae.add_requested_context(STUDY_ROOT_FIND)
+    assoc = ae.associate(
+        LOOPBACK,
+        server.dicom_port,
+        ae_title=server.aet,
+        evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay)],
+    )
+    if not assoc.is_established:
+        raise RuntimeError("association refused")
+    return assoc
+
+
+def find_dataset(keys: list[tuple[str, str]]) -> Any:
+    """The C-FIND identifier holding ``keys`` (keyword, value; empty: a return key)."""
+    from pydicom.dataset import Dataset
+
+    query = Dataset()
+    for keyword, value in keys:
+        setattr(query, keyword, value)
+    return query
+
+
+def c_find_answers(assoc: Any, query: Any) -> tuple[int, int | None]:
+    """Send one C-FIND on ``assoc``: (pending answers, final status; None if lost)."""
+    answers, final = 0, None
+    for status, identifier in assoc.send_c_find(query, STUDY_ROOT_FIND):
+        if not status:
+            break  # no response within the DIMSE timeout, or the association died
+        if status.Status in (0xFF00, 0xFF01):
+            answers += identifier is not None
+        else:
+            final = int(status.Status)
+    return answers, final
+
+
 def find_in_association(
     patient_id: str, requests: int, round_no: int
 ) -> Callable[[Contender], Sample]:
     """One association, ``requests`` study-level C-FINDs, each timed alone."""
-    from pydicom.dataset import Dataset
-    from pynetdicom import AE, evt
-    from pynetdicom.sop_class import (  # type: ignore[attr-defined]
-        StudyRootQueryRetrieveInformationModelFind as MODEL,
+    query = find_dataset(
+        [
+            ("QueryRetrieveLevel", "STUDY"),
+            ("PatientID", patient_id),
+            ("StudyInstanceUID", ""),
+            ("StudyDate", ""),
+        ]
     )
 
     def action(c: Contender) -> Sample:
-        ae = AE(ae_title=CALLING_AET)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
-        ae.add_requested_context(MODEL)
-        query = Dataset()
-        query.QueryRetrieveLevel = "STUDY"
-        query.PatientID = patient_id
-        query.StudyInstanceUID = ""
-        query.StudyDate = ""
-        assoc = ae.associate(
-            LOOPBACK,
-            c.server.dicom_port,
-            ae_title=c.server.aet,
-            evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay)],  # as dcmtk with TCP_NODELAY=1
-        )
-        if not assoc.is_established:
-            raise RuntimeError("association refused")
+        assoc = open_find_association(c.server)
         latencies: list[int] = []
         errors: list[str] = []
         started = time.perf_counter()
         try:
             for _ in range(requests):
                 t0 = time.perf_counter_ns()
-                answers = 0
-                for status, identifier in assoc.send_c_find(query, MODEL):
-                    if status and status.Status in (0xFF00, 0xFF01) and identifier is not None:
-                        answers += 1
+                answers, final = c_find_answers(assoc, query)
                 latencies.append(time.perf_counter_ns() - t0)
-                if answers != 1:
-                    errors.append(f"{answers} answers")
+                if answers != 1 or final != 0:
+                    errors.append(f"{answers} answers, final status {final}")
         finally:
             assoc.release()
         elapsed = time.perf_counter() - started

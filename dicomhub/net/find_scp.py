@@ -26,18 +26,21 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.valuerep import PersonName
+from pynetdicom import _config as _pynetdicom_config
 
 from ..core.archive import Archive
 from ..core.describe import TagStyle
 from ..core.errors import DicomhubError
 from ..core.find import FindQuery, search
 from ..core.reading import requested_tags
+from ..dicom.encoded_elements import encoded_value, mark_encoding, raw_element
 from ..dicom.levels import Level
 from ..dicom.values import ENCODING_TERMS, dataset_charsets, element_string
 
@@ -75,7 +78,8 @@ _LEVEL_NAMES = {
 COMPUTED_TAGS = frozenset(
     {0x00201200, 0x00201202, 0x00201204, 0x00201206, 0x00201208, 0x00201209, 0x00080062}
 )
-_NOT_MATCHING = COMPUTED_TAGS | {SPECIFIC_CHARACTER_SET, QUERY_RETRIEVE_LEVEL, RETRIEVE_AE_TITLE}
+_ALWAYS_SET = frozenset({SPECIFIC_CHARACTER_SET, QUERY_RETRIEVE_LEVEL, RETRIEVE_AE_TITLE})
+_NOT_MATCHING = COMPUTED_TAGS | _ALWAYS_SET
 _INTEGER_VRS = frozenset({"US", "SS", "UL", "SL"})
 _FLOAT_VRS = frozenset({"FL", "FD"})
 
@@ -110,9 +114,11 @@ def to_find_query(identifier: Dataset, config: Mapping[str, Any]) -> FindQuery:
     charsets = dataset_charsets(identifier, str(config.get("DefaultEncoding") or "Latin1"))
     query: dict[int, str] = {}
     for key in identifier.keys():  # noqa: SIM118 - iterating a Dataset gives elements
-        elem = identifier.get_item(key)
+        # keep_deferred: an empty key is a raw element without value, which pydicom
+        # would otherwise take for a deferred read and convert (checks and all)
+        elem = identifier.get_item(key, keep_deferred=True)
         tag = int(key)
-        if tag in _NOT_MATCHING or key.is_private or key.element == 0:
+        if tag in _NOT_MATCHING or key.is_private or key.element == 0 or _empty(elem.value):
             continue
         if elem.VR == "SQ":
             continue  # sequence matching is not supported by Orthanc either
@@ -129,6 +135,11 @@ def to_find_query(identifier: Dataset, config: Mapping[str, Any]) -> FindQuery:
     )
 
 
+def _empty(value: Any) -> bool:
+    """A return key rather than a matching key (no value at all)."""
+    return value is None or (isinstance(value, bytes | str) and not value)
+
+
 def _key_text(elem: Any, charsets: list[str]) -> str | None:
     """A query key's text; person names are joined by hand, as ``element_string``
     splits a ``PersonName`` into its characters."""
@@ -138,6 +149,46 @@ def _key_text(elem: Any, charsets: list[str]) -> str | None:
     if isinstance(value, MultiValue) and value and isinstance(value[0], PersonName):
         return "\\".join(str(v) for v in value).rstrip(" \x00")
     return element_string(elem, charsets)
+
+
+def _return_keys(identifier: Dataset) -> list[tuple[int, str]]:
+    """The keys an answer carries (all but the three it always sets), with their VR:
+    the request's, or the dictionary's when the request's syntax had none. Read from
+    the raw elements: converting them would check every value for nothing."""
+    keys = []
+    for key in identifier.keys():  # noqa: SIM118 - a Dataset iterates its elements
+        tag = int(key)
+        if tag in _ALWAYS_SET or key.element == 0:
+            continue
+        vr = identifier.get_item(key, keep_deferred=True).VR
+        keys.append((tag, _vr(tag) if vr in ("UN", None) else str(vr)))
+    return keys
+
+
+def _wire_encoding(identifier: Dataset) -> tuple[bool, bool]:
+    """(implicit VR, little endian) of the request, which the answers go back in
+    (explicit little endian when unknown, e.g. after a filter rebuilt the query)."""
+    implicit, little = identifier.original_encoding
+    return (bool(implicit), True if little is None else bool(little))
+
+
+def quiet_identifier_logs() -> None:
+    """Let pynetdicom print each C-FIND request and answer only when its logger would
+    show them: by default it pretty-prints them all (decoding the request a second
+    time) and the logger drops the lines, about a tenth of the CPU of a C-FIND. The
+    switches follow the logger's level, so ``--verbose-dicom`` still shows them."""
+    _pynetdicom_config.LOG_REQUEST_IDENTIFIERS = _LoggerEnabled(logging.INFO)
+    _pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = _LoggerEnabled(logging.DEBUG)
+
+
+class _LoggerEnabled:
+    """True while pynetdicom's logger passes records of ``level``."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def __bool__(self) -> bool:
+        return logging.getLogger("pynetdicom").isEnabledFor(self.level)
 
 
 def _answer_value(vr: str, text: str) -> Any:
@@ -165,6 +216,9 @@ class FindService:
         self.limit_instances = int(config.get("LimitFindInstances") or 0)
         encoding = str(config.get("DefaultEncoding") or "Latin1")
         self.default_charset = ENCODING_TERMS.get(encoding, "ISO_IR 100")
+        self.encodings = convert_encodings(self.default_charset)
+        self._charset_element = DataElement(SPECIFIC_CHARACTER_SET, "CS", self.default_charset)
+        quiet_identifier_logs()
 
     def _limit(self, level: Level) -> int:
         return self.limit_instances if level == Level.INSTANCE else self.limit_results
@@ -174,13 +228,9 @@ class FindService:
         query = to_find_query(identifier, self.config)
         limit = self._limit(query.level)
         query.limit = limit + 1 if limit else 0
-        keys = [
-            int(e.tag)
-            for e in identifier
-            if int(e.tag) not in (SPECIFIC_CHARACTER_SET, QUERY_RETRIEVE_LEVEL, RETRIEVE_AE_TITLE)
-            and e.tag.element != 0
-        ]
-        charset = self.default_charset
+        returned = _return_keys(identifier)
+        keys = [tag for tag, _ in returned]
+        encoding = _wire_encoding(identifier)
         with self.archive.read() as session:
             rows = search(self.archive, session, query)
             complete = not limit or len(rows) <= limit
@@ -189,30 +239,36 @@ class FindService:
             answers = []
             for row in rows:
                 values = requested_tags(self.archive, session, row, keys, TagStyle.SHORT)
-                answers.append(self._answer(identifier, query.level, charset, keys, values))
+                answers.append(self._answer(query.level, returned, values, encoding))
         return answers, complete
 
     def _answer(
         self,
-        identifier: Dataset,
         level: Level,
-        charset: str,
-        keys: list[int],
+        returned: list[tuple[int, str]],
         values: dict[str, str],
+        encoding: tuple[bool, bool],
     ) -> Dataset:
+        """One answer: its values encoded once, straight from the index strings (see
+        ``dicom.encoded_elements``), in the syntax the request came in."""
+        implicit, little = encoding
         ds = Dataset()
-        ds.SpecificCharacterSet = charset
-        ds.QueryRetrieveLevel = _LEVEL_NAMES[level]
-        ds.RetrieveAETitle = self.aet
-        for tag in keys:
-            request = identifier[tag]
-            vr = request.VR if request.VR not in ("UN", None) else _vr(tag)
-            if vr == "SQ":
+        ds[SPECIFIC_CHARACTER_SET] = self._charset_element  # shared: never changed
+        answer = {
+            QUERY_RETRIEVE_LEVEL: ("CS", _LEVEL_NAMES[level]),
+            RETRIEVE_AE_TITLE: ("AE", self.aet),
+        }
+        for tag, vr in returned:
+            answer[tag] = (vr, values.get(f"{tag >> 16:04x},{tag & 0xFFFF:04x}") or "")
+        for tag, (vr, text) in answer.items():
+            value = encoded_value(vr, text, self.encodings, little)
+            if value is not None:
+                ds[tag] = raw_element(tag, vr, value, implicit, little)
+            elif vr == "SQ":
                 ds.add(DataElement(tag, "SQ", Sequence([])))
-                continue
-            text = values.get(f"{tag >> 16:04x},{tag & 0xFFFF:04x}")
-            value = _answer_value(vr, text) if text else None
-            ds.add(DataElement(tag, vr, value))
+            else:
+                ds.add(DataElement(tag, vr, _answer_value(vr, text) if text else None))
+        mark_encoding(ds, implicit, little, self.encodings)
         return ds
 
     def handle(

@@ -7,21 +7,25 @@ filled even when the peer sends the key empty) the test says so.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from archive_checks import oracle_client, upload
 from conftest import RunningServer
 from dicom_factory import make_dicom
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
-from pynetdicom import AE
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, _config
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
 )
 
+from dicomhub.net.find_scp import quiet_identifier_logs
 from net import LOOPBACK, aborted, dcmtk, dicom_port, output, run
 
 FIND = {"DicomBindAddress": LOOPBACK, "DicomAlwaysAllowFind": True}
@@ -251,3 +255,161 @@ def test_find_needs_permission(make_server) -> None:  # type: ignore[no-untyped-
     statuses, answers = find(port, calling="FINDER", QueryRetrieveLevel="STUDY", PatientID="")
     assert statuses == [PENDING, SUCCESS] and len(answers) == 1
     assert find(port, calling="NOFIND", QueryRetrieveLevel="STUDY", PatientID="")[0] == [-1]
+
+
+@pytest.mark.parametrize(
+    ("default_encoding", "charset"), [("Latin1", "ISO_IR 100"), ("Utf8", "ISO_IR 192")]
+)
+def test_answers_in_the_syntax_and_charset_of_the_association(  # type: ignore[no-untyped-def]
+    make_server, default_encoding: str, charset: str
+) -> None:
+    """Answers are encoded once from the index strings (``dicom.encoded_elements``):
+    they must read back the same in implicit and explicit VR, with accented names in
+    the answer's character set, numbers and multi-valued keys included."""
+    server = make_server(DefaultEncoding=default_encoding, **FIND)
+    study = generate_uid()
+    for modality in ("CT", "MR"):
+        data = make_dicom(
+            patient_id="ACCENT1",
+            patient_name="Müller^Jürgen",
+            study_uid=study,
+            modality=modality,
+            charset="ISO_IR 100",
+            StudyDescription="Thorax ñ",
+        )
+        server.client.post("/instances", content=data).raise_for_status()
+    port = dicom_port(server)
+    for syntax in (ImplicitVRLittleEndian, ExplicitVRLittleEndian):
+        ae = AE(ae_title="PYFIND")
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind, [syntax])
+        assoc = ae.associate(LOOPBACK, port, ae_title="ORTHANC")
+        assert assoc.is_established
+        query = Dataset()
+        query.SpecificCharacterSet = "ISO_IR 100"  # the peer's own, not the answers'
+        query.QueryRetrieveLevel = "STUDY"
+        query.PatientName = "müller*"
+        for keyword in (
+            "PatientID",
+            "StudyInstanceUID",
+            "StudyDescription",
+            "StudyDate",
+            "ModalitiesInStudy",
+            "NumberOfStudyRelatedInstances",
+            "AccessionNumber",
+            "StudyID",  # not in this data: an empty answer key
+        ):
+            setattr(query, keyword, "")
+        responses = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+        assoc.release()
+        assert [int(s.Status) for s, _ in responses] == [PENDING, SUCCESS], syntax
+        answer = responses[0][1]
+        assert answer.SpecificCharacterSet == charset
+        assert str(answer.PatientName) == "Müller^Jürgen"
+        assert answer.StudyDescription == "Thorax ñ"
+        assert answer.PatientID == "ACCENT1"
+        assert answer.StudyInstanceUID == study
+        assert answer.StudyDate == "20240102"
+        assert list(answer.ModalitiesInStudy) == ["CT", "MR"]
+        assert int(answer.NumberOfStudyRelatedInstances) == 2
+        assert answer.AccessionNumber == "ACCACCENT1"
+        assert "StudyID" in answer and answer.StudyID in ("", None)
+        assert answer.QueryRetrieveLevel == "STUDY" and answer.RetrieveAETitle == "ORTHANC"
+
+
+def test_identifier_logs_follow_the_pynetdicom_logger() -> None:
+    """pynetdicom pretty-prints C-FIND identifiers only when its logger shows them."""
+    logger = logging.getLogger("pynetdicom")
+    saved = (logger.level, _config.LOG_REQUEST_IDENTIFIERS, _config.LOG_RESPONSE_IDENTIFIERS)
+    try:
+        quiet_identifier_logs()
+        logger.setLevel(logging.WARNING)
+        assert not _config.LOG_REQUEST_IDENTIFIERS and not _config.LOG_RESPONSE_IDENTIFIERS
+        logger.setLevel(logging.INFO)
+        assert _config.LOG_REQUEST_IDENTIFIERS and not _config.LOG_RESPONSE_IDENTIFIERS
+        logger.setLevel(logging.DEBUG)
+        assert _config.LOG_REQUEST_IDENTIFIERS and _config.LOG_RESPONSE_IDENTIFIERS
+    finally:
+        logger.setLevel(saved[0])
+        _config.LOG_REQUEST_IDENTIFIERS, _config.LOG_RESPONSE_IDENTIFIERS = saved[1:]
+
+
+def test_answers_match_the_oracle(make_server) -> None:  # type: ignore[no-untyped-def]
+    """The same files in dicomhub and in the reference Orthanc, the same study-level
+    C-FIND (implicit VR, accented names, computed keys) to both: the same answer
+    values, key by key (RetrieveAETitle apart: each names itself)."""
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("reference Orthanc not reachable")
+    system = oracle.get("/system").json()
+    caller = "CF" + uuid.uuid4().hex[:8].upper()
+    name = f"find-{caller}"
+    patient_id = "CFO" + uuid.uuid4().hex[:8]
+    study = generate_uid()
+    files = [
+        make_dicom(
+            patient_id=patient_id,
+            patient_name="Müller^Jürgen",
+            study_uid=study,
+            modality=modality,
+            charset="ISO_IR 100",
+            StudyDescription="Thorax ñ",
+        )
+        for modality in ("CT", "MR", "MR")
+    ]
+    added: list[str] = []
+    try:
+        for data in files:
+            added.append(upload(oracle, data)["ID"])
+        entry = [caller, LOOPBACK, 1]
+        assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
+        server = make_server(DicomModalities={"caller": entry}, DicomBindAddress=LOOPBACK)
+        for data in files:
+            server.client.post("/instances", content=data).raise_for_status()
+        keys = {
+            "QueryRetrieveLevel": "STUDY",
+            "PatientID": patient_id,
+            "PatientName": "",
+            "PatientBirthDate": "",
+            "PatientSex": "",
+            "StudyInstanceUID": "",
+            "StudyDate": "",
+            "StudyTime": "",
+            "AccessionNumber": "",
+            "StudyDescription": "",
+            "StudyID": "",
+            "ModalitiesInStudy": "",
+            "NumberOfStudyRelatedSeries": "",
+            "NumberOfStudyRelatedInstances": "",
+        }
+        answers = []
+        for port, called in (
+            (dicom_port(server), "ORTHANC"),
+            (system["DicomPort"], system["DicomAet"]),
+        ):
+            ae = AE(ae_title=caller)
+            ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+            ae.add_requested_context(
+                StudyRootQueryRetrieveInformationModelFind, [ImplicitVRLittleEndian]
+            )
+            assoc = ae.associate(LOOPBACK, port, ae_title=called)
+            assert assoc.is_established, called
+            query = Dataset()
+            for keyword, value in keys.items():
+                setattr(query, keyword, value)
+            responses = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+            assoc.release()
+            assert [int(s.Status) for s, _ in responses] == [PENDING, SUCCESS], called
+            answers.append(responses[0][1])
+        ours, theirs = answers
+
+        def values(ds: Dataset) -> dict[str, str]:
+            return {e.keyword: str(e.value) for e in ds if e.keyword != "RetrieveAETitle"}
+
+        assert values(ours) == values(theirs)
+        assert values(ours)["PatientName"] == "Müller^Jürgen"
+    finally:
+        oracle.delete(f"/modalities/{name}")
+        for instance in added:
+            oracle.delete(f"/instances/{instance}")
+        oracle.close()
