@@ -12,9 +12,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import pydicom.data
 import pytest
 from dicom_factory import make_dataset, to_bytes
-from pydicom.data import get_charset_files, get_testdata_file, get_testdata_files
+from pydicom.data import get_charset_files, get_testdata_file
 from pydicom.dataelem import DataElement
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
@@ -57,8 +58,13 @@ def _modifications() -> dict[str, Modification]:
 MODIFICATIONS = _modifications()
 
 
+#: The test files pydicom ships in its package (``get_testdata_files`` would also list,
+#: and try to download, its external data set: no network here).
+SHIPPED = Path(pydicom.data.__file__).parent / "test_files"
+
+
 def _samples() -> list[Path]:
-    paths = [Path(p) for p in get_testdata_files("*") + get_charset_files("*")]
+    paths = [*SHIPPED.glob("*.dcm"), *map(Path, get_charset_files("*"))]
     return sorted(p for p in paths if p.is_file() and p.suffix == ".dcm")
 
 
