@@ -32,6 +32,7 @@ from typing import Any
 import pynetdicom.ae
 import pynetdicom.association
 from pydicom.dataset import Dataset
+from pynetdicom import evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dul import DULServiceProvider
@@ -301,14 +302,14 @@ class EventDrivenAssociation(Association):
             log.debug("association released by the peer")
             self.is_released = True
             self.is_established = False
-            pynetdicom.association.evt.trigger(self, pynetdicom.association.evt.EVT_RELEASED, {})
+            evt.trigger(self, evt.EVT_RELEASED, {})
             self.kill()
             return True
         if self.acse.is_aborted():
             self.dul.receive_pdu(wait=False)  # so that EVT_ACSE_RECV handlers see it
             self.is_aborted = True
             self.is_established = False
-            pynetdicom.association.evt.trigger(self, pynetdicom.association.evt.EVT_ABORTED, {})
+            evt.trigger(self, evt.EVT_ABORTED, {})
             self.kill()
             return True
         if not self.dul.is_alive():
