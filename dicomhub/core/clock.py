@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+
+#: (utc, second) -> its text: an ingest asks several times within the same second,
+#: and formatting a datetime costs more than the rest of a metadata row.
+_formatted: dict[bool, tuple[int, str]] = {}
 
 
 def now_iso(utc: bool = True) -> str:
-    moment = datetime.now(UTC) if utc else datetime.now()
-    return moment.strftime("%Y%m%dT%H%M%S")
+    second = int(time.time())
+    cached = _formatted.get(utc)
+    if cached is not None and cached[0] == second:
+        return cached[1]
+    text = time.strftime("%Y%m%dT%H%M%S", time.gmtime(second) if utc else time.localtime(second))
+    _formatted[utc] = (second, text)
+    return text
 
 
 def now_seconds() -> int:

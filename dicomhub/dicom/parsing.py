@@ -136,8 +136,10 @@ def describe(
     charsets = dataset_charsets(ds, default_encoding)
     encoding = _file_encoding(ds)
 
+    elements = ds._dict  # noqa: SLF001 - ~50 lookups: skip get_item's key conversion
+
     def string(tag: int) -> str | None:
-        elem = ds.get_item(tag)
+        elem = elements.get(tag)
         if elem is None:
             return None
         if not isinstance(elem, RawDataElement) and not _reads_back_as_is(elem):

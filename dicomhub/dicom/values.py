@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from functools import lru_cache
 
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR
@@ -91,16 +92,23 @@ def strip_padding(text: str) -> str:
 
 
 def decode_text(raw: bytes, vr: str, charsets: Sequence[str]) -> str:
-    if vr in TEXT_VRS:
-        try:
-            # decode_bytes wants Python codecs, not the DICOM terms of (0008,0005)
-            encodings = convert_encodings(list(charsets) or ["ISO_IR 6"])
-            text = decode_bytes(raw, encodings, {"^", "="} if vr == "PN" else set())
-        except Exception:  # undecodable bytes: show what can be shown
-            text = raw.decode("latin_1")
-    else:
-        text = raw.decode("ascii", "replace")
+    # Plain ASCII without escape sequences reads the same in every character set
+    # DICOM allows (ISO 2022 switches only on ESC), and it is what most values are.
+    if vr not in TEXT_VRS or (raw.isascii() and b"\x1b" not in raw):
+        return raw.decode("ascii", "replace").rstrip(" \x00")
+    try:
+        # decode_bytes wants Python codecs, not the DICOM terms of (0008,0005)
+        encodings = _codecs(tuple(charsets))
+        text = decode_bytes(raw, list(encodings), {"^", "="} if vr == "PN" else set())
+    except Exception:  # undecodable bytes: show what can be shown
+        text = raw.decode("latin_1")
     return strip_padding(text)
+
+
+@lru_cache(maxsize=64)
+def _codecs(charsets: tuple[str, ...]) -> tuple[str, ...]:
+    """Python codecs of the DICOM terms (pydicom's conversion, once per combination)."""
+    return tuple(convert_encodings(list(charsets) or ["ISO_IR 6"]))
 
 
 def element_string(elem: DataElement | RawDataElement, charsets: Sequence[str]) -> str | None:
