@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pydicom import dcmread
 from pydicom.charset import default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset, FileDataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset as read_dataset_elements
 from pydicom.filewriter import write_data_element
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
@@ -58,14 +59,63 @@ def read_dataset(data: bytes) -> tuple[FileDataset, int]:
     """Parse ``data``; answers the dataset and the offset where pixel data start."""
     if len(data) < 8:
         raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)")
-    stream = io.BytesIO(data)
     try:
-        ds = dcmread(stream, force=True)
+        ds = _read_part10(data)
     except Exception as exc:
         raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)") from exc
     _check_complete(ds, len(data))
     offset = _pixel_data_offset(data, ds)
     return ds, offset
+
+
+def _read_part10(data: bytes) -> FileDataset:
+    """``dcmread`` of ``data``; for the usual files (preamble, file meta, a little
+    endian transfer syntax that is not deflated), the same reading without its
+    generic checks, which cost as much as reading the elements themselves: the two
+    groups are read by pydicom's ``read_dataset`` and put together as ``dcmread``
+    does. Anything else, or anything that fails, goes through ``dcmread``."""
+    if data[128:132] == b"DICM" and data[132:134] == b"\x02\x00":
+        try:
+            ds = _read_plain_part10(data)
+        except Exception:  # noqa: BLE001 - dcmread decides (and reports) below
+            ds = None
+        if ds is not None:
+            return ds
+    return dcmread(io.BytesIO(data), force=True)
+
+
+def _not_file_meta(tag: int, _vr: str | None, _length: int) -> bool:
+    return tag >> 16 != 2
+
+
+def _read_plain_part10(data: bytes) -> FileDataset | None:
+    stream = io.BytesIO(data)
+    stream.seek(132)
+    meta = read_dataset_elements(stream, False, True, stop_when=_not_file_meta)
+    syntax_elem = meta._dict.get(0x00020010)  # noqa: SLF001 - the raw value
+    if not isinstance(syntax_elem, RawDataElement) or syntax_elem.VR != "UI":
+        return None
+    syntax = (syntax_elem.value or b"").rstrip(b"\x00 ").decode("ascii", "replace")
+    implicit = syntax == IMPLICIT_LITTLE_ENDIAN
+    if not implicit and syntax not in _EXPLICIT_LITTLE_SYNTAXES:
+        uid = UID(syntax)
+        if not uid.is_transfer_syntax or not uid.is_compressed or uid.is_deflated:
+            return None
+        if uid.is_private or not uid.is_little_endian:
+            return None
+    start = stream.tell()
+    if data[start : start + 2] == b"\x00\x00":  # a command group: dcmread's own path
+        return None
+    file_meta = FileMetaDataset(meta)
+    file_meta.set_original_encoding(False, True, default_encoding)
+    body = read_dataset_elements(stream, implicit, True)
+    ds = FileDataset(stream, body, data[:128], file_meta, implicit, True)
+    ds.set_original_encoding(implicit, True, body._character_set)  # noqa: SLF001
+    return ds
+
+
+#: Explicit VR little endian, and its compressed forms that have no UID flag.
+_EXPLICIT_LITTLE_SYNTAXES = frozenset({"1.2.840.10008.1.2.1"})
 
 
 def _check_complete(ds: Dataset, size: int) -> None:

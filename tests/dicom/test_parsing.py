@@ -222,3 +222,56 @@ def test_converted_person_name_is_not_split_into_characters() -> None:
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     assert element_string(ds["PatientName"], ["ISO_IR 6"]) == "Doe^John*"
     assert element_string(ds["ImageType"], ["ISO_IR 6"]) == "ORIGINAL\\PRIMARY"
+
+
+def _shipped_part10_files() -> list[Path]:
+    """pydicom's shipped test files that are Part 10 files (preamble and DICM)."""
+    import pydicom.data
+
+    folder = Path(pydicom.data.__file__).parent / "test_files"
+    return sorted(p for p in folder.glob("*.dcm") if p.read_bytes()[128:132] == b"DICM")
+
+
+def _element_view(ds) -> list[tuple]:  # type: ignore[no-untyped-def]
+    return [(int(e.tag), e.VR, e.value) for e in ds._dict.values()]  # noqa: SLF001
+
+
+def test_plain_reading_equals_dcmread_on_every_shipped_file() -> None:
+    """The lean reading of usual files gives what ``dcmread`` gives: elements, raw
+    values, file meta and encoding; the other files go through ``dcmread`` itself."""
+    import io
+
+    from pydicom import dcmread
+
+    from dicomhub.dicom.parsing import _read_part10, _read_plain_part10
+
+    files = _shipped_part10_files()
+    assert len(files) > 50
+    lean = 0
+    for path in files:
+        data = path.read_bytes()
+        try:
+            expected = dcmread(io.BytesIO(data), force=True)
+        except Exception:  # noqa: BLE001 - unreadable either way
+            continue
+        got = _read_part10(data)
+        assert _element_view(got) == _element_view(expected), path.name
+        meta = expected.file_meta
+        assert [(e.tag, e.value) for e in got.file_meta] == [(e.tag, e.value) for e in meta], (
+            path.name
+        )
+        assert got.original_encoding == expected.original_encoding, path.name
+        assert got.preamble == expected.preamble, path.name
+        lean += _read_plain_part10(data) is not None
+    assert lean > 30  # the lean path did serve most of them
+
+
+def test_plain_reading_leaves_other_syntaxes_to_dcmread() -> None:
+    from dicomhub.dicom.parsing import _read_plain_part10
+
+    deflated = sample("image_dfl.dcm")
+    big_endian = sample("MR_small_bigendian.dcm")
+    assert _read_plain_part10(deflated) is None
+    assert _read_plain_part10(big_endian) is None
+    assert parse_instance(deflated).sop_uid
+    assert parse_instance(big_endian).sop_uid
