@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import tempfile
 import zlib
 from typing import IO
@@ -49,19 +50,38 @@ async def post_instances(request: Request) -> Response:
             await form.close()
         return Response(b"", 200)
 
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
-        await _spool_body(request, spool)
-        spool.seek(0)
-        head = spool.read(4)
-        spool.seek(0)
-        if uploads.is_zip(head):
-            result = await run_in_threadpool(uploads.store_zip, archive, spool, origin)
-            return json_response(result)
-        data = spool.read()
+    data = await _small_plain_body(request)
+    if data is None:  # large, encoded or of unknown size: spooled (to disk if large)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
+            await _spool_body(request, spool)
+            spool.seek(0)
+            head = spool.read(4)
+            spool.seek(0)
+            if uploads.is_zip(head):
+                result = await run_in_threadpool(uploads.store_zip, archive, spool, origin)
+                return json_response(result)
+            data = spool.read()
+    elif uploads.is_zip(data[:4]):
+        result = await run_in_threadpool(uploads.store_zip, archive, io.BytesIO(data), origin)
+        return json_response(result)
     if not data:
         raise BadFileFormat("Received an empty DICOM file")
-    result = await run_in_threadpool(store, archive, data, origin)
-    return json_response(result.to_json())
+    stored = await run_in_threadpool(store, archive, data, origin)
+    return json_response(stored.to_json())
+
+
+async def _small_plain_body(request: Request) -> bytes | None:
+    """The body in memory when it is not encoded and announces a size up to
+    ``SPOOL_LIMIT``: its chunks joined once, where a spool would copy it twice (write,
+    then read back). ``None``: the caller spools it."""
+    headers = request.headers
+    length = headers.get("content-length")
+    if length is None or not length.isdigit() or int(length) > SPOOL_LIMIT:
+        return None
+    if headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        return None
+    chunks = [chunk async for chunk in request.stream()]
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _spool_body(request: Request, spool: IO[bytes]) -> None:

@@ -237,6 +237,25 @@ def test_zip_body_stores_every_dicom_member(shared: RunningServer) -> None:
     assert_consistent(shared)
 
 
+def test_bodies_without_announced_size_are_stored(shared: RunningServer) -> None:
+    """A chunked body (no Content-Length) goes through the spool, DICOM or ZIP."""
+    patient = unique("CHUNK")
+    single, member = make_dicom(patient_id=patient), make_dicom(patient_id=patient)
+
+    def chunked(body: bytes) -> Iterator[bytes]:
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    response = shared.client.post("/instances", content=chunked(single))
+    assert response.status_code == 200, response.text
+    assert response.json()["Status"] == "Success"
+    answers = shared.client.post("/instances", content=chunked(zip_of({"m.dcm": member}))).json()
+    assert [a["Status"] for a in answers] == ["Success"]
+    patient_json = shared.client.get(f"/patients/{orthanc_id(patient)}/instances").json()
+    assert len(patient_json) == 2
+    assert_consistent(shared)
+
+
 def test_zip_with_only_junk_stores_nothing(shared: RunningServer) -> None:
     before = statistics(shared.client)
     body = zip_of({"a.txt": b"hello", "b/c.bin": os.urandom(1000), "d.dcm": b"DICM" * 10})
