@@ -28,6 +28,12 @@ from typing import Any
 import orjson
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, evt
+from pynetdicom._handlers import (
+    standard_dimse_recv_handler,
+    standard_dimse_sent_handler,
+    standard_pdu_recv_handler,
+    standard_pdu_sent_handler,
+)
 from pynetdicom.pdu_primitives import SOPClassCommonExtendedNegotiation
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.service_class import ServiceClass
@@ -59,6 +65,7 @@ from ..core.modalities import (
     same_aet,
 )
 from ..core.storage_commitment import CommitmentReports
+from . import store_scp
 from .find_filters import filtered_identifier
 from .find_scp import STATUS_UNABLE_TO_PROCESS, FindService
 from .move_scp import RetrieveService
@@ -83,6 +90,16 @@ def _copy_context(self: PresentationContext, memo: dict[int, Any]) -> Presentati
 
 
 PresentationContext.__deepcopy__ = _copy_context  # type: ignore[attr-defined]
+store_scp.install()  # our associations' C-STOREs take the short path of ``store_scp``
+
+#: pynetdicom's logging handlers, bound to every association; they log only at INFO
+#: and DEBUG, yet build their texts (and copy each received data set) regardless.
+_PYNETDICOM_LOG_HANDLERS = (
+    (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
+    (evt.EVT_DIMSE_SENT, standard_dimse_sent_handler),
+    (evt.EVT_PDU_RECV, standard_pdu_recv_handler),
+    (evt.EVT_PDU_SENT, standard_pdu_sent_handler),
+)
 
 #: Association rejection (result, source, reason) of PS3.8 9.3.4.
 REJECT_CALLING_AET = (0x01, 0x01, 0x03)
@@ -273,6 +290,10 @@ class DicomListener:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not logging.getLogger("pynetdicom").isEnabledFor(logging.INFO):
+            # Nothing they write would be shown: spare their cost on every PDU/message.
+            for event_type, handler in _PYNETDICOM_LOG_HANDLERS:
+                event.assoc.unbind(event_type, handler)
 
     def _on_association_request(self, event: evt.Event) -> None:
         assoc = event.assoc
@@ -333,10 +354,11 @@ class DicomListener:
             contexts.append(context)
             supported.add(uid)
 
-    @staticmethod
-    def _on_association_accepted(event: evt.Event) -> None:
+    def _on_association_accepted(self, event: evt.Event) -> None:
         """An accepted unknown SOP class is served by the storage service: pynetdicom
-        dispatches a C-STORE through the SOP Class Common Extended mapping."""
+        dispatches a C-STORE through the SOP Class Common Extended mapping. C-STOREs go
+        to ``_c_store`` directly (``store_scp``)."""
+        store_scp.attach(event.assoc, self._c_store)
         acceptor = event.assoc.acceptor
         for context in event.assoc.accepted_contexts:
             uid = context.abstract_syntax
@@ -352,10 +374,13 @@ class DicomListener:
         event.assoc.kill()
 
     def _allowed(self, event: evt.Event, request: str) -> bool:
+        return self._allowed_for(event.assoc, request)
+
+    def _allowed_for(self, assoc: Any, request: str) -> bool:
         if self.always_allow.get(request, False):
             return True
-        calling = _text(event.assoc.requestor.ae_title)
-        remote_ip = event.assoc.requestor.address
+        calling = _text(assoc.requestor.ae_title)
+        remote_ip = assoc.requestor.address
         if any(m.allows(request) for m in self.modalities.matching(calling, remote_ip)):
             return True
         log.warning(
@@ -373,19 +398,41 @@ class DicomListener:
             return STATUS_PROCESSING_FAILURE
         return 0x0000
 
+    def _store_grant(self, assoc: Any) -> ingest.Origin | None:
+        """Whether this association may store, decided at its first C-STORE and kept
+        for the others: the origin its instances get, or None (refused)."""
+        grant = getattr(assoc, "_dicomhub_store_grant", False)
+        if grant is False:
+            grant = None
+            if self._allowed_for(assoc, STORE):
+                grant = ingest.Origin(
+                    origin="DicomProtocol",
+                    remote_ip=assoc.requestor.address,
+                    remote_aet=_text(assoc.requestor.ae_title),
+                    called_aet=_text(assoc.requestor.primitive.called_ae_title),
+                )
+            assoc._dicomhub_store_grant = grant
+        return grant
+
+    def _c_store(self, assoc: Any, request: Any, transfer_syntax: str) -> int | None:
+        """One C-STORE of our listener (``store_scp``): None when refused (aborted)."""
+        origin = self._store_grant(assoc)
+        if origin is None:
+            assoc.abort()
+            return None
+        return self._ingest(store_scp.data_set_file(request, transfer_syntax), origin)
+
     def _on_store(self, event: evt.Event) -> int:
-        if not self._allowed(event, STORE):
+        """``EVT_C_STORE``, for a C-STORE that does not take ``store_scp``'s path."""
+        origin = self._store_grant(event.assoc)
+        if origin is None:
             event.assoc.abort()
             return STATUS_PROCESSING_FAILURE
-        assoc = event.assoc
-        origin = ingest.Origin(
-            origin="DicomProtocol",
-            remote_ip=assoc.requestor.address,
-            remote_aet=_text(assoc.requestor.ae_title),
-            called_aet=_text(assoc.requestor.primitive.called_ae_title),
-        )
+        return self._ingest(event.encoded_dataset(include_meta=True), origin)
+
+    def _ingest(self, data: bytes, origin: ingest.Origin) -> int:
+        """Store one received file; the C-STORE status to answer."""
         try:
-            data = event.encoded_dataset(include_meta=True)
             parsed = ingest.parse(self.archive, data)
             result = ingest.store_parsed(self.archive, parsed, data, origin)
         except (BadFileFormat, InexistentTag) as exc:
