@@ -22,11 +22,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pynetdicom import build_context, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from ..core import attachments_io
 from ..core.archive import Archive
-from ..core.errors import DicomhubError
+from ..core.enums import ContentType
+from ..core.errors import DicomhubError, InexistentFile
 from ..core.modalities import (
     InstanceToSend,
     ModalityRegistry,
@@ -38,10 +41,14 @@ from ..core.reading import instance_file
 from ..dicom import encoded
 from ..dicom.levels import Level
 from ..dicom.values import element_string
+from ..store.index.records import AttachmentRow
 from .find_scp import FindRefused, query_level
 from .scu import Outgoing, _contexts, no_delay, store
 
 log = logging.getLogger("dicomhub.move")
+
+#: Public IDs per index query when looking the files of a retrieve up.
+_LOOKUP_CHUNK = 500
 
 STATUS_PENDING = 0xFF00
 STATUS_CANCEL = 0xFE00
@@ -88,9 +95,27 @@ def resources_to_send(archive: Archive, identifier: Dataset) -> list[InstanceToS
     return instances_to_send(archive, list(dict.fromkeys(public_ids)))
 
 
-def _dataset(archive: Archive, public_id: str) -> Dataset:
+def _dicom_files(
+    archive: Archive, instances: list[InstanceToSend]
+) -> dict[str, AttachmentRow | None]:
+    """The DICOM file of each instance, all looked up in one read session rather than
+    one index query (and transaction) per sub-operation; an instance deleted meanwhile
+    is missing, and its sub-operation fails when its turn comes."""
+    found: dict[str, AttachmentRow | None] = {}
+    public_ids = [i.public_id for i in instances]
+    with archive.read() as session:
+        for start in range(0, len(public_ids), _LOOKUP_CHUNK):
+            rows = session.lookup_many(public_ids[start : start + _LOOKUP_CHUNK])
+            for public_id, row in rows.items():
+                found[public_id] = session.attachment(row.id, ContentType.Dicom)
+    return found
+
+
+def _dataset(archive: Archive, public_id: str, file: AttachmentRow | None) -> Dataset:
     """The stored instance, sent as its stored bytes when the peer accepted its syntax."""
-    return encoded.split(instance_file(archive, public_id))
+    if file is None:
+        raise InexistentFile(public_id)
+    return encoded.split(attachments_io.read(archive.storage, file))
 
 
 class RetrieveService:
@@ -120,16 +145,24 @@ class RetrieveService:
     def _datasets(
         self, instances: list[InstanceToSend], is_cancelled: Callable[[], bool] | None
     ) -> Iterator[tuple[int, Dataset | None]]:
+        try:
+            files = _dicom_files(self.archive, instances)
+        except DicomhubError as exc:
+            log.warning("C-MOVE/C-GET cannot list the files to send: %s", exc)
+            yield STATUS_UNABLE_TO_PROCESS, None
+            return
         for instance in instances:
             if is_cancelled is not None and is_cancelled():
                 yield STATUS_CANCEL, None
                 return
             try:
-                yield STATUS_PENDING, _dataset(self.archive, instance.public_id)
-            except DicomhubError as exc:  # deleted meanwhile: a failed sub-operation
+                dataset = _dataset(self.archive, instance.public_id, files.get(instance.public_id))
+            except (DicomhubError, OSError, ValueError, InvalidDicomError) as exc:
+                # deleted meanwhile, or an unreadable file: a failed sub-operation
                 log.warning("C-MOVE/C-GET cannot read %s: %s", instance.public_id, exc)
                 yield STATUS_UNABLE_TO_PROCESS, None
                 return
+            yield STATUS_PENDING, dataset
 
     def _instances(self, identifier: Dataset) -> list[InstanceToSend] | FindRefused:
         try:

@@ -13,6 +13,17 @@ rings, and the association reactor waits on an event that the DIMSE message queu
 the DUL's to-user queue set. A slow timeout keeps the time-based checks (ARTIM and
 network timeouts) working. ``install()`` makes pynetdicom build its associations with
 these classes; pynetdicom's own logic (state machine, DIMSE, ACSE) is unchanged.
+
+The messages a retrieve sends by the hundred (a C-STORE-RQ of stored bytes, a Pending
+C-MOVE/C-GET-RSP) skip pynetdicom's DIMSE encoding and the hand-off to the DUL thread:
+``dicomhub.net.wire`` writes their bytes and the sending thread writes them to the
+socket itself, under the lock that the DUL thread holds while it acts, and only when
+the association is established with nothing queued before (otherwise the message
+goes pynetdicom's way). On an association we requested, the sending thread also reads
+the C-STORE-RSP itself ("direct mode", the DUL thread then leaves the socket alone):
+it takes the next PDU only when it is that response, whole; anything else (an abort,
+a release, a fragmented or unexpected message) is left in the socket, direct mode
+ends, and the DUL reads it as usual.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import queue
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -31,20 +43,35 @@ from typing import Any
 
 import pynetdicom.ae
 import pynetdicom.association
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 from pynetdicom import evt
 from pynetdicom.association import Association
-from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu import A_ABORT_RQ
 
 from ..dicom.encoded import EncodedDataset
+from . import wire
 
 log = logging.getLogger("dicomhub.net")
+_PYNETDICOM_LOG = logging.getLogger("pynetdicom")
 
 #: Longest sleep of an idle thread: the resolution of the ARTIM and network timeouts
 #: (whole seconds in practice) and of a kill that nobody announced.
 IDLE_CHECK_S = 0.05
+#: The association state in which DIMSE messages flow (PS3.8 9.2, "Sta6").
+_ESTABLISHED = "Sta6"
+#: Status of a Pending C-MOVE / C-GET response.
+_PENDING = 0xFF00
+#: Largest PDU the direct reader takes (a C-STORE-RSP is ~100 bytes).
+_PEEK_BYTES = 65536
+#: Status, and the status elements a C-STORE-RSP may carry with it (as pynetdicom
+#: keeps them): OffendingElement, ErrorComment.
+_STATUS_TAGS = (0x00000900, 0x00000901, 0x00000902)
+_STATUS = BaseTag(0x00000900)
 
 
 class _RingingQueue(queue.Queue):  # type: ignore[type-arg]
@@ -109,6 +136,12 @@ class EventDrivenDUL(DULServiceProvider):
         self.event_queue = _RingingQueue(self._doorbell.ring)
         self.to_provider_queue = _RingingQueue(self._doorbell.ring)
         self.to_user_queue = _RingingQueue(_association_bell(assoc).set)
+        # Held while the state machine acts (and so sends): direct writes take it too.
+        # Re-entrant, so that an event handler an action runs may send without a hang
+        self._send_lock = threading.RLock()
+        # Direct mode: a user thread reads the socket; the DUL thread does not
+        self._direct = False
+        self._park_ack: threading.Event | None = None
 
     def kill_dul(self) -> None:
         super().kill_dul()
@@ -123,7 +156,10 @@ class EventDrivenDUL(DULServiceProvider):
         waits: list[Any] = [self._doorbell]
         wrapper = self.socket
         raw = getattr(wrapper, "socket", None) if wrapper is not None else None
-        if raw is not None and getattr(wrapper, "_is_connected", False):
+        ack = self._park_ack
+        if self._direct and ack is not None and not ack.is_set():
+            return  # a user thread waits for us to leave the socket
+        if raw is not None and getattr(wrapper, "_is_connected", False) and not self._direct:
             if isinstance(raw, ssl.SSLSocket) and raw.pending():
                 return  # decrypted bytes already buffered: select would not see them
             waits.append(raw)
@@ -153,24 +189,151 @@ class EventDrivenDUL(DULServiceProvider):
                     self._wait()
                 if self._kill_thread:
                     break
+                direct = self._direct
+                if direct:
+                    ack = self._park_ack
+                    if ack is not None:
+                        ack.set()  # from now on this thread does not read the socket
                 if self.artim_timer.expired:
                     self.event_queue.put("Evt18")
                 try:
-                    if not self._process_recv_primitive() and self._is_transport_event():
+                    if (
+                        not self._process_recv_primitive()
+                        and not direct
+                        and self._is_transport_event()
+                    ):
                         self._idle_timer.restart()
                 except Exception:
                     self._abort_after_failure()
                     return
-                try:
-                    event = self.event_queue.get(block=False)
-                except queue.Empty:
-                    idle = True
-                    continue
-                self.state_machine.do_action(event)
+                with self._send_lock:
+                    try:
+                        event = self.event_queue.get(block=False)
+                    except queue.Empty:
+                        idle = True
+                        continue
+                    self.state_machine.do_action(event)
                 idle = False
         finally:
             _association_bell(self.assoc).set()
             self._doorbell.close()
+
+    # ---- direct writes and reads ---------------------------------------------------
+    def _plain_socket(self) -> socket.socket | None:
+        """The connected TCP socket, None when closed or TLS (TLS keeps the usual way:
+        its buffered records would escape the ``select`` of the direct reader)."""
+        wrapper = self.socket
+        raw = getattr(wrapper, "socket", None) if wrapper is not None else None
+        if type(raw) is not socket.socket or not getattr(wrapper, "_is_connected", False):
+            return None
+        return raw
+
+    def send_direct(self, data: bytes) -> bool:
+        """Write whole PDUs from the calling thread; False (nothing written) unless the
+        association is established and no primitive or event is waiting before them."""
+        raw = self._plain_socket()
+        if raw is None:
+            return False
+        with self._send_lock:
+            if (
+                self.state_machine.current_state != _ESTABLISHED
+                or self.to_provider_queue.qsize()
+                or self.event_queue.qsize()
+            ):
+                return False
+            try:
+                raw.sendall(data)
+            except OSError:
+                # as pynetdicom's own send: the connection is gone
+                self.event_queue.put("Evt17")
+        return True
+
+    def begin_direct(self, timeout: float) -> bool:
+        """Direct mode: returns True once the DUL thread has stopped reading the socket
+        (it still sends what is queued and runs its timers)."""
+        if self._plain_socket() is None or self.state_machine.current_state != _ESTABLISHED:
+            return False
+        ack = threading.Event()
+        self._park_ack = ack
+        self._direct = True
+        self._doorbell.ring()
+        if ack.wait(timeout):
+            return True
+        self.end_direct()
+        return False
+
+    def end_direct(self) -> None:
+        """Give the socket back to the DUL thread."""
+        if self._direct:
+            self._direct = False
+            self._park_ack = None
+            self._doorbell.ring()
+
+    @property
+    def is_direct(self) -> bool:
+        return self._direct
+
+    def take_pdu(self, accept: Callable[[bytes], Any], timeout: float | None) -> Any:
+        """In direct mode: wait for the next PDU and consume it if ``accept(pdu)`` gives
+        something other than None, which is returned. None: the PDU (or the end of the
+        connection) was left for the DUL. TimeoutError after ``timeout`` seconds."""
+        raw = self._plain_socket()
+        if raw is None or not self._direct:
+            return None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wanted = 1  # bytes that must be buffered before the socket reads as ready
+        while True:
+            if self._kill_thread or self.state_machine.current_state != _ESTABLISHED:
+                return None
+            wait = IDLE_CHECK_S
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no DIMSE answer in time")
+                wait = min(wait, left)
+            try:
+                if wanted > 1:
+                    # a PDU often comes in two writes (header, then the rest): wait for
+                    # all of it, not for any byte
+                    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, wanted)
+                try:
+                    ready = select.select([raw], [], [], wait)[0]
+                finally:
+                    if wanted > 1:
+                        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+                if not ready:
+                    continue
+                data = raw.recv(_PEEK_BYTES, socket.MSG_PEEK)
+            except (OSError, ValueError):
+                return None
+            if not data:
+                return None  # the peer closed the connection: the DUL reports it
+            if len(data) < 6:
+                wanted = 6
+                continue
+            kind, _, length = struct.unpack_from(">BBL", data)
+            size = 6 + length
+            if kind != wire.P_DATA_TF or size > _PEEK_BYTES:
+                return None
+            if len(data) >= size:
+                break
+            if wanted >= size:
+                # as many bytes as we waited for and still short: the connection ended
+                # in the middle of a PDU
+                return None
+            wanted = size
+        result = accept(bytes(data[:size]))
+        if result is None:
+            return None
+        with contextlib.suppress(OSError):
+            taken = 0
+            while taken < size:  # already buffered: recv returns at once
+                chunk = raw.recv(size - taken)
+                if not chunk:
+                    break
+                taken += len(chunk)
+        self._idle_timer.restart()
+        return result
 
     def _abort_after_failure(self) -> None:
         """An error inside the DUL leaves its state machine unusable: tell the peer
@@ -194,12 +357,32 @@ class EventDrivenAssociation(Association):
     def __init__(self, ae: Any, mode: str) -> None:
         bell = _association_bell(self)
         super().__init__(ae, mode)
+        self.dimse = DirectDIMSE(self)
         self.dimse.msg_queue = _RingingQueue(bell.set)
+        # False once a C-STORE-RSP had to go pynetdicom's way on this association (or,
+        # for a C-GET, during this request)
+        self._direct_reads = True
+        # The reactor thread while it serves a request (a C-GET sends C-STOREs then)
+        self._serving_thread: int | None = None
 
     def kill(self) -> None:
         self._kill = True
+        self._end_direct()
         _association_bell(self).set()
         super().kill()
+
+    def release(self) -> None:
+        self._end_direct()
+        super().release()
+
+    def abort(self, block: bool = True) -> None:
+        self._end_direct()
+        super().abort(block)
+
+    def _end_direct(self) -> None:
+        dul = getattr(self, "dul", None)
+        if isinstance(dul, EventDrivenDUL):
+            dul.end_direct()
 
     def send_c_store(  # type: ignore[override]
         self,
@@ -213,9 +396,7 @@ class EventDrivenAssociation(Association):
         the peer accepted its transfer syntax, decoded (and converted by pynetdicom
         between the uncompressed syntaxes) otherwise."""
         if isinstance(dataset, EncodedDataset):
-            context_id = self._context_for(
-                str(dataset.SOPClassUID), str(dataset.file_meta.TransferSyntaxUID)
-            )
+            context_id = self._context_for(dataset.sop_class_uid, dataset.transfer_syntax)
             if context_id is None:
                 dataset = dataset.decode()
             else:
@@ -225,15 +406,23 @@ class EventDrivenAssociation(Association):
         return super().send_c_store(dataset, msg_id, priority, originator_aet, originator_id)
 
     def _context_for(self, sop_class: str, syntax: str) -> int | None:
-        for context in self.accepted_contexts:
-            if (
-                context.abstract_syntax == sop_class
-                and context.transfer_syntax
-                and context.transfer_syntax[0] == syntax
-                and context.as_scu
-            ):
-                return context.context_id
-        return None
+        """The accepted context to send ``sop_class`` in ``syntax`` (cached: the
+        accepted contexts do not change once the association is established)."""
+        cache: dict[tuple[str, str], int | None] = self.__dict__.setdefault("_contexts_for", {})
+        key = (sop_class, syntax)
+        if key not in cache:
+            cache[key] = next(
+                (
+                    context.context_id
+                    for context in self.accepted_contexts
+                    if context.abstract_syntax == sop_class
+                    and context.transfer_syntax
+                    and context.transfer_syntax[0] == syntax
+                    and context.as_scu
+                ),
+                None,
+            )
+        return cache[key]
 
     def _send_encoded(
         self,
@@ -246,28 +435,83 @@ class EventDrivenAssociation(Association):
     ) -> Dataset:
         if not self.is_established:
             raise RuntimeError("The association is not established")
-        request = C_STORE()
-        request.MessageID = msg_id
-        request.Priority = priority
-        request.AffectedSOPClassUID = dataset.SOPClassUID
-        request.AffectedSOPInstanceUID = dataset.SOPInstanceUID
-        request.MoveOriginatorApplicationEntityTitle = originator_aet
-        request.MoveOriginatorMessageID = originator_id
-        request.DataSet = io.BytesIO(dataset.payload)
-        response = self._exchange(request, context_id)
+        sop_class = dataset.sop_class_uid
+        sop_instance = dataset.sop_instance_uid
+        pdus = wire.p_data(
+            context_id,
+            wire.c_store_rq(
+                msg_id, sop_class, sop_instance, priority, originator_aet, originator_id
+            ),
+            dataset.payload,
+            self.dimse.peer_max_pdu,
+        )
+        dul = self.dul if isinstance(self.dul, EventDrivenDUL) else None
+        if dul is not None and not _quiet():
+            # the "dicom" log category is verbose: pynetdicom's path logs it all
+            dul.end_direct()
+            dul = None
+        # Our own association carries only what we send; the peer's, only while this
+        # thread serves its request (a C-GET): then the answers are read directly too
+        own = self.is_requestor or self._serving_thread == threading.get_ident()
+        if dul is not None and self._direct_reads and own:
+            if dul.is_direct or dul.begin_direct(IDLE_CHECK_S * 20):
+                if dul.send_direct(pdus):
+                    try:
+                        status = dul.take_pdu(
+                            lambda pdu: _store_status(pdu, msg_id, sop_class, sop_instance),
+                            self.dimse_timeout,
+                        )
+                    except TimeoutError:
+                        self._direct_reads = False
+                        dul.end_direct()
+                        self._handle_no_response()
+                        return Dataset()
+                    if status is not None:
+                        return status
+                    # not the plain answer: the DUL reads it, pynetdicom decodes it
+                    self._direct_reads = False
+                    response = self._exchange(None, context_id, dul.end_direct)
+                    return self._status_of(response)
+                dul.end_direct()
+            self._direct_reads = False
+
+        def request() -> C_STORE:
+            primitive = C_STORE()
+            primitive.MessageID = msg_id
+            primitive.Priority = priority
+            primitive.AffectedSOPClassUID = sop_class
+            primitive.AffectedSOPInstanceUID = sop_instance
+            primitive.MoveOriginatorApplicationEntityTitle = originator_aet
+            primitive.MoveOriginatorMessageID = originator_id
+            primitive.DataSet = io.BytesIO(dataset.payload)
+            return primitive
+
+        def send() -> None:
+            if dul is None or not dul.send_direct(pdus):
+                self.dimse.send_msg(request(), context_id)
+
+        return self._status_of(self._exchange(None, context_id, send))
+
+    def _status_of(self, response: Any) -> Dataset:
         if response is None:
             self._handle_no_response()
             return Dataset()
         return self._check_received_status(response)
 
-    def _exchange(self, request: Any, context_id: int) -> Any:
-        """Send one DIMSE request and take its response, with the reactor held at its
-        checkpoint meanwhile so that it cannot take the response first."""
+    def _exchange(
+        self, request: Any, context_id: int, send: Callable[[], None] | None = None
+    ) -> Any:
+        """Send one DIMSE request (``request``, or whatever ``send`` does) and take its
+        response, with the reactor held at its checkpoint meanwhile so that it cannot
+        take the response first."""
         self._reactor_checkpoint.clear()
         while not self._is_paused:
             time.sleep(0.00005)
         try:
-            self.dimse.send_msg(request, context_id)
+            if send is not None:
+                send()
+            else:
+                self.dimse.send_msg(request, context_id)
             return self.dimse.get_msg(block=True)[1]
         finally:
             self._reactor_checkpoint.set()
@@ -289,7 +533,15 @@ class EventDrivenAssociation(Association):
                 return
             context_id, message = self.dimse.get_msg(block=False)
             if message:
-                self._serve_request(message, context_id)  # type: ignore[arg-type]
+                self._serving_thread = threading.get_ident()
+                try:
+                    self._serve_request(message, context_id)  # type: ignore[arg-type]
+                finally:
+                    # a C-GET's C-STOREs may have read their answers directly: the DUL
+                    # reads the next request
+                    self._serving_thread = None
+                    self._end_direct()
+                    self._direct_reads = True
                 bell.set()  # another message may already be waiting
             if self._ended_by_peer_or_timeout():
                 return
@@ -327,6 +579,122 @@ class EventDrivenAssociation(Association):
             self.kill()
             return True
         return False
+
+
+class StoreStatus(Dataset):
+    """The status of a C-STORE answered with the Status alone: one read-only data set
+    per status code, shared (building a pydicom data set per sub-operation cost a
+    sixth of a C-MOVE's time). Changing it raises ``TypeError``."""
+
+    _shared: dict[int, StoreStatus] = {}
+
+    @classmethod
+    def of(cls, code: int) -> StoreStatus:
+        status = cls._shared.get(code)
+        if status is None:
+            status = cls({_STATUS: DataElement(_STATUS, "US", code)})
+            # also a plain attribute: ``status.Status`` (pynetdicom reads it for each
+            # sub-operation) is then found without Dataset.__getattr__'s tag lookups
+            object.__setattr__(status, "Status", code)
+            object.__setattr__(status, "_frozen", True)
+            cls._shared[code] = status
+        return status
+
+    def _refuse(self, *args: Any) -> None:
+        raise TypeError("a shared C-STORE status is read-only: copy it to change it")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_frozen"):
+            self._refuse()
+        super().__setattr__(name, value)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if self.__dict__.get("_frozen"):
+            self._refuse()
+        super().__setitem__(key, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self.__dict__.get("_frozen"):
+            self._refuse()
+        super().__delattr__(name)
+
+    def __delitem__(self, key: Any) -> None:
+        if self.__dict__.get("_frozen"):
+            self._refuse()
+        super().__delitem__(key)
+
+
+def _quiet() -> bool:
+    """pynetdicom logs nothing per message (the "dicom" log category at its default
+    level): the direct paths, which skip its logging handlers, lose nothing."""
+    return not _PYNETDICOM_LOG.isEnabledFor(logging.INFO)
+
+
+def _store_status(pdu: bytes, msg_id: int, sop_class: str, sop_instance: str) -> Dataset | None:
+    """The status of ``pdu`` when it is the whole C-STORE-RSP to ``msg_id`` (without a
+    data set, as the standard has it), else None."""
+    found = wire.single_command(pdu)
+    if found is None:
+        return None
+    code = wire.plain_store_status(found[1], msg_id, sop_class, sop_instance)
+    if code is not None:  # the usual answer, byte for byte: nothing else to read
+        return StoreStatus.of(code)
+    try:
+        values = wire.command_values(found[1])
+        code = wire.us(values.get(0x00000900))
+        if (
+            code is None
+            or wire.us(values.get(0x00000100)) != wire.C_STORE_RSP
+            or wire.us(values.get(0x00000120)) != msg_id
+            or wire.us(values.get(0x00000800)) != wire.NO_DATASET
+        ):
+            return None
+    except Exception:  # noqa: BLE001 - not the plain answer: pynetdicom judges it
+        return None
+    # pydicom's own raw elements: converted only if someone reads them
+    return Dataset({tag: element for tag, element in values.items() if tag in _STATUS_TAGS})
+
+
+class DirectDIMSE(DIMSEServiceProvider):
+    """pynetdicom's DIMSE provider, with the Pending C-MOVE / C-GET responses written
+    directly (one per sub-operation, the bulk of a retrieve's answers)."""
+
+    _peer_max_pdu: int | None = None
+
+    @property
+    def peer_max_pdu(self) -> int:
+        """The peer's maximum PDU length (0: unlimited), looked up once: it is fixed
+        when the association is established."""
+        cached = self._peer_max_pdu
+        if cached is None:
+            cached = int(self.maximum_pdu_size or 0)
+            if self.assoc.is_established:
+                self._peer_max_pdu = cached
+        return cached
+
+    def send_msg(self, primitive: Any, context_id: int) -> None:
+        dul = self.dul
+        if (
+            type(primitive) in (C_MOVE, C_GET)
+            and isinstance(dul, EventDrivenDUL)
+            and _quiet()
+            and primitive.MessageIDBeingRespondedTo is not None
+            and primitive.Status == _PENDING
+            and primitive.Identifier is None
+        ):
+            command = wire.retrieve_pending_rsp(
+                wire.C_MOVE_RSP if type(primitive) is C_MOVE else wire.C_GET_RSP,
+                primitive.MessageIDBeingRespondedTo,
+                primitive.AffectedSOPClassUID,
+                _PENDING,
+                primitive.NumberOfRemainingSuboperations or 0,
+                primitive.NumberOfCompletedSuboperations or 0,
+                primitive.NumberOfFailedSuboperations or 0,
+                primitive.NumberOfWarningSuboperations or 0,
+            )
+            if dul.send_direct(wire.p_data(context_id, command, None, self.peer_max_pdu)):
+                return
+        super().send_msg(primitive, context_id)
 
 
 _installed = False

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context, evt
 from pynetdicom.association import Association
@@ -114,10 +115,11 @@ def _contexts(items: list[Outgoing]) -> list:
     """For each SOP class: its files' own transfer syntaxes, then the uncompressed pair,
     each in its own context so that the peer's choice does not hide another."""
     contexts: list = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, tuple[str, ...]]] = set()
     for item in items:
         for syntaxes in ([item.transfer_syntax], [ExplicitVRLittleEndian, ImplicitVRLittleEndian]):
-            key = (item.sop_class_uid, syntaxes[0])
+            # keyed on the whole list: Explicit VR files still offer Implicit VR
+            key = (item.sop_class_uid, tuple(syntaxes))
             if key not in seen:
                 seen.add(key)
                 contexts.append(build_context(item.sop_class_uid, syntaxes))
@@ -175,9 +177,8 @@ def _negotiated(assoc: Association, dataset: encoded.EncodedDataset, transcode: 
     ``TranscodeDicomProtocol`` (and the modality's ``AllowTranscoding``). A peer that
     took the stored syntax gets the stored bytes as they are.
     """
-    meta = getattr(dataset, "file_meta", None)
-    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
-    sop_class = str(dataset.get("SOPClassUID", ""))
+    syntax = dataset.transfer_syntax
+    sop_class = dataset.sop_class_uid
     accepted = [
         str(context.transfer_syntax[0])
         for context in assoc.accepted_contexts
@@ -203,7 +204,7 @@ def _store_one(
 ) -> None:
     try:
         stored = encoded.split(item.load())
-    except ValueError as exc:
+    except (ValueError, InvalidDicomError) as exc:
         raise NetworkProtocol(f"C-STORE of {item.label}: {exc}") from exc
     label = item.label or str(stored.SOPInstanceUID)
     dataset = _negotiated(assoc, stored, transcode and modality.allow_transcoding)

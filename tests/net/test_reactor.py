@@ -6,6 +6,7 @@ transfer syntax."""
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -161,3 +162,116 @@ def test_no_context_for_the_class_fails_like_pynetdicom(peer: Peer) -> None:
             assoc.send_c_store(encoded.split(to_bytes(make_dataset())))
     finally:
         assoc.release()
+
+
+def _stored(n: int) -> list[encoded.EncodedDataset]:
+    return [encoded.split(to_bytes(make_dataset(rows=8, columns=8))) for _ in range(n)]
+
+
+def test_a_long_run_of_stored_bytes_read_directly(peer: Peer) -> None:
+    """Our own association reads its C-STORE answers itself ("direct mode"): every
+    answer arrives, the DUL thread gets the socket back for the release."""
+    datasets = _stored(300)
+    assoc = _requestor((CT_IMAGE_STORAGE, [ExplicitVRLittleEndian])).associate(
+        LOOPBACK, peer.port, ae_title="PEER"
+    )
+    try:
+        statuses = [
+            assoc.send_c_store(d, msg_id=n + 1).get("Status") for n, d in enumerate(datasets)
+        ]
+        assert assoc.dul.is_direct
+    finally:
+        assoc.release()
+    assert statuses == [0x0000] * 300
+    assert assoc.is_released and peer.released.wait(5)
+    assert [r.SOPInstanceUID for r in peer.received] == [d.SOPInstanceUID for d in datasets]
+
+
+def test_answers_in_small_pdus_go_pynetdicoms_way(peer: Peer) -> None:
+    """A small maximum PDU length makes the peer split each answer over several PDUs:
+    not one whole answer, so the DUL reads them and pynetdicom decodes them."""
+    ae = _requestor((CT_IMAGE_STORAGE, [ExplicitVRLittleEndian]))
+    datasets = _stored(5)
+    assoc = ae.associate(LOOPBACK, peer.port, ae_title="PEER", max_pdu=64)
+    try:
+        statuses = [
+            assoc.send_c_store(d, msg_id=n + 1).get("Status") for n, d in enumerate(datasets)
+        ]
+        assert not assoc.dul.is_direct
+    finally:
+        assoc.release()
+    assert statuses == [0x0000] * 5
+    assert len(peer.received) == 5
+
+
+def test_a_peer_aborting_instead_of_answering() -> None:
+    aborting = Peer([ExplicitVRLittleEndian])
+    calls: list[int] = []
+
+    def store(event: evt.Event) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            event.assoc.abort()
+        return 0x0000
+
+    aborting.server.unbind(evt.EVT_C_STORE, aborting._store)
+    aborting.server.bind(evt.EVT_C_STORE, store)
+    try:
+        datasets = _stored(3)
+        assoc = _requestor((CT_IMAGE_STORAGE, [ExplicitVRLittleEndian])).associate(
+            LOOPBACK, aborting.port, ae_title="PEER"
+        )
+        assert assoc.send_c_store(datasets[0]).Status == 0x0000
+        assert "Status" not in assoc.send_c_store(datasets[1], msg_id=2)
+        assoc.join(5)
+        assert assoc.is_aborted and not assoc.is_alive()
+        with pytest.raises(RuntimeError):
+            assoc.send_c_store(datasets[2], msg_id=3)
+    finally:
+        aborting.stop()
+
+
+def test_a_peer_that_does_not_answer_in_time() -> None:
+    slow = Peer([ExplicitVRLittleEndian])
+    gate = threading.Event()
+
+    def store(event: evt.Event) -> int:
+        gate.wait(10)
+        return 0x0000
+
+    slow.server.unbind(evt.EVT_C_STORE, slow._store)
+    slow.server.bind(evt.EVT_C_STORE, store)
+    try:
+        ae = _requestor((CT_IMAGE_STORAGE, [ExplicitVRLittleEndian]))
+        ae.dimse_timeout = 1
+        assoc = ae.associate(LOOPBACK, slow.port, ae_title="PEER")
+        status = assoc.send_c_store(_stored(1)[0])
+        gate.set()
+        assert "Status" not in status
+        assoc.join(5)
+        assert assoc.is_aborted and not assoc.is_alive()
+    finally:
+        gate.set()
+        slow.stop()
+
+
+def test_verbose_dicom_logging_takes_pynetdicoms_path(peer: Peer) -> None:
+    """With pynetdicom's logger verbose (the "dicom" log category), C-STOREs go through
+    pynetdicom's DIMSE layer, which logs them; even when it turns verbose mid-way."""
+    pynetdicom_log = logging.getLogger("pynetdicom")
+    level = pynetdicom_log.level
+    datasets = _stored(3)
+    assoc = _requestor((CT_IMAGE_STORAGE, [ExplicitVRLittleEndian])).associate(
+        LOOPBACK, peer.port, ae_title="PEER"
+    )
+    try:
+        assert assoc.send_c_store(datasets[0], msg_id=1).Status == 0x0000
+        assert assoc.dul.is_direct
+        pynetdicom_log.setLevel(logging.INFO)
+        assert assoc.send_c_store(datasets[1], msg_id=2).Status == 0x0000
+        assert not assoc.dul.is_direct
+        assert assoc.send_c_store(datasets[2], msg_id=3).Status == 0x0000
+    finally:
+        pynetdicom_log.setLevel(level)
+        assoc.release()
+    assert [r.SOPInstanceUID for r in peer.received] == [d.SOPInstanceUID for d in datasets]

@@ -1,0 +1,353 @@
+"""The C-STORE sub-operations of C-MOVE and C-GET (sent through ``dicomhub.net.wire``
+and the reactors' direct writes and reads) against pynetdicom peers that misbehave on
+purpose: refusals and warnings counted and listed, a peer that aborts half-way, a peer
+that wants another transfer syntax, and the server still serving afterwards."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RunningServer, free_port
+from dicom_factory import CT_IMAGE_STORAGE, make_dicom
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
+
+from net import LOOPBACK, StoreScp, dcmtk, dicom_port, output, run
+
+PENDING, SUCCESS, WARNING, FAILURE = 0xFF00, 0x0000, 0xB000, 0xA702
+REFUSED = 0xA700  # out of resources: a C-STORE failure
+
+
+class Sink:
+    """A pynetdicom storage SCP whose answer to the n-th C-STORE (from 0) is
+    ``answer(n, dataset)``: a status, or a status Dataset, or "abort"."""
+
+    def __init__(
+        self,
+        answer: Callable[[int, Dataset], Any],
+        syntaxes: tuple[str, ...] = (ExplicitVRLittleEndian, ImplicitVRLittleEndian),
+        aet: str = "SINK",
+    ) -> None:
+        self.aet = aet
+        self.port = free_port()
+        self.answer = answer
+        self.received: list[Dataset] = []
+        self.raw: list[bytes] = []  # the data sets as they came on the wire
+        self.syntaxes_seen: list[str] = []
+        self.released = threading.Event()
+        self.calls = 0
+        ae = AE(aet)
+        ae.add_supported_context(CT_IMAGE_STORAGE, list(syntaxes))
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
+        self.server = ae.start_server(
+            (LOOPBACK, self.port),
+            block=False,
+            evt_handlers=[
+                (evt.EVT_C_STORE, self._store),
+                (evt.EVT_RELEASED, lambda event: self.released.set()),
+            ],
+        )
+
+    def _store(self, event: evt.Event) -> Any:
+        n = self.calls
+        self.calls += 1
+        self.raw.append(event.request.DataSet.getvalue())
+        dataset = event.dataset
+        reply = self.answer(n, dataset)
+        if reply == "abort":
+            event.assoc.abort()
+            return 0x0000
+        self.syntaxes_seen.append(str(event.context.transfer_syntax))
+        status = reply if isinstance(reply, int) else int(reply.Status)
+        if status in (SUCCESS, WARNING, 0xB007):
+            self.received.append(dataset)
+        return reply
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def sinks() -> Iterator[list[Sink]]:
+    started: list[Sink] = []
+    yield started
+    for sink in started:
+        sink.stop()
+
+
+def _start(make_server: Any, sink: Sink, count: int) -> tuple[RunningServer, int, list[str]]:
+    """A server knowing ``sink`` as a modality, with one study of ``count`` instances;
+    returns the server, its DICOM port and the SOP Instance UIDs in sending order."""
+    server = make_server(
+        DicomBindAddress=LOOPBACK,
+        DicomAlwaysAllowMove=True,
+        DicomAlwaysAllowGet=True,
+        DicomAlwaysAllowFind=True,
+        DicomModalities={"sink": [sink.aet, LOOPBACK, sink.port]},
+    )
+    study, series = generate_uid(), generate_uid()
+    for _ in range(count):
+        data = make_dicom(patient_id="SUBOPS", study_uid=study, series_uid=series)
+        server.client.post("/instances", content=data).raise_for_status()
+    return server, dicom_port(server), [study]
+
+
+def _move(port: int, destination: str, study: str) -> list[tuple[Dataset, Dataset | None]]:
+    """Every (status, identifier) a pynetdicom C-MOVE SCU receives."""
+    ae = AE(ae_title="PYMOVE")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    assoc = ae.associate(LOOPBACK, port, ae_title="ORTHANC")
+    assert assoc.is_established
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study
+    answers = []
+    for status, identifier in assoc.send_c_move(
+        query, destination, StudyRootQueryRetrieveInformationModelMove
+    ):
+        assert status, "association lost during the C-MOVE"
+        answers.append((status, identifier))
+    assoc.release()
+    return answers
+
+
+def _counts(status: Dataset) -> tuple[int, int, int]:
+    return (
+        int(status.get("NumberOfCompletedSuboperations", 0)),
+        int(status.get("NumberOfFailedSuboperations", 0)),
+        int(status.get("NumberOfWarningSuboperations", 0)),
+    )
+
+
+def _failed_list(identifier: Dataset | None) -> list[str]:
+    value = identifier.get("FailedSOPInstanceUIDList", []) if identifier else []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def test_refusals_and_warnings_are_counted_and_listed(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    def answer(n: int, dataset: Dataset) -> Any:
+        if n % 4 == 1:
+            return REFUSED
+        if n % 4 == 2:  # a warning with a comment: not the plain answer, read by pydicom
+            status = Dataset()
+            status.Status = WARNING
+            status.ErrorComment = "coerced"
+            return status
+        return SUCCESS
+
+    sink = Sink(answer)
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 8)
+    answers = _move(port, sink.aet, study)
+    statuses = [int(s.Status) for s, _ in answers]
+    assert statuses == [PENDING] * 8 + [WARNING]
+    remaining = [int(s.NumberOfRemainingSuboperations) for s, _ in answers[:-1]]
+    assert remaining == list(range(7, -1, -1))
+    # the pending responses count as they go: after the 3rd, 1 ok, 1 refused, 1 warning
+    assert _counts(answers[2][0]) == (1, 1, 1)
+    final, identifier = answers[-1]
+    assert _counts(final) == (4, 2, 2)
+    refused = _failed_list(identifier)
+    assert len(refused) == 2
+    kept = {str(d.SOPInstanceUID) for d in sink.received}
+    assert len(kept) == 6 and not kept & set(refused)
+    assert sink.released.wait(10), "the sub-association is released, not dropped"
+
+
+def test_a_destination_that_refuses_everything_fails_the_move(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    sink = Sink(lambda n, dataset: REFUSED)
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 3)
+    answers = _move(port, sink.aet, study)
+    final, identifier = answers[-1]
+    assert int(final.Status) == FAILURE
+    assert _counts(final) == (0, 3, 0)
+    assert len(_failed_list(identifier)) == 3
+
+
+def test_a_destination_that_aborts_half_way(make_server, sinks, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sink = Sink(lambda n, dataset: "abort" if n == 2 else SUCCESS)
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 6)
+    answers = _move(port, sink.aet, study)
+    final, _ = answers[-1]
+    completed, failed, warning = _counts(final)
+    assert int(final.Status) == WARNING
+    assert (completed, failed, warning) == (2, 4, 0)
+    assert len(sink.received) == 2
+    # the server goes on serving: the next move to a well-behaved peer is complete
+    dcmtk_sink = StoreScp(tmp_path / "again", aet="AGAIN")
+    try:
+        server.client.put(
+            "/modalities/again", json={"AET": "AGAIN", "Host": LOOPBACK, "Port": dcmtk_sink.port}
+        ).raise_for_status()
+        args = [dcmtk("movescu"), "-v", "-S", "-aet", "MOVESCU", "-aem", "AGAIN"]
+        args += ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}"]
+        text = output(run([*args, "-aec", "ORTHANC", LOOPBACK, str(port)]))
+        assert "Received Final Move Response (Success)" in text, text
+        assert len(dcmtk_sink.wait_files(6)) == 6
+    finally:
+        dcmtk_sink.stop()
+
+
+def test_a_destination_wanting_another_syntax_gets_it(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    """The files are Explicit VR Little Endian; this peer takes only Implicit: each
+    instance is decoded and re-encoded by pynetdicom rather than sent as stored."""
+    sink = Sink(lambda n, dataset: SUCCESS, syntaxes=(ImplicitVRLittleEndian,))
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 3)
+    answers = _move(port, sink.aet, study)
+    assert int(answers[-1][0].Status) == SUCCESS
+    assert _counts(answers[-1][0]) == (3, 0, 0)
+    assert sink.syntaxes_seen == [ImplicitVRLittleEndian] * 3
+    assert all(d.PatientID == "SUBOPS" and "PixelData" in d for d in sink.received)
+
+
+def test_stored_bytes_arrive_unchanged(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    sink = Sink(lambda n, dataset: SUCCESS)
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 2)
+    answers = _move(port, sink.aet, study)
+    assert _counts(answers[-1][0]) == (2, 0, 0)
+    assert sink.syntaxes_seen == [ExplicitVRLittleEndian] * 2
+    for received, raw in zip(sink.received, sink.raw, strict=True):
+        found = server.client.post("/tools/lookup", content=str(received.SOPInstanceUID))
+        stored = server.client.get(f"/instances/{found.json()[0]['ID']}/file").content
+        # the file is its meta information, then exactly what was sent
+        assert stored.endswith(raw) and len(stored) - len(raw) < 400
+
+
+def test_c_get_counts_refusals(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    sink = Sink(lambda n, dataset: SUCCESS)  # only to configure a modality
+    sinks.append(sink)
+    server, port, _ = _start(make_server, sink, 5)
+    calls: list[str] = []
+
+    def on_store(event: evt.Event) -> int:
+        calls.append(str(event.dataset.SOPInstanceUID))
+        return REFUSED if len(calls) == 2 else SUCCESS
+
+    ae = AE(ae_title="PYGET")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CT_IMAGE_STORAGE, [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
+    assoc = ae.associate(
+        LOOPBACK,
+        port,
+        ae_title="ORTHANC",
+        ext_neg=[build_role(CT_IMAGE_STORAGE, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    query.PatientID = "SUBOPS"
+    answers = list(assoc.send_c_get(query, PatientRootQueryRetrieveInformationModelGet))
+    assoc.release()
+    statuses = [int(s.Status) for s, _ in answers]
+    assert statuses == [PENDING] * 5 + [WARNING]
+    assert _counts(answers[-1][0]) == (4, 1, 0)
+    assert _failed_list(answers[-1][1]) == [calls[1]]
+
+
+def test_a_cancel_stops_the_move(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    """C-CANCEL arrives on the requester's association while the sub-operations run:
+    the move stops with a Cancel status and the counts so far."""
+
+    def slow(n: int, dataset: Dataset) -> int:
+        time.sleep(0.1)
+        return SUCCESS
+
+    sink = Sink(slow)
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 30)
+    ae = AE(ae_title="PYMOVE")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    assoc = ae.associate(LOOPBACK, port, ae_title="ORTHANC")
+    assert assoc.is_established
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study
+    statuses = []
+    for status, _ in assoc.send_c_move(
+        query, sink.aet, StudyRootQueryRetrieveInformationModelMove, msg_id=7
+    ):
+        assert status
+        statuses.append(status)
+        if len(statuses) == 2:
+            assoc.send_c_cancel(7, query_model=StudyRootQueryRetrieveInformationModelMove)
+    assoc.release()
+    final = statuses[-1]
+    assert int(final.Status) == 0xFE00
+    completed, failed, warning = _counts(final)
+    remaining = int(final.NumberOfRemainingSuboperations)
+    assert completed >= 2 and remaining > 0 and completed + failed + remaining == 30
+    assert len(sink.received) == completed
+    assert sink.released.wait(10)
+
+
+def test_c_gets_on_one_association_and_a_cancel(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    """C-GET answers are read straight from the requester's association while the
+    C-GET runs: the association still serves the next request, a C-CANCEL among the
+    answers stops the next C-GET, and a C-FIND afterwards is answered."""
+    sink = Sink(lambda n, dataset: SUCCESS)  # only to configure a modality
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 12)
+    received: list[str] = []
+
+    def on_store(event: evt.Event) -> int:
+        received.append(str(event.dataset.SOPInstanceUID))
+        time.sleep(0.02)
+        return SUCCESS
+
+    ae = AE(ae_title="PYGET")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
+    ae.add_requested_context(CT_IMAGE_STORAGE, [ExplicitVRLittleEndian])
+    assoc = ae.associate(
+        LOOPBACK,
+        port,
+        ae_title="ORTHANC",
+        ext_neg=[build_role(CT_IMAGE_STORAGE, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    query.PatientID = "SUBOPS"
+    try:
+        first = list(assoc.send_c_get(query, PatientRootQueryRetrieveInformationModelGet))
+        assert int(first[-1][0].Status) == SUCCESS and _counts(first[-1][0]) == (12, 0, 0)
+        statuses = []
+        for status, _ in assoc.send_c_get(
+            query, PatientRootQueryRetrieveInformationModelGet, msg_id=9
+        ):
+            assert status
+            statuses.append(status)
+            if len(statuses) == 2:
+                assoc.send_c_cancel(9, query_model=PatientRootQueryRetrieveInformationModelGet)
+        final = statuses[-1]
+        assert int(final.Status) == 0xFE00
+        assert int(final.NumberOfRemainingSuboperations) > 0
+        find = Dataset()
+        find.QueryRetrieveLevel = "PATIENT"
+        find.PatientID = "SUBOPS"
+        answers = list(assoc.send_c_find(find, PatientRootQueryRetrieveInformationModelFind))
+        assert [int(s.Status) for s, _ in answers] == [PENDING, SUCCESS]
+    finally:
+        assoc.release()
+    assert len(received) == 12 + _counts(final)[0]
