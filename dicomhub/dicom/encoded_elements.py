@@ -9,18 +9,22 @@ wraps them in a ``RawDataElement``, which the writer copies as it is when the da
 says it was "read" with the transfer syntax and character set it is written with
 (``mark_encoding``). When they differ (a peer that negotiated another syntax), pydicom
 decodes the raw elements first: the bytes on the wire are still right, only slower.
+
+``IdentifierWriter`` goes one step further for answers sent as bytes (C-FIND pending
+responses written straight to the association): the whole data set is written here,
+each element's header packed once per request, so an answer costs its values only.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pydicom.charset import encode_string
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
-from pydicom.valuerep import PersonName
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 
 #: Charset-dependent text VRs (pydicom's ``write_text``); PN is apart.
 TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})
@@ -53,7 +57,12 @@ def encoded_value(
         return None
     if not text:
         return b""
-    if vr in TEXT_VRS:
+    if vr in _CHARSET_VRS and text.isascii() and (vr != "PN" or "=" not in text):
+        # ASCII is the same bytes in every DICOM character set (ISO 2022 included:
+        # it starts in ASCII and needs no escape for it), as pydicom writes it; a
+        # name with component groups is left to ``PersonName`` (it drops empty ones)
+        data = text.encode("ascii")
+    elif vr in TEXT_VRS:
         data = b"\\".join(encode_string(v, list(encodings)) for v in text.split("\\"))
     elif vr == "PN":
         data = b"\\".join(PersonName(v).encode(list(encodings)) for v in text.split("\\"))
@@ -90,4 +99,54 @@ def mark_encoding(
     ds.set_original_encoding(implicit_vr, little_endian, list(encodings))
 
 
-__all__ = ["encoded_value", "mark_encoding", "raw_element"]
+class IdentifierWriter:
+    """Writes data sets of one fixed list of elements (the answers to one C-FIND) in
+    one transfer syntax, with the bytes pydicom's writer gives for the same elements.
+
+    ``keys`` are (tag, VR) pairs; ``write`` takes each tag's text (Orthanc's string
+    form; missing or empty: an empty element) and returns the encoded data set, or
+    ``None`` when an element needs pydicom (a value of a VR ``encoded_value`` leaves
+    out, or too long for a 16-bit length) and the caller must build a ``Dataset``.
+    Each element's header but its length is packed once here, in tag order.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[tuple[int, str]],
+        encodings: Sequence[str],
+        implicit_vr: bool,
+        little_endian: bool,
+    ) -> None:
+        self.encodings = list(encodings)
+        self.little_endian = little_endian
+        order = "<" if little_endian else ">"
+        tag_struct = struct.Struct(f"{order}HH")
+        self._plan: list[tuple[int, str, bytes, struct.Struct, int]] = []
+        for tag, vr in sorted(dict(keys).items()):
+            prefix = tag_struct.pack(tag >> 16, tag & 0xFFFF)
+            if implicit_vr:
+                length, limit = struct.Struct(f"{order}L"), 0xFFFFFFFF
+            elif vr in EXPLICIT_VR_LENGTH_32:
+                prefix += vr.encode("ascii") + b"\0\0"
+                length, limit = struct.Struct(f"{order}L"), 0xFFFFFFFF
+            else:
+                prefix += vr.encode("ascii")
+                length, limit = struct.Struct(f"{order}H"), 0xFFFF
+            self._plan.append((tag, vr, prefix, length, limit))
+
+    def write(self, texts: Mapping[int, str]) -> bytes | None:
+        parts: list[bytes] = []
+        encodings, little = self.encodings, self.little_endian
+        for tag, vr, prefix, length, limit in self._plan:
+            text = texts.get(tag)
+            value = encoded_value(vr, text, encodings, little) if text else b""
+            if value is None or len(value) > limit:
+                return None
+            parts += (prefix, length.pack(len(value)), value)
+        return b"".join(parts)
+
+
+#: The VRs whose text pydicom encodes with the data set's character set.
+_CHARSET_VRS = TEXT_VRS | {"PN"}
+
+__all__ = ["IdentifierWriter", "encoded_value", "mark_encoding", "raw_element"]

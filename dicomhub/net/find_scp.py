@@ -18,12 +18,19 @@ RetrieveAETitle = our AET, as Orthanc adds it to every answer (1.10.1 only leave
 empty when the peer sends the key empty, which helps no peer: we fill it). A bad or
 missing QueryRetrieveLevel and wildcards on UIDs or dates fail with 0xC000, a key
 of a lower level (Modality at the study level included) matches nothing, as there.
+
+Many answers are cheap: their values come from one batched read of the index
+(``core.requested_batch``), each answer is encoded straight to bytes
+(``encoded_elements.IdentifierWriter``) and, when the listener hands over the
+pynetdicom event, written to the association as a whole pending response
+(``find_responses``) instead of going through pynetdicom's DIMSE layer.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydicom.charset import convert_encodings
@@ -36,13 +43,18 @@ from pydicom.valuerep import PersonName
 from pynetdicom import _config as _pynetdicom_config
 
 from ..core.archive import Archive
-from ..core.describe import TagStyle
 from ..core.errors import DicomhubError
 from ..core.find import FindQuery, search
-from ..core.reading import requested_tags
-from ..dicom.encoded_elements import encoded_value, mark_encoding, raw_element
+from ..core.requested_batch import requested_tags_many
+from ..dicom.encoded_elements import (
+    IdentifierWriter,
+    encoded_value,
+    mark_encoding,
+    raw_element,
+)
 from ..dicom.levels import Level
 from ..dicom.values import ENCODING_TERMS, dataset_charsets, element_string
+from .find_responses import PendingWriter
 
 log = logging.getLogger("dicomhub.find")
 
@@ -205,6 +217,17 @@ def _answer_value(vr: str, text: str) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
+@dataclass
+class _Answers:
+    """The answers to one C-FIND: each one's values, and how to encode them."""
+
+    level: Level
+    returned: list[tuple[int, str]]
+    values: list[dict[int, str]]
+    encoding: tuple[bool, bool]  # (implicit VR, little endian)
+    complete: bool  # all the matches (not cropped by a limit)
+
+
 class FindService:
     """Answers C-FIND requests against one archive."""
 
@@ -223,30 +246,39 @@ class FindService:
     def _limit(self, level: Level) -> int:
         return self.limit_instances if level == Level.INSTANCE else self.limit_results
 
-    def answers(self, identifier: Dataset) -> tuple[list[Dataset], bool]:
-        """The answer identifiers, and whether they are all the matches (not cropped)."""
+    def _search(self, identifier: Dataset) -> _Answers:
+        """Match the identifier and read the values of every answer (one batch)."""
         query = to_find_query(identifier, self.config)
         limit = self._limit(query.level)
         query.limit = limit + 1 if limit else 0
         returned = _return_keys(identifier)
-        keys = [tag for tag, _ in returned]
-        encoding = _wire_encoding(identifier)
         with self.archive.read() as session:
             rows = search(self.archive, session, query)
             complete = not limit or len(rows) <= limit
             if not complete:
                 rows = rows[:limit]
-            answers = []
-            for row in rows:
-                values = requested_tags(self.archive, session, row, keys, TagStyle.SHORT)
-                answers.append(self._answer(query.level, returned, values, encoding))
-        return answers, complete
+            keys = [tag for tag, _ in returned]
+            values = requested_tags_many(self.archive, session, rows, keys)
+        return _Answers(query.level, returned, values, _wire_encoding(identifier), complete)
+
+    def _fixed_values(self, level: Level) -> dict[int, str]:
+        """The keys every answer carries whatever the request asked."""
+        return {
+            SPECIFIC_CHARACTER_SET: self.default_charset,
+            QUERY_RETRIEVE_LEVEL: _LEVEL_NAMES[level],
+            RETRIEVE_AE_TITLE: self.aet,
+        }
+
+    def _writer(self, found: _Answers) -> IdentifierWriter:
+        keys = [(SPECIFIC_CHARACTER_SET, "CS"), (QUERY_RETRIEVE_LEVEL, "CS")]
+        keys += [(RETRIEVE_AE_TITLE, "AE"), *found.returned]
+        return IdentifierWriter(keys, self.encodings, *found.encoding)
 
     def _answer(
         self,
         level: Level,
         returned: list[tuple[int, str]],
-        values: dict[str, str],
+        values: dict[int, str],
         encoding: tuple[bool, bool],
     ) -> Dataset:
         """One answer: its values encoded once, straight from the index strings (see
@@ -259,7 +291,7 @@ class FindService:
             RETRIEVE_AE_TITLE: ("AE", self.aet),
         }
         for tag, vr in returned:
-            answer[tag] = (vr, values.get(f"{tag >> 16:04x},{tag & 0xFFFF:04x}") or "")
+            answer[tag] = (vr, values.get(tag) or "")
         for tag, (vr, text) in answer.items():
             value = encoded_value(vr, text, self.encodings, little)
             if value is not None:
@@ -272,11 +304,18 @@ class FindService:
         return ds
 
     def handle(
-        self, identifier: Dataset, is_cancelled: Callable[[], bool] | None = None
+        self,
+        identifier: Dataset,
+        is_cancelled: Callable[[], bool] | None = None,
+        event: Any = None,
     ) -> Iterator[tuple[int, Any]]:
-        """pynetdicom's C-FIND handler protocol: (pending, answer)..., then final."""
+        """pynetdicom's C-FIND handler protocol: (pending, answer)..., then final.
+
+        With ``event`` (the ``EVT_C_FIND`` being answered), the pending answers are
+        written to its association directly where it allows (``find_responses``);
+        the others, and the final status, are yielded to pynetdicom."""
         try:
-            answers, complete = self.answers(identifier)
+            found = self._search(identifier)
         except FindRefused as exc:
             log.warning("C-FIND refused: %s", exc)
             yield exc.status, None
@@ -285,11 +324,35 @@ class FindService:
             log.warning("C-FIND failed: %s", exc)
             yield STATUS_UNABLE_TO_PROCESS, None
             return
-        yield from stream_answers(answers, complete, is_cancelled, "results")
+        writer = PendingWriter.for_event(event) if event is not None and found.values else None
+        if writer is None:
+            datasets = (
+                self._answer(found.level, found.returned, values, found.encoding)
+                for values in found.values
+            )
+            yield from stream_answers(datasets, found.complete, is_cancelled, "results")
+            return
+        encoder = self._writer(found)
+        fixed = self._fixed_values(found.level)
+        for values in found.values:
+            if is_cancelled is not None and is_cancelled():
+                yield STATUS_CANCEL, None
+                return
+            if writer.ended():
+                return  # as pynetdicom: nothing more to send on this association
+            data = encoder.write({**values, **fixed})
+            if data is None or not writer.send(data):
+                yield (
+                    STATUS_PENDING,
+                    self._answer(found.level, found.returned, values, found.encoding),
+                )
+        if not found.complete:
+            _log_cropped("results")
+            yield STATUS_CANCEL, None
 
 
 def stream_answers(
-    answers: list[Dataset],
+    answers: Iterable[Dataset],
     complete: bool,
     is_cancelled: Callable[[], bool] | None,
     what: str,
@@ -302,8 +365,12 @@ def stream_answers(
             return
         yield STATUS_PENDING, answer
     if not complete:
-        log.warning("Too many %s for an incoming C-FIND query; the answers were cropped", what)
+        _log_cropped(what)
         yield STATUS_CANCEL, None
+
+
+def _log_cropped(what: str) -> None:
+    log.warning("Too many %s for an incoming C-FIND query; the answers were cropped", what)
 
 
 __all__ = ["FindRefused", "FindService", "query_level", "to_find_query"]

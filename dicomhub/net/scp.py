@@ -466,7 +466,7 @@ class DicomListener:
             log.error("C-FIND refused by a failing filter: %s", exc)
             yield STATUS_UNABLE_TO_PROCESS, None
             return
-        yield from self.finder.handle(identifier, lambda: event.is_cancelled)
+        yield from self.finder.handle(identifier, lambda: event.is_cancelled, event)
 
     def _on_find_worklist(self, event: evt.Event) -> Iterator[tuple[int, Any]]:
         if not self._allowed(event, FIND_WORKLIST):

@@ -14,8 +14,14 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
+from pydicom.sequence import Sequence
 
-from dicomhub.dicom.encoded_elements import encoded_value, mark_encoding, raw_element
+from dicomhub.dicom.encoded_elements import (
+    IdentifierWriter,
+    encoded_value,
+    mark_encoding,
+    raw_element,
+)
 
 # (tag, VR, Orthanc's string form, the value pydicom is given for it)
 CASES: list[tuple[int, str, str, object]] = [
@@ -107,3 +113,89 @@ def test_bad_numbers_give_an_empty_value() -> None:
     assert encoded_value("US", "abc", ["latin_1"]) == b""
     assert encoded_value("US", "70000", ["latin_1"]) == b""  # does not fit 16 bits
     assert encoded_value("SS", "-2", ["latin_1"]) == b"\xfe\xff"
+
+
+#: Beyond ``CASES``: ASCII text in charsets where it takes the ASCII shortcut, names
+#: with component groups (left to ``PersonName``) and an empty sequence.
+WRITER_CASES: list[tuple[int, str, str, object]] = [
+    (
+        0x00100010,
+        "PN",
+        "Yamada^Tarou=山田^太郎=やまだ^たろう",
+        "Yamada^Tarou=山田^太郎=やまだ^たろう",
+    ),
+    (0x00101001, "PN", "Doe^Jo=", "Doe^Jo="),
+    (0x00081030, "LO", "Plain ASCII ~\\|", "Plain ASCII ~\\|"),
+    (0x00321060, "LO", "撮影", "撮影"),
+    (0x00321060, "LO", "Иванов Иван", "Иванов Иван"),
+    (0x00321060, "LO", "Thorax ñ", "Thorax ñ"),
+    (0x00081110, "SQ", "", Sequence([])),
+]
+
+
+def _writable(text: str, encodings: list[str]) -> bool:
+    for encoding in encodings:
+        try:
+            text.replace("=", "").replace("^", "").encode(encoding)
+            return True
+        except UnicodeEncodeError:
+            continue
+    return False
+
+
+def writer_cases(encodings: list[str]) -> list[tuple[int, str, str, object]]:
+    """One case per tag, among those the character set can write (no Japanese in
+    Latin-1, no Latin-1 in Cyrillic)."""
+    chosen: dict[int, tuple[int, str, str, object]] = {}
+    for case in WRITER_CASES + CASES:
+        if case[0] not in chosen and _writable(case[2], encodings):
+            chosen[case[0]] = case
+    return list(chosen.values())
+
+
+@pytest.mark.parametrize(
+    "charset", ["ISO_IR 100", "ISO_IR 192", "ISO 2022 IR 6\\ISO 2022 IR 87", "ISO_IR 144"]
+)
+@pytest.mark.parametrize(("implicit", "little"), [(False, True), (True, True), (False, False)])
+def test_identifier_writer_writes_what_pydicom_writes(
+    charset: str, implicit: bool, little: bool
+) -> None:
+    """A whole answer written by ``IdentifierWriter`` is byte for byte what pydicom
+    writes for the same elements (SpecificCharacterSet among them)."""
+    encodings = convert_encodings(charset.split("\\"))
+    reference = Dataset()
+    reference.SpecificCharacterSet = charset.split("\\")
+    texts = {0x00080005: charset}
+    keys = [(0x00080005, "CS")]
+    for tag, vr, text, value in writer_cases(encodings):
+        reference.add(DataElement(tag, vr, value))
+        texts[tag] = text
+        keys.append((tag, vr))
+    keys.append((0x00200010, "SH"))  # asked, without value: an empty element
+    reference.add(DataElement(0x00200010, "SH", None))
+    writer = IdentifierWriter(keys, encodings, implicit, little)
+    assert writer.write(texts) == written(reference, implicit, little)
+
+
+def test_identifier_writer_leaves_some_answers_to_pydicom() -> None:
+    """A value of a VR it does not encode, or too long for a 16-bit length in an
+    explicit syntax: ``None``, the caller builds a ``Dataset`` instead."""
+    encodings = convert_encodings("ISO_IR 100")
+    assert (
+        IdentifierWriter([(0x00209165, "AT")], encodings, False, True).write(
+            {0x00209165: "00100010"}
+        )
+        is None
+    )
+    assert IdentifierWriter([(0x00209165, "AT")], encodings, False, True).write({}) == (
+        b"\x20\x00\x65\x91AT\x00\x00"
+    )
+    long_text = "x" * 70000
+    assert (
+        IdentifierWriter([(0x00081030, "LO")], encodings, False, True).write(
+            {0x00081030: long_text}
+        )
+        is None
+    )
+    implicit = IdentifierWriter([(0x00081030, "LO")], encodings, True, True)
+    assert implicit.write({0x00081030: long_text}) is not None
