@@ -7,7 +7,10 @@ Python runs one thread at a time per process, so to use several cores dicomhub c
 run ``HttpWorkers`` processes on the same listening socket. They share everything
 through the index and the storage area (as replicas would): the parent prepares the
 index and finishes interrupted writes before any worker starts, and the first worker
-also runs the background duties (stability).
+also runs the background duties (stability, the DICOM listener, jobs, the scripts'
+callbacks, which follow the changes log of the index so that they see every worker's
+changes). The few routes whose effect lives in a process reach the right one(s) over
+private sockets (``rest/workers.py``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import signal
 import socket
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .config import ConfigurationError
@@ -70,12 +75,18 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
         return EXIT_STARTUP_FAILURE
 
     workers = http_workers(config)
+    changes_from: int | None = None
     try:
         if workers == 1:
             archive, app = build(config)
         else:
-            # Schema and crash recovery once, before any worker may write.
-            Archive(Settings.from_config(config)).close()
+            # Schema and crash recovery once, before any worker may write; and where the
+            # primary's callbacks start following the changes log (nothing older).
+            from .core.change_feed import last_seq
+
+            archive = Archive(Settings.from_config(config))
+            changes_from = last_seq(archive)
+            archive.close()
     except ConfigurationError:
         sock.close()
         raise  # the command line reports it and exits 255, as for any bad option
@@ -88,7 +99,7 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
     try:
         if workers == 1:
             return _run_worker(sock, config, archive, app, primary=True, no_jobs=no_jobs)
-        return _supervise(sock, config, workers, no_jobs)
+        return _supervise(sock, config, workers, no_jobs, changes_from)
     finally:
         sock.close()
         log.info("dicomhub has stopped")
@@ -101,25 +112,56 @@ def _run_worker(
     app: Any,
     primary: bool,
     no_jobs: bool = False,
+    group: Any = None,
+    changes_from: int | None = None,
 ) -> int:
     import uvicorn
 
+    from .scripting.callbacks import starlette_app, start_scripting
+
+    sockets, served = [sock], app
+    if group is not None:  # one of several workers: ``rest/workers.py``
+        from .rest.workers import PrivateChannel
+
+        routes_app = starlette_app(app)
+        routes_app.state.workers = group
+        group.routes_app = routes_app
+        served = PrivateChannel(app, routes_app, group.socket_path(group.index))
+        if primary:
+            sockets.append(group.join())
     monitor = StabilityMonitor(archive) if primary else None
     if monitor:
         monitor.start()
-    from .scripting.callbacks import start_scripting
 
     # Filters in every worker (they guard HTTP and ingest), before any listener opens.
-    scripting = start_scripting(archive, app, config, primary=primary)
+    scripting = start_scripting(
+        archive,
+        app,
+        config,
+        primary=primary,
+        follow_changes_from=changes_from,
+        follow_changes=group is not None,
+    )
     from .net.scp import start_listener
 
     listener = start_listener(archive, config) if primary else None
     from .core.jobs import start_runner
 
     jobs = start_runner(archive, config, no_jobs) if primary else None
+    stop_nudges = None
+    if group is not None:
+        stop_nudges = _start_nudges(archive, group, scripting)
+        if primary:
+            group.mark_ready()
+        else:
+            # As a single process serves nothing before ``Initialize`` has run, the
+            # other workers wait for the primary (whose start-up may send them
+            # settings: they join the group only now, and read those from the record).
+            group.wait_ready()
+            sockets.append(group.join())
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
+            served,
             loop="uvloop",
             http="httptools",
             access_log=False,
@@ -141,7 +183,7 @@ def _run_worker(
 
         signal.signal(signal.SIGHUP, restart)
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     except _Terminated:
         pass
     finally:
@@ -152,10 +194,42 @@ def _run_worker(
             listener.stop()
         if jobs:
             jobs.stop()
+        if stop_nudges:
+            stop_nudges()
         if scripting:
             scripting.stop()
         archive.close()
     return 0
+
+
+def _start_nudges(archive: Archive, group: Any, scripting: Any) -> Callable[[], None]:
+    """Several workers: the others wake the primary's callbacks and job runner as soon
+    as they commit a change or submit a job (``core.nudges``); answers the stop."""
+    from .core import nudges
+    from .core.jobs import engine as jobs_engine
+
+    path = os.path.join(group.folder, "nudges.sock")
+    if group.primary:
+        targets = {nudges.JOBS: jobs_engine.wake_runner}
+        if scripting.follower is not None:
+            targets[nudges.CHANGES] = scripting.follower.wake
+        receiver = nudges.NudgeListener(path, targets)
+        receiver.start()
+        return receiver.stop
+    sender = nudges.NudgeSender(path)
+
+    def changed(_change: object) -> None:
+        sender.send(nudges.CHANGES)
+
+    archive.events.subscribe(changed)
+    jobs_engine.remote_wakeup = lambda: sender.send(nudges.JOBS)
+
+    def stop() -> None:
+        archive.events.unsubscribe(changed)
+        jobs_engine.remote_wakeup = None
+        sender.close()
+
+    return stop
 
 
 class _Terminated(Exception):
@@ -182,11 +256,39 @@ def _terminated(_signum: int, _frame: object) -> None:
 
 
 def _supervise(
-    sock: socket.socket, config: Mapping[str, Any], workers: int, no_jobs: bool = False
+    sock: socket.socket,
+    config: Mapping[str, Any],
+    workers: int,
+    no_jobs: bool = False,
+    changes_from: int | None = None,
 ) -> int:
+    # The workers' private sockets and the run's settings (mode 0700; short path, as
+    # Unix socket paths are limited to about 100 bytes).
+    folder = tempfile.mkdtemp(prefix="dicomhub-")
+    try:
+        return _supervise_in(sock, config, workers, no_jobs, changes_from, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _supervise_in(
+    sock: socket.socket,
+    config: Mapping[str, Any],
+    workers: int,
+    no_jobs: bool,
+    changes_from: int | None,
+    folder: str,
+) -> int:
+    from .rest.workers import WorkerGroup
+
     children: dict[int, int] = {}
+    started: set[int] = set()
 
     def spawn(index: int) -> None:
+        # A primary started again follows the log from its newest change (as a
+        # restarted server would) rather than replaying what its predecessor did.
+        follow_from = None if index in started else changes_from
+        started.add(index)
         pid = os.fork()
         if pid == 0:  # the worker
             global _supervised
@@ -196,7 +298,16 @@ def _supervise(
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 archive, app = build(config, recover=False)
-                code = _run_worker(sock, config, archive, app, primary=index == 0, no_jobs=no_jobs)
+                code = _run_worker(
+                    sock,
+                    config,
+                    archive,
+                    app,
+                    primary=index == 0,
+                    no_jobs=no_jobs,
+                    group=WorkerGroup(folder, index, workers),
+                    changes_from=follow_from,
+                )
             except BaseException:
                 log.exception("HTTP worker %d failed", index)
             finally:

@@ -8,8 +8,10 @@ range" (400), a metrics flag that is not a Boolean "Bad file format" (400); with
 metrics disabled the Prometheus scrape is an empty 200; shutdown and reset answer
 ``{}``.
 
-Log levels and the metrics switch live in the process, as in Orthanc: with several
-HTTP workers they change the worker that answered only.
+Log levels and the metrics switch live in the process, as in Orthanc (forgotten at
+restart): with several HTTP workers a change is applied by every worker
+(``rest/workers.py``), so that any worker answers what was set; the Prometheus
+scrape adds up the requests counted by every worker.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..core import reading
 from ..core.errors import BadFileFormat, ParameterOutOfRange
 from ..core.metrics import HttpMetrics, prometheus_text
+from ..core.metrics_merge import merge_scrapes
 from ..logs import CATEGORIES
 from .common import archive_of
 from .responses import json_response, text_response
+from .workers import group_of
 
 log = logging.getLogger("dicomhub.rest.operations")
 
@@ -131,7 +135,10 @@ async def get_log_level(request: Request) -> Response:
 
 
 async def put_log_level(request: Request) -> Response:
-    level = _parse_verbosity(await request.body())
+    body = await request.body()
+    level = _parse_verbosity(body)
+    if group := group_of(request):
+        return await group.apply_everywhere(request, body)
     for category in CATEGORIES:
         _set_category(category, level)
     log.info("Log level set to %s", logging.getLevelName(level))
@@ -145,7 +152,10 @@ def _category_routes(category: str) -> list[Route]:
         return text_response(_verbosity_of(first))
 
     async def put_level(request: Request) -> Response:
-        level = _parse_verbosity(await request.body())
+        body = await request.body()
+        level = _parse_verbosity(body)
+        if group := group_of(request):
+            return await group.apply_everywhere(request, body)
         _set_category(category, level)
         log.info("Log level of category %s set to %s", category, logging.getLevelName(level))
         return text_response("")
@@ -163,7 +173,10 @@ async def get_metrics(request: Request) -> Response:
 
 
 async def put_metrics(request: Request) -> Response:
-    value = (await request.body()).decode("utf-8", "replace").strip().lower()
+    body = await request.body()
+    value = body.decode("utf-8", "replace").strip().lower()
+    if value in ("1", "true", "0", "false") and (group := group_of(request)):
+        return await group.apply_everywhere(request, body)
     if value in ("1", "true"):
         _metrics(request).enabled = True
     elif value in ("0", "false"):
@@ -178,6 +191,10 @@ async def metrics_prometheus(request: Request) -> Response:
     media = "text/plain; version=0.0.4"
     if not metrics.enabled:
         return Response(b"", media_type=media)
+    if group := group_of(request):  # each worker counts its requests: add them up
+        answers = await group.ask_everyone(request)
+        scrapes = [a.body.decode() for a in answers if a.status_code == 200]
+        return Response(merge_scrapes(scrapes), media_type=media)
     statistics = await run_in_threadpool(reading.global_statistics, archive_of(request))
     return Response(prometheus_text(statistics, metrics), media_type=media)
 

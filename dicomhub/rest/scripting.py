@@ -1,9 +1,9 @@
 """``POST /tools/execute-script``: run Lua in the server's state, answer what it printed.
 
 Like Orthanc, the route is refused (403, empty body) unless ``ExecuteLuaEnabled`` is
-set, since it runs arbitrary code. The primary worker shares its state with the
-configured scripts; another HTTP worker (``HttpWorkers`` > 1) runs the request in a
-state of its own without the configured scripts.
+set, since it runs arbitrary code. The script runs in the Lua state of the configured
+scripts' callbacks, as in Orthanc: with ``HttpWorkers`` > 1 that state lives in the
+primary worker, so the other workers forward the request to it (``rest/workers.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ..core.errors import DicomhubError
 from ..scripting.asgi_call import LUA_SCOPE_KEY
 from ..scripting.lua import LuaEngine, LuaScriptError
+from .workers import group_of
 
 _create_lock = threading.Lock()
 
@@ -50,6 +51,9 @@ async def execute_script(request: Request) -> Response:
     if request.scope.get(LUA_SCOPE_KEY):
         raise LuaCommandError("a Lua script cannot run another script")
     code = await request.body()
+    group = group_of(request)
+    if group is not None and not group.primary:
+        return await group.forward_to_primary(request, code)
     engine = _engine(request)
     try:
         output = await run_in_threadpool(engine.execute, code)

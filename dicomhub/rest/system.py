@@ -18,6 +18,7 @@ from ..dicom.levels import Level
 from ..dicom.values import ENCODINGS
 from .common import archive_of, inline
 from .responses import json_response, text_response
+from .workers import group_of
 
 #: Orthanc's REST API revision number for the API level we implement.
 API_REVISION = 31
@@ -108,9 +109,12 @@ def get_default_encoding(request: Request) -> Response:
 
 
 async def put_default_encoding(request: Request) -> Response:
-    value = (await request.body()).decode("utf-8", "replace").strip()
+    body = await request.body()
+    value = body.decode("utf-8", "replace").strip()
     if value not in ENCODINGS:
         raise ParameterOutOfRange(f"Unknown encoding: {value}")
+    if group := group_of(request):  # held in each process: every HTTP worker takes it
+        return await group.apply_everywhere(request, body)
     archive_of(request).settings.default_encoding = value
     return text_response("")
 

@@ -7,8 +7,10 @@ committing thread; one worker thread drains the queue, looks up what the callbac
 receives (tags, metadata, origin) through the REST face, and calls Lua, then the
 Python hooks. A failing callback is logged and the next one still runs.
 
-The bus only carries changes made in this process: with ``HttpWorkers`` > 1, changes
-made by the other workers do not reach the primary worker's scripts.
+The bus only carries changes made in this process. With ``HttpWorkers`` > 1 the
+primary worker, which runs the callbacks, follows the changes log of the index
+instead (``core.change_feed``): every worker's changes reach the scripts, once each,
+in the order of the log, as they would in a single process.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..core.change_feed import ChangeFollower
 from ..core.enums import ChangeType
 from ..core.events import Change
 from ..core.hooks import hooks_of, origin_json
@@ -198,6 +201,7 @@ class Scripting:
         filter_engine: LuaEngine | None = None,
         removers: list[Callable[[], None]] | None = None,
         python: PythonHooks | None = None,
+        follower: ChangeFollower | None = None,
     ) -> None:
         self.archive = archive
         self.engine = engine
@@ -205,10 +209,14 @@ class Scripting:
         self.filter_engine = filter_engine
         self.removers = removers or []
         self.python = python
+        self.follower = follower
 
     def stop(self) -> None:
         for remove in self.removers:
             remove()
+        if self.follower is not None:
+            self.archive.events.unsubscribe(self.follower.wake)
+            self.follower.stop()
         if self.dispatcher is not None:
             self.archive.events.unsubscribe(self.dispatcher.enqueue)
             self.dispatcher.stop()
@@ -245,10 +253,22 @@ def start_filters(archive: Any, app: Any, config: Any) -> tuple[LuaEngine | None
     return engine, removers
 
 
-def start_scripting(archive: Any, app: Any, config: Any, primary: bool = True) -> Scripting:
+def start_scripting(
+    archive: Any,
+    app: Any,
+    config: Any,
+    primary: bool = True,
+    follow_changes_from: int | None = None,
+    follow_changes: bool = False,
+) -> Scripting:
     """Installs the filters (Lua and Python hooks); in the primary worker also loads
     ``LuaScripts`` for the callbacks, calls ``Initialize`` and subscribes the callbacks
-    of both to the events, through one queue."""
+    of both to the events, through one queue.
+
+    ``follow_changes`` (several HTTP workers): the callbacks are fed from the changes
+    log, after ``follow_changes_from`` (default: the newest change now), rather than
+    from this process's bus, so that the other workers' changes reach them too.
+    """
     filter_engine, removers = start_filters(archive, app, config)
     python = load_python_hooks(config)
     if python is not None:
@@ -266,9 +286,15 @@ def start_scripting(archive: Any, app: Any, config: Any, primary: bool = True) -
         log.error("Error in the Lua callback Initialize(): %s", exc.message)
     if python is not None:
         python.initialize(HookApi(engine.rest, config))
-    archive.events.subscribe(dispatcher.enqueue)
+    follower = None
+    if follow_changes:
+        follower = ChangeFollower(archive, dispatcher.enqueue, follow_changes_from)
+        archive.events.subscribe(follower.wake)  # this worker's changes: read at once
+        follower.start()
+    else:
+        archive.events.subscribe(dispatcher.enqueue)
     starlette_app(app).state.lua = engine
-    return Scripting(archive, engine, dispatcher, filter_engine, removers, python)
+    return Scripting(archive, engine, dispatcher, filter_engine, removers, python, follower)
 
 
 def without_access_control(app: Any) -> Any:

@@ -37,8 +37,23 @@ PENDING, RUNNING, SUCCESS, FAILURE, PAUSED, RETRY = (
 FINISHED = (SUCCESS, FAILURE)
 
 #: Wakes this process's runner as soon as a job is submitted here; jobs submitted
-#: by other workers are found by polling.
+#: by other workers are found by polling, or sooner through ``remote_wakeup``.
 _wakeup = threading.Event()
+
+#: Set by the server in a worker that runs no jobs (``HttpWorkers`` > 1): nudges the
+#: primary worker's runner (``core.nudges``).
+remote_wakeup: Callable[[], None] | None = None
+
+
+def wake_runner() -> None:
+    """Look for pending jobs now (a nudge from another worker)."""
+    _wakeup.set()
+
+
+def _wake() -> None:
+    _wakeup.set()
+    if remote_wakeup is not None:
+        remote_wakeup()
 
 
 class JobStopped(Exception):
@@ -93,7 +108,7 @@ def submit(
         )
 
     archive.write(insert)
-    _wakeup.set()
+    _wake()
     return job_id
 
 
@@ -159,7 +174,7 @@ def resume(archive: Archive, job_id: str) -> bool:
         return True
 
     done = _change(archive, job_id, fn)
-    _wakeup.set()
+    _wake()
     return done
 
 
@@ -181,7 +196,7 @@ def resubmit(archive: Archive, job_id: str) -> bool:
         return True
 
     done = _change(archive, job_id, fn)
-    _wakeup.set()
+    _wake()
     return done
 
 
