@@ -71,9 +71,17 @@ def _wait(predicate: Callable[[], Any], timeout: float = 30) -> Any:
 
 
 def _workers(server: RunningServer) -> list[int]:
+    """The worker processes, once all ``HttpWorkers`` of them are there (the port
+    accepts connections as soon as the supervisor has bound it, before it forks)."""
     pid = server.process.pid
-    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
-        return [int(p) for p in children.read().split()]
+    expected = int(server.config.get("HttpWorkers") or 1)
+
+    def children() -> list[int]:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
+            found = [int(p) for p in listing.read().split()]
+        return found if len(found) == expected else []
+
+    return _wait(children)
 
 
 def _bytes_read(pid: int) -> int:
@@ -328,3 +336,33 @@ def test_a_setting_made_by_initialize_reaches_every_worker(
         with _fresh(server) as client:
             assert client.get("/tools/log-level-dicom").text == "trace"
             assert client.get("/tools/default-encoding").text == "Utf8"
+
+
+def test_workers_stop_when_the_supervisor_is_killed(make_server) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL of the supervisor (which cannot pass it on) ends its workers too, as it
+    would end a single process: no worker is left serving the port."""
+    server = make_server(HttpWorkers=2)
+    workers = _workers(server)
+    assert len(workers) == 2
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=10)
+
+    def all_gone() -> bool:
+        return not any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in workers)
+
+    _wait(all_gone)
+    try:
+        httpx.get(f"{server.url}/system", timeout=2)
+    except httpx.TransportError:
+        pass
+    else:
+        raise AssertionError("a worker still answers after its supervisor was killed")
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie waiting to be reaped by init)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
