@@ -57,9 +57,14 @@ class ChangeFollower:
         listener: Callable[[Change], None],
         start_seq: int | None = None,
         interval: float = 0.2,
+        wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.archive = archive
         self.listener = listener
+        #: Whether the listener wants changes at all now (cheap, lock-free): while it
+        #: does not, only the newest number is followed, as a single process with no
+        #: callback queues no change either.
+        self.wanted = wanted
         self.cursor = last_seq(archive) if start_seq is None else start_seq
         self.interval = interval
         # The number after the cursor is the next one to expect, unless the log was
@@ -80,11 +85,23 @@ class ChangeFollower:
 
     def wake(self, _change: object = None) -> None:
         """Read now (an event bus listener: cheap, it runs in the committing thread)."""
-        self._wake.set()
+        if self.wanted is None or self.wanted():
+            self._wake.set()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()  # before reading: a wake-up during the read reads again
+            if self.wanted is not None and not self.wanted():
+                # Keep up with the log by its newest number (one read per interval):
+                # once wanted, reading goes on from about when interest began.
+                try:
+                    self.cursor = last_seq(self.archive)
+                except Exception:
+                    log.exception("Cannot read the changes log")
+                self._anchored = self.cursor > 0
+                self._gap_since = None
+                self._wake.wait(self.interval)
+                continue
             try:
                 while self._drain_once() and not self._stopping.is_set():
                     pass

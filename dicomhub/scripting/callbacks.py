@@ -57,6 +57,14 @@ _JOBS = {
     ChangeType.JobSuccess: "OnJobSuccess",
     ChangeType.JobFailure: "OnJobFailure",
 }
+#: Every callback a change may call (``_dispatch``).
+CHANGE_CALLBACKS: tuple[str, ...] = (
+    "OnStoredInstance",
+    *("OnStable" + _TITLES[level] for level in _STABLE.values()),
+    *("OnDeleted" + title for title in _TITLES.values()),
+    *("OnUpdated" + title for title in _TITLES.values()),
+    *_JOBS.values(),
+)
 _STOP = object()
 
 
@@ -73,8 +81,11 @@ class CallbackDispatcher:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dicomhub-lua", daemon=True)
         self._heartbeat: threading.Thread | None = None
+        #: (Lua generation, whether a change callback was defined then); None: unknown.
+        self._interest: tuple[int, bool] | None = None
 
     def start(self) -> None:
+        self._check_interest()
         self._thread.start()
         if self.heartbeat_period > 0:
             self._heartbeat = threading.Thread(
@@ -91,8 +102,22 @@ class CallbackDispatcher:
 
     def enqueue(self, change: Change) -> None:
         """The event bus listener: must stay cheap, it runs in the committing thread."""
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and self.may_want_changes():
             self._queue.put(change)
+
+    def may_want_changes(self) -> bool:
+        """False only when neither Lua nor a Python hook defines any callback of a
+        change, as last checked, and no Lua code ran since: the changes are then not
+        even queued (most servers have no such script). Lock-free, for the committing
+        thread: a run of Lua code makes it True until the dispatcher checks again."""
+        known = self._interest
+        return known is None or known[0] != self.engine.generation or known[1]
+
+    def _check_interest(self) -> None:
+        """In the dispatcher thread: whether any change callback is defined now."""
+        generation = self.engine.generation
+        wanted = any(self._wanted(name) for name in CHANGE_CALLBACKS)
+        self._interest = (generation, wanted)
 
     def _beat(self) -> None:
         while not self._stopping.wait(self.heartbeat_period):
@@ -110,6 +135,8 @@ class CallbackDispatcher:
                     self._dispatch(item)
             except Exception:
                 log.exception("Lua callback failed for %s", item)
+            if self._queue.empty():
+                self._check_interest()
 
     def _wanted(self, name: str) -> bool:
         """Whether Lua or a Python hook defines the callback (before paying for its
@@ -288,7 +315,9 @@ def start_scripting(
         python.initialize(HookApi(engine.rest, config))
     follower = None
     if follow_changes:
-        follower = ChangeFollower(archive, dispatcher.enqueue, follow_changes_from)
+        follower = ChangeFollower(
+            archive, dispatcher.enqueue, follow_changes_from, wanted=dispatcher.may_want_changes
+        )
         archive.events.subscribe(follower.wake)  # this worker's changes: read at once
         follower.start()
     else:

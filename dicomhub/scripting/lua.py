@@ -86,6 +86,9 @@ class LuaEngine:
         )
         self.rest = AsgiCaller(app)
         self._lock = threading.RLock()
+        #: Counts the runs of Lua code: while it stays the same, the set of global
+        #: functions (the callbacks a script defines) cannot have changed.
+        self.generation = 0
         self._deadline = float("inf")
         self._output: list[str] | None = None
         self._http_auth: tuple[str, str] | None = None
@@ -179,6 +182,8 @@ class LuaEngine:
             raise LuaScriptError(_clean_message(exc)) from exc
         finally:
             self._deadline = float("inf")
+            # Any run may (re)define globals, callbacks included: see ``generation``.
+            self.generation += 1
 
     def _check(self) -> None:
         if time.monotonic() > self._deadline:

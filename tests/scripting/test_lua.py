@@ -302,3 +302,34 @@ def test_finalize_runs_when_the_server_is_terminated(
     server.stop()  # SIGTERM
     assert server.process.returncode == 0
     assert marker.read_text() == "bye"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_callback_defined_by_execute_script_gets_the_next_changes(
+    make_server: Callable[..., RunningServer], workers: int
+) -> None:
+    """With no change callback defined, changes are not even queued; a callback that
+    ``execute-script`` defines later still gets the changes made after it (one
+    worker or several; with several, the primary may also pass on the changes of the
+    last poll interval before it, ``core.change_feed``)."""
+    server = make_server(ExecuteLuaEnabled=True, HttpWorkers=workers)
+    upload(server.client, make_dicom(patient_id="BEFORE"))
+    defined = _run(
+        server,
+        "stored = {}\n"
+        "function OnStoredInstance(id, tags, metadata, origin)\n"
+        "  table.insert(stored, tags['PatientID'])\n"
+        "end\n",
+    )
+    assert defined.status_code == 200
+    for name in ("AFTER1", "AFTER2"):
+        upload(server.client, make_dicom(patient_id=name))
+
+    def seen() -> list[str]:
+        printed = _run(server, "for _, p in ipairs(stored) do print(p) end").text
+        names = printed.split()
+        return names if {"AFTER1", "AFTER2"} <= set(names) else []
+
+    names = _wait(seen)
+    if workers == 1:  # several: the changes of the last poll interval may come too
+        assert "BEFORE" not in names
