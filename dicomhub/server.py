@@ -44,12 +44,19 @@ def build(config: Mapping[str, Any], recover: bool = True) -> tuple[Archive, Any
     return archive, create_app(archive, config)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, shared: bool = False, listen: bool = True) -> socket.socket:
+    """The HTTP socket. ``shared``: one of several processes' sockets on the same port
+    (``SO_REUSEPORT``), each with its own queue of connections that the kernel fills
+    by hashing the peers' addresses, so that connections opened together spread over
+    the workers (with one shared queue, the first worker awake accepts them all)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(1024)
+    if listen:
+        sock.listen(1024)
     sock.set_inheritable(True)
     return sock
 
@@ -65,8 +72,14 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
     port = int(config.get("HttpPort", 8042) or 8042)
     remote = bool(config.get("RemoteAccessAllowed", False))
     host = str(config.get("HttpBindAddress") or ("0.0.0.0" if remote else "127.0.0.1"))
+    workers = http_workers(config)
     try:
-        sock = _bind(host, port)
+        # Several workers: the supervisor holds the port (bound, not listening, so
+        # that no connection waits in a queue nobody accepts from); each worker
+        # listens on its own socket of the port.
+        if workers > 1:  # a port held by anyone, even by shared sockets, refuses this
+            _bind(host, port, listen=False).close()
+        sock = _bind(host, port, shared=workers > 1, listen=workers == 1)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             log.error("The TCP port of the HTTP server is already in use: %s:%d", host, port)
@@ -74,7 +87,6 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
         log.error("Cannot open the HTTP port %s:%d: %s", host, port, exc)
         return EXIT_STARTUP_FAILURE
 
-    workers = http_workers(config)
     changes_from: int | None = None
     try:
         if workers == 1:
@@ -318,9 +330,11 @@ def _supervise_in(
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 _end_with_parent(supervisor)
+                host, port = sock.getsockname()[:2]
+                own = _bind(host, port, shared=True)
                 archive, app = build(config, recover=False)
                 code = _run_worker(
-                    sock,
+                    own,
                     config,
                     archive,
                     app,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import RunningServer, start_server
 from dicom_factory import make_dicom
 
@@ -366,3 +367,35 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.parametrize("second_workers", [1, 2])
+def test_a_port_held_by_workers_is_refused_to_another_server(
+    make_server, tmp_path: Path, second_workers: int
+) -> None:  # type: ignore[no-untyped-def]
+    """Each worker listens on its own socket of the port (SO_REUSEPORT); another server
+    started on that port must still fail as on a port in use, not share it."""
+    import subprocess
+    import sys
+
+    first = make_server(HttpWorkers=2)
+    _workers(first)  # both listening
+    folder = tmp_path / "second"
+    folder.mkdir()
+    config = {
+        "HttpPort": first.port,
+        "DicomPort": 0,
+        "HttpWorkers": second_workers,
+        "StorageDirectory": str(folder / "storage"),
+        "IndexDirectory": str(folder / "index"),
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    second = subprocess.run(
+        [sys.executable, "-m", "dicomhub", str(folder / "config.json")],
+        capture_output=True,
+        timeout=60,
+        cwd=folder,
+    )
+    assert second.returncode == 2, second.stderr
+    assert b"already in use" in second.stderr + second.stdout
+    assert first.client.get("/system").status_code == 200
