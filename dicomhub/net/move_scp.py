@@ -1,7 +1,9 @@
 """C-MOVE and C-GET SCP: the instances an identifier names, sent by pynetdicom.
 
 pynetdicom runs the C-STORE sub-operations and the pending/final responses with
-their sub-operation counts; this module only decides what to send and where. The
+their sub-operation counts; this module decides what to send and where, and rewrites
+those responses into Orthanc 1.10.1's (``OrthancMoveAnswers``, ``OrthancGetAnswers``:
+a C-MOVE stops at the first refused sub-operation and counts warnings as completed). The
 resources are found as Orthanc finds them for a retrieve: by the unique key of the
 QueryRetrieveLevel (PatientID, StudyInstanceUID, SeriesInstanceUID or
 SOPInstanceUID, a ``\\`` list allowed), compared exactly. A C-MOVE destination must
@@ -24,6 +26,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pynetdicom import build_context, evt
+from pynetdicom.dimse_primitives import C_GET, C_MOVE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ..core import attachments_io
@@ -42,6 +45,7 @@ from ..dicom import encoded
 from ..dicom.levels import Level
 from ..dicom.values import element_string
 from ..store.index.records import AttachmentRow
+from . import reactor
 from .find_scp import FindRefused, query_level
 from .scu import Outgoing, _contexts, no_delay, store
 
@@ -50,6 +54,8 @@ log = logging.getLogger("dicomhub.move")
 #: Public IDs per index query when looking the files of a retrieve up.
 _LOOKUP_CHUNK = 500
 
+STATUS_SUCCESS = 0x0000
+STATUS_WARNING = 0xB000
 STATUS_PENDING = 0xFF00
 STATUS_CANCEL = 0xFE00
 STATUS_UNABLE_TO_PROCESS = 0xC000
@@ -118,6 +124,66 @@ def _dataset(archive: Archive, public_id: str, file: AttachmentRow | None) -> Da
     return encoded.split(attachments_io.read(archive.storage, file))
 
 
+class OrthancMoveAnswers:
+    """The C-MOVE responses of Orthanc 1.10.1, rewritten from pynetdicom's (which
+    follow the standard's counting). Observed against Orthanc: a sub-operation the
+    destination answers with a warning counts as completed; the first refused (or
+    failed) sub-operation ends the move at once with 0xC000 and zero counts, without
+    a Failed SOP Instance UID List; no Pending response follows the last
+    sub-operation; the final response carries no Number of Remaining Sub-operations.
+    ``failed`` is set at the first failed sub-operation: the handler stops sending.
+    Uninstalls itself once the final response is sent."""
+
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.failed = False
+
+    def __call__(self, response: C_MOVE) -> bool:
+        if response.MessageIDBeingRespondedTo != self.message_id:
+            return True
+        completed = (response.NumberOfCompletedSuboperations or 0) + (
+            response.NumberOfWarningSuboperations or 0
+        )
+        if response.NumberOfFailedSuboperations:
+            self.failed = True
+        if response.Status == STATUS_PENDING:
+            if self.failed or not response.NumberOfRemainingSuboperations:
+                return False
+            response.NumberOfCompletedSuboperations = completed
+            response.NumberOfWarningSuboperations = 0
+            return True
+        reactor.retrieve_responses(None)
+        if response.Status == STATUS_CANCEL:
+            return True
+        response.NumberOfRemainingSuboperations = None
+        response.Identifier = None
+        if self.failed or response.Status not in (STATUS_SUCCESS, STATUS_WARNING):
+            response.Status = STATUS_UNABLE_TO_PROCESS
+            completed = 0
+        else:
+            response.Status = STATUS_SUCCESS
+        response.NumberOfCompletedSuboperations = completed
+        response.NumberOfFailedSuboperations = 0
+        response.NumberOfWarningSuboperations = 0
+        return True
+
+
+class OrthancGetAnswers:
+    """The C-GET responses of Orthanc 1.10.1: counted as the standard (and pynetdicom)
+    has it (warnings, failures, 0xB000 or 0xA702 at the end), a Pending response after
+    every sub-operation, but a final response without a Number of Remaining
+    Sub-operations nor a Failed SOP Instance UID List. Uninstalls itself once the final
+    is sent (pynetdicom sends it after the handler's generator has ended)."""
+
+    def __call__(self, response: C_GET) -> bool:
+        if response.Status != STATUS_PENDING:
+            reactor.retrieve_responses(None)
+            if response.Status != STATUS_CANCEL:
+                response.NumberOfRemainingSuboperations = None
+                response.Identifier = None
+        return True
+
+
 class RetrieveService:
     """Answers C-MOVE and C-GET requests against one archive."""
 
@@ -180,6 +246,7 @@ class RetrieveService:
         is_cancelled: Callable[[], bool] | None,
     ) -> Iterator[Any]:
         """pynetdicom's C-MOVE protocol: destination, count, then (status, dataset)."""
+        reactor.retrieve_responses(None)  # a generator left unfinished on this thread
         modality = self.destination(move_destination)
         if modality is None:
             log.warning("C-MOVE to an unknown destination AET: %s", move_destination)
@@ -213,7 +280,20 @@ class RetrieveService:
             yield 0
             return
         yield len(instances)
-        yield from self._datasets(instances, is_cancelled)
+        # until the final response, which pynetdicom sends after the last sub-operation
+        # (once this generator has ended) or when it is given a status
+        answers = OrthancMoveAnswers(message_id)
+        reactor.retrieve_responses(answers)
+        remaining = len(instances)
+        for status, dataset in self._datasets(instances, is_cancelled):
+            yield status, dataset
+            remaining -= 1
+            if status != STATUS_PENDING:
+                return
+            if answers.failed:  # as Orthanc: no further sub-operation
+                if remaining:  # else pynetdicom ends the move itself
+                    yield STATUS_UNABLE_TO_PROCESS, None
+                return
 
     def _send_in_background(
         self, modality: RemoteModality, instances: list[InstanceToSend], message_id: int
@@ -249,6 +329,7 @@ class RetrieveService:
         self, identifier: Dataset, is_cancelled: Callable[[], bool] | None
     ) -> Iterator[Any]:
         """pynetdicom's C-GET protocol: count, then (status, dataset) per instance."""
+        reactor.retrieve_responses(None)  # a generator left unfinished on this thread
         found = self._instances(identifier)
         if isinstance(found, FindRefused):
             log.warning("C-GET refused: %s", found)
@@ -256,7 +337,8 @@ class RetrieveService:
             yield found.status, None
             return
         yield len(found)
+        reactor.retrieve_responses(OrthancGetAnswers())
         yield from self._datasets(found, is_cancelled)
 
 
-__all__ = ["RetrieveService", "resources_to_send"]
+__all__ = ["OrthancGetAnswers", "OrthancMoveAnswers", "RetrieveService", "resources_to_send"]

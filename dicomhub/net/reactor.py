@@ -24,6 +24,11 @@ the C-STORE-RSP itself ("direct mode", the DUL thread then leaves the socket alo
 it takes the next PDU only when it is that response, whole; anything else (an abort,
 a release, a fragmented or unexpected message) is left in the socket, direct mode
 ends, and the DUL reads it as usual.
+
+The DUL thread reads the P-DATA-TF PDUs of an established association itself
+(``_read_p_data``): a data set arriving in dozens of PDUs no longer goes through
+pynetdicom's PDU objects, event queue and state machine once per PDU, and reaches its
+DIMSE layer as one P-DATA. Everything else keeps pynetdicom's reading.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pynetdicom._config
 import pynetdicom.ae
 import pynetdicom.association
 from pydicom.dataelem import DataElement
@@ -52,6 +58,7 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu import A_ABORT_RQ
+from pynetdicom.pdu_primitives import P_DATA
 
 from ..dicom.encoded import EncodedDataset
 from . import wire
@@ -72,6 +79,52 @@ _PEEK_BYTES = 65536
 #: keeps them): OffendingElement, ErrorComment.
 _STATUS_TAGS = (0x00000900, 0x00000901, 0x00000902)
 _STATUS = BaseTag(0x00000900)
+_PDU_HEADER = struct.Struct(">BBL")
+_PDV_HEADER = struct.Struct(">LBB")
+#: Longest P-DATA-TF PDU read directly (our MaximumPduLength is at most 128 kB; a
+#: longer one, allowed to a peer that ignores it, goes pynetdicom's way).
+_LONGEST_P_DATA = 1 << 20
+#: Events whose handlers see every PDU received: bound, pynetdicom reads it.
+_PDU_EVENTS = (evt.EVT_DATA_RECV, evt.EVT_PDU_RECV, evt.EVT_FSM_TRANSITION)
+
+
+def _views_accepted() -> bool:
+    """Whether a P-DATA keeps its PDV list in the attribute ``_to_dimse`` sets (its
+    setter accepts only bytes, which would copy each fragment once more)."""
+    probe = P_DATA()
+    pdvs = [[1, memoryview(b"\x02")]]
+    try:
+        probe._presentation_data_value_list = pdvs
+        return probe.presentation_data_value_list is pdvs
+    except Exception:  # noqa: BLE001 - another pynetdicom: bytes then
+        return False
+
+
+_PDVS_AS_VIEWS = _views_accepted()
+
+
+def _recv_chunked() -> bool:
+    """pynetdicom writes received data sets to a file as they come: its way then."""
+    return bool(pynetdicom._config.STORE_RECV_CHUNKED_DATASET)
+
+
+def _pdvs(pdu: memoryview) -> list[tuple[int, int, int, int]] | None:
+    """(context ID, message control header, start, end of the fragment) of each PDV
+    of a P-DATA-TF PDU, None unless they fill it exactly (each at least its context
+    ID and control header)."""
+    pdvs = []
+    end = len(pdu)
+    offset = 6
+    while offset < end:
+        if end - offset < 6:
+            return None
+        length, context_id, control = _PDV_HEADER.unpack_from(pdu, offset)
+        stop = offset + 4 + length
+        if length < 2 or stop > end:
+            return None
+        pdvs.append((context_id, control, offset + 6, stop))
+        offset = stop
+    return pdvs or None
 
 
 class _RingingQueue(queue.Queue):  # type: ignore[type-arg]
@@ -142,6 +195,8 @@ class EventDrivenDUL(DULServiceProvider):
         # Direct mode: a user thread reads the socket; the DUL thread does not
         self._direct = False
         self._park_ack: threading.Event | None = None
+        # Data-set PDVs of the message being received, not yet handed to DIMSE
+        self._fragments: list[list[Any]] = []
 
     def kill_dul(self) -> None:
         super().kill_dul()
@@ -217,6 +272,137 @@ class EventDrivenDUL(DULServiceProvider):
         finally:
             _association_bell(self.assoc).set()
             self._doorbell.close()
+
+    # ---- P-DATA-TF PDUs read directly ---------------------------------------------
+    def _read_pdu_data(self) -> None:
+        """Read the next PDU: a plain P-DATA-TF PDU of an established association is
+        read here, anything else (and anything unusual) the way pynetdicom reads it."""
+        if not self._read_p_data():
+            self._flush_fragments()
+            super()._read_pdu_data()
+
+    def _read_p_data(self) -> bool:
+        """Read P-DATA-TF PDUs when it is safe to bypass pynetdicom's PDU classes.
+
+        pynetdicom reads a PDU 4 kB per ``recv``, copies it four times, builds PDU
+        and PDV item objects, runs its state machine through the event queue and
+        hands each PDV to DIMSE, which copies it into the message, all once per PDU
+        through the DUL loop (two ``select`` calls each): for a CT in 16 kB PDUs
+        that was a third of the DUL thread's time. Here a PDU is read in one
+        ``recv_into``, its PDVs cut with ``struct``, the data-set fragments of a
+        message kept as views and handed to pynetdicom's DIMSE together as one P-DATA
+        when the last one came (``_take_p_data``), and the PDUs of a data set already
+        in the socket are read one after the other without going round the loop.
+
+        Only in state Sta6 (where the state machine's answer to a P-DATA-TF PDU is to
+        pass it to DIMSE and stay there), on a plain TCP socket, with no event queued
+        before it and nobody listening to PDUs, data or transitions; nor when
+        pynetdicom writes received data sets to files as they come. False, with
+        nothing read, otherwise: the caller hands DIMSE the fragments read so far and
+        pynetdicom reads the PDU. A PDU whose PDVs do not add up goes to pynetdicom's
+        decoder, which judges it (and ends the association).
+        """
+        raw = self._plain_socket()
+        if (
+            raw is None
+            or self.state_machine.current_state != _ESTABLISHED
+            or self.event_queue.qsize()
+            or _recv_chunked()
+            or any(self.assoc.get_handlers(event) for event in _PDU_EVENTS)
+        ):
+            return False
+        # The rest of a data set is read in one go while its PDUs are already here
+        # (not the loop of the DUL thread once per PDU), unless something else is due
+        taken = self._take_p_data(raw, socket.MSG_PEEK)
+        if taken is None:
+            return False
+        while (
+            taken
+            and self._fragments
+            and not self._kill_thread
+            and not self.event_queue.qsize()
+            and not self.to_provider_queue.qsize()
+        ):
+            taken = self._take_p_data(raw, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return True
+
+    def _take_p_data(self, raw: socket.socket, peek: int) -> bool | None:
+        """Read and hand on the next PDU if it is a P-DATA-TF PDU whose header ``peek``
+        finds: True, or False when the association must then end (the connection
+        ended inside it, or its PDVs do not add up). None, with nothing read, for any
+        other PDU or no whole header yet."""
+        try:
+            header = raw.recv(6, peek)
+        except OSError:  # nothing there with MSG_DONTWAIT, or the connection failed
+            return None
+        if len(header) < 6:
+            return None
+        kind, _, length = _PDU_HEADER.unpack(header)
+        if kind != wire.P_DATA_TF or not 6 <= length <= _LONGEST_P_DATA:
+            return None
+        pdu = bytearray(6 + length)
+        view = memoryview(pdu)
+        taken = 0
+        try:
+            while taken < len(pdu):
+                count = raw.recv_into(view[taken:])
+                if not count:
+                    break
+                taken += count
+        except OSError:
+            pass
+        if taken < len(pdu):
+            # as pynetdicom: the connection ended (or timed out) inside a PDU
+            log.error("Connection closed before the entire PDU was received")
+            self._flush_fragments()
+            self.event_queue.put("Evt17")
+            return False
+        pdvs = _pdvs(view)
+        with self._send_lock:
+            if pdvs is None:
+                self._flush_fragments()
+                self._decode_as_pynetdicom(bytes(pdu))
+                return False
+            for context_id, control, start, end in pdvs:
+                if control & 1:  # a command fragment: after the data before it
+                    self._flush_fragments()
+                    self._to_dimse([[context_id, view[start - 1 : end]]])
+                else:
+                    self._fragments.append([context_id, view[start - 1 : end]])
+                    if control & 2:  # the last fragment of the data set
+                        self._flush_fragments()
+        return True
+
+    def _to_dimse(self, pdvs: list[list[Any]]) -> None:
+        """What pynetdicom's state machine does with a P-DATA-TF PDU in Sta6: the
+        P-DATA to DIMSE. Its PDVs are views of the PDUs read (DIMSE only slices them
+        and writes them to its message buffers), given as they are when the P-DATA
+        takes them (``_PDVS_AS_VIEWS``), as bytes otherwise."""
+        primitive = P_DATA()
+        if _PDVS_AS_VIEWS:
+            primitive._presentation_data_value_list = pdvs
+        else:
+            primitive.presentation_data_value_list = [[cx, bytes(pdv)] for cx, pdv in pdvs]
+        self.assoc.dimse.receive_primitive(primitive)
+
+    def _flush_fragments(self) -> None:
+        """Hand the data-set fragments read so far to DIMSE as one P-DATA: at the last
+        one, and before anything else reaches DIMSE, so that it sees every PDV in order."""
+        if self._fragments:
+            pdvs = self._fragments
+            self._fragments = []
+            self._to_dimse(pdvs)
+
+    def _decode_as_pynetdicom(self, pdu: bytes) -> None:
+        """pynetdicom's handling of a PDU it read (the end of ``_read_pdu_data``)."""
+        try:
+            decoded, event = self._decode_pdu(bytearray(pdu))
+            self.event_queue.put(event)
+        except Exception:  # noqa: BLE001 - as pynetdicom: an invalid PDU, Evt19
+            log.exception("Unable to decode the received PDU data")
+            self.event_queue.put("Evt19")
+            return
+        self._recv_pdu.put(decoded)
 
     # ---- direct writes and reads ---------------------------------------------------
     def _plain_socket(self) -> socket.socket | None:
@@ -655,6 +841,18 @@ def _store_status(pdu: bytes, msg_id: int, sop_class: str, sop_instance: str) ->
     return Dataset({tag: element for tag, element in values.items() if tag in _STATUS_TAGS})
 
 
+#: How the current thread answers the retrieve it serves (see ``retrieve_responses``).
+_retrieve_responses = threading.local()
+
+
+def retrieve_responses(rewrite: Callable[[C_MOVE | C_GET], bool] | None) -> None:
+    """Pass every C-MOVE / C-GET response this thread sends from now on through
+    ``rewrite`` (None: stop), which may change it and returns False to send nothing.
+    pynetdicom builds and sends the responses of a retrieve from its own counts on the
+    thread that serves the request; this lets the SCP answer as Orthanc does instead."""
+    _retrieve_responses.rewrite = rewrite
+
+
 class DirectDIMSE(DIMSEServiceProvider):
     """pynetdicom's DIMSE provider, with the Pending C-MOVE / C-GET responses written
     directly (one per sub-operation, the bulk of a retrieve's answers)."""
@@ -673,6 +871,10 @@ class DirectDIMSE(DIMSEServiceProvider):
         return cached
 
     def send_msg(self, primitive: Any, context_id: int) -> None:
+        if type(primitive) in (C_MOVE, C_GET):
+            rewrite = getattr(_retrieve_responses, "rewrite", None)
+            if rewrite is not None and not rewrite(primitive):
+                return
         dul = self.dul
         if (
             type(primitive) in (C_MOVE, C_GET)

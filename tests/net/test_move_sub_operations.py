@@ -1,7 +1,8 @@
 """The C-STORE sub-operations of C-MOVE and C-GET (sent through ``dicomhub.net.wire``
 and the reactors' direct writes and reads) against pynetdicom peers that misbehave on
-purpose: refusals and warnings counted and listed, a peer that aborts half-way, a peer
-that wants another transfer syntax, and the server still serving afterwards."""
+purpose: warnings counted as completed and a refusal ending the move (as Orthanc 1.10.1
+answers, compared with it when it answers), a peer that aborts half-way, a peer that
+wants another transfer syntax, and the server still serving afterwards."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from archive_checks import oracle_client, upload
 from conftest import RunningServer, free_port
 from dicom_factory import CT_IMAGE_STORAGE, make_dicom
 from pydicom.dataset import Dataset
@@ -20,12 +23,13 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )
 
 from net import LOOPBACK, StoreScp, dcmtk, dicom_port, output, run
 
-PENDING, SUCCESS, WARNING, FAILURE = 0xFF00, 0x0000, 0xB000, 0xA702
+PENDING, SUCCESS, WARNING, FAILURE, UNABLE = 0xFF00, 0x0000, 0xB000, 0xA702, 0xC000
 REFUSED = 0xA700  # out of resources: a C-STORE failure
 
 
@@ -103,12 +107,14 @@ def _start(make_server: Any, sink: Sink, count: int) -> tuple[RunningServer, int
     return server, dicom_port(server), [study]
 
 
-def _move(port: int, destination: str, study: str) -> list[tuple[Dataset, Dataset | None]]:
+def _move(
+    port: int, destination: str, study: str, called: str = "ORTHANC"
+) -> list[tuple[Dataset, Dataset | None]]:
     """Every (status, identifier) a pynetdicom C-MOVE SCU receives."""
     ae = AE(ae_title="PYMOVE")
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
-    assoc = ae.associate(LOOPBACK, port, ae_title="ORTHANC")
+    assoc = ae.associate(LOOPBACK, port, ae_title=called)
     assert assoc.is_established
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
@@ -136,33 +142,58 @@ def _failed_list(identifier: Dataset | None) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def test_refusals_and_warnings_are_counted_and_listed(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+def _move_answers(answers: list[tuple[Dataset, Dataset | None]]) -> list[tuple[Any, ...]]:
+    """Each response as (status, remaining or None, completed, failed, warning, the
+    Failed SOP Instance UID List or None)."""
+    shown = []
+    for status, identifier in answers:
+        remaining = status.get("NumberOfRemainingSuboperations")
+        failed = identifier.get("FailedSOPInstanceUIDList") if identifier else None
+        shown.append(
+            (
+                int(status.Status),
+                None if remaining is None else int(remaining),
+                *_counts(status),
+                None if failed is None else _failed_list(identifier),
+            )
+        )
+    return shown
+
+
+def test_warnings_count_as_completed(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    """As Orthanc 1.10.1: a sub-operation answered with a warning is completed, the
+    move ends with Success, and no Pending response follows the last sub-operation."""
+
     def answer(n: int, dataset: Dataset) -> Any:
-        if n % 4 == 1:
-            return REFUSED
-        if n % 4 == 2:  # a warning with a comment: not the plain answer, read by pydicom
+        if n % 2:  # a warning with a comment: not the plain answer, read by pydicom
             status = Dataset()
             status.Status = WARNING
             status.ErrorComment = "coerced"
             return status
-        return SUCCESS
+        return 0xB007 if n == 4 else SUCCESS
 
     sink = Sink(answer)
     sinks.append(sink)
     server, port, (study,) = _start(make_server, sink, 8)
-    answers = _move(port, sink.aet, study)
-    statuses = [int(s.Status) for s, _ in answers]
-    assert statuses == [PENDING] * 8 + [WARNING]
-    remaining = [int(s.NumberOfRemainingSuboperations) for s, _ in answers[:-1]]
-    assert remaining == list(range(7, -1, -1))
-    # the pending responses count as they go: after the 3rd, 1 ok, 1 refused, 1 warning
-    assert _counts(answers[2][0]) == (1, 1, 1)
-    final, identifier = answers[-1]
-    assert _counts(final) == (4, 2, 2)
-    refused = _failed_list(identifier)
-    assert len(refused) == 2
-    kept = {str(d.SOPInstanceUID) for d in sink.received}
-    assert len(kept) == 6 and not kept & set(refused)
+    answers = _move_answers(_move(port, sink.aet, study))
+    pending = [(PENDING, 8 - n, n, 0, 0, None) for n in range(1, 8)]
+    assert answers == [*pending, (SUCCESS, None, 8, 0, 0, None)]
+    assert len(sink.received) == 8
+    assert sink.released.wait(10), "the sub-association is released, not dropped"
+
+
+@pytest.mark.parametrize("refused", [2, 7])
+def test_a_refusal_stops_the_move(make_server, sinks, refused: int) -> None:  # type: ignore[no-untyped-def]
+    """As Orthanc 1.10.1: the first sub-operation the destination refuses ends the
+    move at once (a refusal of the last one too), answered 0xC000 with zero counts
+    and no list of failed instances."""
+    sink = Sink(lambda n, dataset: REFUSED if n == refused else SUCCESS)
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 8)
+    answers = _move_answers(_move(port, sink.aet, study))
+    pending = [(PENDING, 8 - n, n, 0, 0, None) for n in range(1, refused + 1)]
+    assert answers == [*pending, (UNABLE, None, 0, 0, 0, None)]
+    assert sink.calls == refused + 1 and len(sink.received) == refused
     assert sink.released.wait(10), "the sub-association is released, not dropped"
 
 
@@ -170,22 +201,142 @@ def test_a_destination_that_refuses_everything_fails_the_move(make_server, sinks
     sink = Sink(lambda n, dataset: REFUSED)
     sinks.append(sink)
     server, port, (study,) = _start(make_server, sink, 3)
-    answers = _move(port, sink.aet, study)
-    final, identifier = answers[-1]
-    assert int(final.Status) == FAILURE
-    assert _counts(final) == (0, 3, 0)
-    assert len(_failed_list(identifier)) == 3
+    answers = _move_answers(_move(port, sink.aet, study))
+    assert answers == [(UNABLE, None, 0, 0, 0, None)]
+    assert sink.calls == 1
+
+
+def test_sub_operations_answer_as_the_oracle(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    """The same study moved by Orthanc 1.10.1 and by dicomhub to a destination that
+    accepts everything, warns about the 2nd instance, or refuses it: same responses."""
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("the reference Orthanc does not answer")
+    answers: dict[str, Callable[[int], Any]] = {
+        "accepts": lambda n: SUCCESS,
+        "warns": lambda n: WARNING if n == 1 else SUCCESS,
+        "refuses the last": lambda n: REFUSED if n == 2 else SUCCESS,
+        "refuses": lambda n: REFUSED if n == 1 else SUCCESS,
+    }
+    mode = {"answer": answers["accepts"]}
+    sink = Sink(lambda n, dataset: mode["answer"](n))
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 3)
+    system = oracle.get("/system").json()
+    added: list[str] = []
+    names = [f"subops{uuid4().hex[:8]}", f"subops{uuid4().hex[:8]}"]
+    try:
+        found = server.client.post("/tools/lookup", content=study).json()[0]["ID"]
+        for instance in server.client.get(f"/studies/{found}/instances").json():
+            data = server.client.get(f"/instances/{instance['ID']}/file").content
+            added.append(upload(oracle, data)["ID"])
+        for name, aet, peer_port in ((names[0], sink.aet, sink.port), (names[1], "PYMOVE", 9)):
+            entry = [aet, LOOPBACK, peer_port]
+            assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
+        for name, answer in answers.items():
+            mode["answer"] = answer
+            sink.calls = 0
+            ours = _move_answers(_move(port, sink.aet, study))
+            ours_calls, sink.calls = sink.calls, 0
+            theirs = _move_answers(
+                _move(system["DicomPort"], sink.aet, study, called=system["DicomAet"])
+            )
+            assert ours == theirs, name
+            assert ours_calls == sink.calls, name
+        # and on dicomhub alone: the statuses Orthanc gave
+        assert [a[0] for a in ours] == [PENDING, UNABLE]
+    finally:
+        for name in names:
+            oracle.delete(f"/modalities/{name}")
+        for instance in added:
+            oracle.delete(f"/instances/{instance}")
+        oracle.close()
+
+
+def _get(port: int, study: str, answer: Callable[[int], Any], called: str = "ORTHANC") -> Any:
+    """The responses a pynetdicom C-GET SCU receives (as ``_move_answers``) and the
+    number of C-STOREs it was sent, answering the n-th with ``answer(n)``."""
+    calls: list[int] = []
+
+    def on_store(event: evt.Event) -> Any:
+        calls.append(len(calls))
+        return answer(len(calls) - 1)
+
+    ae = AE(ae_title="PYGET")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CT_IMAGE_STORAGE, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    assoc = ae.associate(
+        LOOPBACK,
+        port,
+        ae_title=called,
+        ext_neg=[build_role(CT_IMAGE_STORAGE, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study
+    answers = list(assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet))
+    assoc.release()
+    assert all(status for status, _ in answers), "association lost during the C-GET"
+    return _move_answers(answers), len(calls)
+
+
+def test_c_get_answers_as_the_oracle(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
+    """The same study got from Orthanc 1.10.1 and from dicomhub by a requester that
+    accepts everything, warns about one instance, refuses one or refuses all."""
+    sink = Sink(lambda n, dataset: SUCCESS)  # only to configure a modality
+    sinks.append(sink)
+    server, port, (study,) = _start(make_server, sink, 3)
+    answers: dict[str, Callable[[int], Any]] = {
+        "accepts": lambda n: SUCCESS,
+        "warns": lambda n: WARNING if n == 1 else SUCCESS,
+        "refuses": lambda n: REFUSED if n == 1 else SUCCESS,
+        "refuses all": lambda n: REFUSED,
+    }
+    ours = {name: _get(port, study, answer) for name, answer in answers.items()}
+    # on dicomhub alone: the final statuses and counts Orthanc gave, 3 pending before
+    expected = {
+        "accepts": (SUCCESS, None, 3, 0, 0, None),
+        "warns": (WARNING, None, 2, 0, 1, None),
+        "refuses": (WARNING, None, 2, 1, 0, None),
+        "refuses all": (FAILURE, None, 0, 3, 0, None),
+    }
+    for name, (responses, calls) in ours.items():
+        assert responses[-1] == expected[name] and calls == 3, name
+        assert [r[:2] for r in responses[:-1]] == [(PENDING, 2), (PENDING, 1), (PENDING, 0)]
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("the reference Orthanc does not answer")
+    system = oracle.get("/system").json()
+    added: list[str] = []
+    name = f"subops{uuid4().hex[:8]}"
+    try:
+        found = server.client.post("/tools/lookup", content=study).json()[0]["ID"]
+        for instance in server.client.get(f"/studies/{found}/instances").json():
+            data = server.client.get(f"/instances/{instance['ID']}/file").content
+            added.append(upload(oracle, data)["ID"])
+        entry = ["PYGET", LOOPBACK, 9]
+        assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
+        for label, answer in answers.items():
+            theirs = _get(system["DicomPort"], study, answer, called=system["DicomAet"])
+            assert ours[label] == theirs, label
+    finally:
+        oracle.delete(f"/modalities/{name}")
+        for instance in added:
+            oracle.delete(f"/instances/{instance}")
+        oracle.close()
 
 
 def test_a_destination_that_aborts_half_way(make_server, sinks, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sink = Sink(lambda n, dataset: "abort" if n == 2 else SUCCESS)
     sinks.append(sink)
     server, port, (study,) = _start(make_server, sink, 6)
-    answers = _move(port, sink.aet, study)
-    final, _ = answers[-1]
-    completed, failed, warning = _counts(final)
-    assert int(final.Status) == WARNING
-    assert (completed, failed, warning) == (2, 4, 0)
+    answers = _move_answers(_move(port, sink.aet, study))
+    # a failed sub-operation, like a refusal: the move stops there
+    assert answers[-1] == (UNABLE, None, 0, 0, 0, None)
+    assert [a[0] for a in answers[:-1]] == [PENDING, PENDING]
     assert len(sink.received) == 2
     # the server goes on serving: the next move to a well-behaved peer is complete
     dcmtk_sink = StoreScp(tmp_path / "again", aet="AGAIN")
@@ -256,10 +407,13 @@ def test_c_get_counts_refusals(make_server, sinks) -> None:  # type: ignore[no-u
     query.PatientID = "SUBOPS"
     answers = list(assoc.send_c_get(query, PatientRootQueryRetrieveInformationModelGet))
     assoc.release()
+    # as Orthanc 1.10.1: a C-GET goes on after a refusal, counts it, and ends with a
+    # Warning without the remaining count nor a Failed SOP Instance UID List
     statuses = [int(s.Status) for s, _ in answers]
     assert statuses == [PENDING] * 5 + [WARNING]
     assert _counts(answers[-1][0]) == (4, 1, 0)
-    assert _failed_list(answers[-1][1]) == [calls[1]]
+    assert "NumberOfRemainingSuboperations" not in answers[-1][0]
+    assert _failed_list(answers[-1][1]) == [] and len(calls) == 5
 
 
 def test_a_cancel_stops_the_move(make_server, sinks) -> None:  # type: ignore[no-untyped-def]
