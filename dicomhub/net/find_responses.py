@@ -26,7 +26,6 @@ deflated transfer syntaxes.
 from __future__ import annotations
 
 import logging
-import struct
 from typing import Any
 
 from pydicom.uid import UID
@@ -39,11 +38,7 @@ log = logging.getLogger("dicomhub.find")
 C_FIND_RSP = 0x8020
 STATUS_PENDING = 0xFF00
 _DATASET_PRESENT = 0x0001
-_ELEMENT = struct.Struct("<HHI")
-_US = struct.Struct("<H")
-_UL = struct.Struct("<I")
-_PDU_HEADER = struct.Struct(">BBL")
-_PDV_HEADER = struct.Struct(">LBB")
+_US, _UL, _PDU_HEADER, _PDV_HEADER = wire.US, wire.UL, wire.PDU_HEADER, wire.PDV_HEADER
 #: Message Control Headers (PS3.8 E.2): last fragment of a command / of a data set.
 _LAST_COMMAND = 0x03
 _LAST_DATASET = 0x02
@@ -51,9 +46,7 @@ _LAST_DATASET = 0x02
 _PDV_OVERHEAD = 6
 
 
-def _element(element: int, value: bytes) -> bytes:
-    """One command element (group 0000) in Implicit VR Little Endian."""
-    return _ELEMENT.pack(0x0000, element, len(value)) + value
+_element = wire.command_element
 
 
 def pending_command(message_id: int, sop_class_uid: str) -> bytes:

@@ -79,8 +79,7 @@ _PEEK_BYTES = 65536
 #: keeps them): OffendingElement, ErrorComment.
 _STATUS_TAGS = (0x00000900, 0x00000901, 0x00000902)
 _STATUS = BaseTag(0x00000900)
-_PDU_HEADER = struct.Struct(">BBL")
-_PDV_HEADER = struct.Struct(">LBB")
+_PDU_HEADER, _PDV_HEADER = wire.PDU_HEADER, wire.PDV_HEADER
 #: Longest P-DATA-TF PDU read directly (our MaximumPduLength is at most 128 kB; a
 #: longer one, allowed to a peer that ignores it, goes pynetdicom's way).
 _LONGEST_P_DATA = 1 << 20

@@ -36,6 +36,8 @@ from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.service_class import StorageServiceClass
 
+from . import wire
+
 log = logging.getLogger("dicomhub.scp")
 
 #: What our listener does with one C-STORE: (association, request, transfer syntax)
@@ -49,8 +51,7 @@ _HANDLER_ATTRIBUTE = "_dicomhub_store_handler"
 STATUS_HANDLER_FAILED = 0xC211
 
 _PREAMBLE = b"\0" * 128 + b"DICM"
-_PDU_HEADER = struct.Struct(">BBL")
-_PDV_HEADER = struct.Struct(">LBB")
+_PDU_HEADER, _PDV_HEADER = wire.PDU_HEADER, wire.PDV_HEADER
 _C_STORE_RSP = 0x8001
 _NO_DATA_SET = 0x0101
 
@@ -94,9 +95,7 @@ def file_header(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str)
     return _PREAMBLE + length + group
 
 
-def _implicit(element: int, value: bytes) -> bytes:
-    """A command element (group 0000), Implicit VR Little Endian."""
-    return struct.pack("<HHL", 0x0000, element, len(value)) + value
+_implicit = wire.command_element
 
 
 def store_response(

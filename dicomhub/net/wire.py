@@ -32,19 +32,27 @@ C_MOVE_RSP = 0x8021
 DATASET_PRESENT = 0x0001
 NO_DATASET = 0x0101
 
-_ELEMENT = struct.Struct("<HHI")
-_US = struct.Struct("<H")
-_UL = struct.Struct("<I")
-_PDU_HEADER = struct.Struct(">BBL")
-_PDV_HEADER = struct.Struct(">LBB")
+#: A command element's header (group, element, length: Implicit VR Little Endian),
+#: its US and UL values, and the headers of a PDU and of a PDV item (PS3.8 9.3.1,
+#: 9.3.5): the framing every module writing or reading DIMSE bytes shares.
+ELEMENT = struct.Struct("<HHI")
+US = struct.Struct("<H")
+UL = struct.Struct("<I")
+PDU_HEADER = struct.Struct(">BBL")
+PDV_HEADER = struct.Struct(">LBB")
+_ELEMENT, _US, _UL, _PDU_HEADER, _PDV_HEADER = ELEMENT, US, UL, PDU_HEADER, PDV_HEADER
 #: P-DATA-TF PDU type, and the Message Control Header bits of a PDV (PS3.8 E.2).
 P_DATA_TF = 0x04
 _COMMAND = 0x01
 _LAST = 0x02
 
 
-def _element(element: int, value: bytes) -> bytes:
-    return _ELEMENT.pack(0x0000, element, len(value)) + value
+def command_element(element: int, value: bytes) -> bytes:
+    """One command element (group 0000) in Implicit VR Little Endian."""
+    return ELEMENT.pack(0x0000, element, len(value)) + value
+
+
+_element = command_element
 
 
 def _us(element: int, value: int) -> bytes:
