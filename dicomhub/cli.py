@@ -162,6 +162,9 @@ def _write_text(text: str, target: str, what: str) -> int:
 def _restart(args: list[str]) -> None:
     """Start again in this process (same PID, same command line), as Orthanc's reset
     re-reads its configuration; the port, index and lock files are closed by now."""
+    from .core.registry import RESTARTS_VARIABLE  # a new run for REST-added modalities
+
+    os.environ[RESTARTS_VARIABLE] = str(int(os.environ.get(RESTARTS_VARIABLE, "0") or 0) + 1)
     logging.shutdown()
     os.execv(sys.executable, [sys.executable, "-m", "dicomhub", *args])
 

@@ -38,13 +38,20 @@ def _process_start(pid: int) -> str:
         return ""
 
 
+#: The environment variable that counts the restarts of this process:
+#: ``POST /tools/reset`` starts dicomhub again in the same process (same PID, same
+#: start time: ``cli`` execs itself), and that is a new run, whose modalities and
+#: peers come from the configuration again, as in Orthanc. Workers inherit it.
+RESTARTS_VARIABLE = "DICOMHUB_RESTARTS"
+
+
 def run_token(config: Mapping[str, Any]) -> str:
     """Identifies the current run of the server, shared by all its HTTP workers."""
     # ``HttpWorkers`` read as ``server.http_workers`` reads it (that module sits above
     # core): with several workers the run is the supervisor's.
     workers = config.get("HttpWorkers")
     pid = os.getppid() if workers and int(workers) > 1 else os.getpid()
-    return f"{pid}:{_process_start(pid)}"
+    return f"{pid}:{_process_start(pid)}:{os.environ.get(RESTARTS_VARIABLE, '0')}"
 
 
 class NamedRegistry(Generic[T]):

@@ -246,3 +246,29 @@ def test_shutdown_answers_then_stops_the_whole_server(
     assert response.json() == {}
     assert _wait_exit(server) == 0
     assert "Shutdown request received" in (server.folder / "server.log").read_text()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_reset_forgets_modalities_added_over_rest(
+    make_server: Callable[..., RunningServer], workers: int
+) -> None:
+    """As Orthanc 1.10.1 (observed): without ``DicomModalitiesInDatabase``, a modality
+    added with PUT lasts until the server starts again, ``POST /tools/reset`` included;
+    the configured ones come back from the configuration."""
+    server = make_server(HttpWorkers=workers, DicomModalities={"conf": ["CONF", "127.0.0.1", 104]})
+    added = {"AET": "ADDED", "Host": "127.0.0.1", "Port": 105}
+    assert server.client.put("/modalities/added", json=added).status_code == 200
+    assert sorted(server.client.get("/modalities").json()) == ["added", "conf"]
+    assert server.client.post("/tools/reset", content=b"").status_code == 200
+    deadline = time.monotonic() + 30
+    names = None
+    while time.monotonic() < deadline:
+        _wait_system(server)
+        try:
+            names = server.client.get("/modalities").json()
+        except httpx.HTTPError:
+            continue
+        if names == ["conf"]:
+            break
+        time.sleep(0.2)
+    assert names == ["conf"]
