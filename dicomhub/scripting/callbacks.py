@@ -320,10 +320,24 @@ def start_scripting(
         )
         archive.events.subscribe(follower.wake)  # this worker's changes: read at once
         follower.start()
+        # Job events are not in the log: the primary, which runs the jobs, hands its
+        # own to the callbacks directly.
+        archive.events.subscribe(_jobs_only(dispatcher.enqueue))
     else:
         archive.events.subscribe(dispatcher.enqueue)
     starlette_app(app).state.lua = engine
     return Scripting(archive, engine, dispatcher, filter_engine, removers, python, follower)
+
+
+def _jobs_only(listener: Callable[[Change], None]) -> Callable[[Change], None]:
+    def jobs(change: Change) -> None:
+        if change.change_type in _JOB_CHANGES:
+            listener(change)
+
+    return jobs
+
+
+_JOB_CHANGES = frozenset(int(kind) for kind in _JOBS)
 
 
 def without_access_control(app: Any) -> Any:

@@ -333,3 +333,43 @@ def test_a_callback_defined_by_execute_script_gets_the_next_changes(
     names = _wait(seen)
     if workers == 1:  # several: the changes of the last poll interval may come too
         assert "BEFORE" not in names
+
+
+JOB_CALLBACKS = """
+jobs = {}
+function OnJobSubmitted(id) table.insert(jobs, 'submitted ' .. id) end
+function OnJobSuccess(id) table.insert(jobs, 'success ' .. id) end
+function OnJobFailure(id) table.insert(jobs, 'failure ' .. id) end
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_job_callbacks(
+    make_server: Callable[..., RunningServer], tmp_path: Path, workers: int
+) -> None:
+    """OnJobSubmitted, OnJobSuccess and OnJobFailure get the job's ID, as in Orthanc.
+    With several workers, OnJobSubmitted fires when the primary submitted the job;
+    success and failure always (the primary runs the jobs)."""
+    server = make_server(
+        ExecuteLuaEnabled=True,
+        HttpWorkers=workers,
+        LuaScripts=[_script(tmp_path, "jobs.lua", JOB_CALLBACKS)],
+        DicomModalities={"nowhere": ["NOWHERE", "127.0.0.1", 9]},
+    )
+    study = upload(server.client, make_dicom(patient_id="JOBS"))["ParentStudy"]
+    done = server.client.post(f"/studies/{study}/archive", json={"Asynchronous": True})
+    failed = server.client.post(
+        "/modalities/nowhere/store", json={"Resources": [study], "Asynchronous": True}
+    )
+    done_id, failed_id = done.json()["ID"], failed.json()["ID"]
+
+    def lines() -> list[str]:
+        found = _run(server, "for _, j in ipairs(jobs) do print(j) end").text.splitlines()
+        wanted = {f"success {done_id}", f"failure {failed_id}"}
+        return found if wanted <= set(found) else []
+
+    found = _wait(lines, timeout=60)
+    if workers == 1:
+        assert f"submitted {done_id}" in found and f"submitted {failed_id}" in found
+        assert found.index(f"submitted {done_id}") < found.index(f"success {done_id}")
+    assert f"failure {done_id}" not in found and f"success {failed_id}" not in found

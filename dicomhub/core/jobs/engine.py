@@ -22,7 +22,10 @@ from typing import Any
 import orjson
 
 from ..archive import Archive
+from ..clock import now_iso
+from ..enums import ChangeType
 from ..errors import BadSequenceOfCalls, CanceledJob, DicomhubError, InexistentItem
+from ..events import Change
 
 log = logging.getLogger("dicomhub.jobs")
 
@@ -108,8 +111,16 @@ def submit(
         )
 
     archive.write(insert)
+    _announce(archive, ChangeType.JobSubmitted, job_id)
     _wake()
     return job_id
+
+
+def _announce(archive: Archive, change: ChangeType, job_id: str) -> None:
+    """Tell the scripts' callbacks (``OnJobSubmitted``, ``OnJobSuccess``,
+    ``OnJobFailure``) through the event bus; as in Orthanc, job events are not
+    written to the changes log."""
+    archive.events.publish(Change(int(change), -1, job_id, now_iso()))
 
 
 def get_job(archive: Archive, job_id: str) -> dict[str, Any] | None:
@@ -445,6 +456,9 @@ class JobRunner:
 
         for folder in self.archive.write(fn):
             shutil.rmtree(folder, ignore_errors=True)
+        if state in FINISHED:
+            done = ChangeType.JobSuccess if state == SUCCESS else ChangeType.JobFailure
+            _announce(self.archive, done, job_id)
 
     def _prune(self, session: Any) -> list[str]:
         """Keep ``JobsHistorySize`` finished jobs and ``MediaArchiveSize`` archives."""
