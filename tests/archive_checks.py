@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,16 @@ def oracle_uploads() -> Iterator[OracleUploads | None]:
         yield uploads
     finally:
         uploads.cleanup()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15) -> Any:
+    """Polls ``predicate`` until it answers something true (returned), for at most
+    ``timeout`` seconds: for what a server does in the background (callbacks, jobs,
+    workers starting)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from archive_checks import wait_until
 from conftest import RunningServer, start_server
 from dicom_factory import make_dicom
 
@@ -62,13 +63,7 @@ end
 
 
 def _wait(predicate: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
+    return wait_until(predicate, timeout)
 
 
 def _workers(server: RunningServer) -> list[int]:

@@ -3,14 +3,13 @@ observed for ``/tools/execute-script``)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from archive_checks import upload
+from archive_checks import upload, wait_until
 from conftest import RunningServer
 from dicom_factory import make_dicom
 
@@ -22,13 +21,7 @@ def _script(tmp_path: Path, name: str, code: str) -> str:
 
 
 def _wait(predicate: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
+    return wait_until(predicate, timeout)
 
 
 def _run(server: RunningServer, code: str) -> httpx.Response:

@@ -13,13 +13,13 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from archive_checks import wait_until
 from conftest import RunningServer, free_port
 from dicom_factory import make_dicom
 from pydicom import dcmread
@@ -118,13 +118,7 @@ def said(log: Path, prefix: str) -> list[str]:
 
 
 def _wait(predicate: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
+    return wait_until(predicate, timeout)
 
 
 # ---- servers -----------------------------------------------------------------------

@@ -4,11 +4,11 @@ driven through a real server, real uploads and real DICOM peers."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from archive_checks import wait_until
 from conftest import RunningServer
 from dicom_factory import make_dicom
 
@@ -70,13 +70,7 @@ def incoming_find_request_filter(query, origin):
 
 
 def _wait(predicate: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
+    return wait_until(predicate, timeout)
 
 
 def _records(out: Path) -> list[list[Any]]:
