@@ -4,7 +4,8 @@ The HTTP listener runs on uvicorn (uvloop + httptools); ``core`` is synchronous 
 is reached from handlers through Starlette's thread pool.
 
 Python runs one thread at a time per process, so to use several cores dicomhub can
-run ``HttpWorkers`` processes on the same listening socket. They share everything
+run ``HttpWorkers`` processes, to which a supervisor hands the connections it accepts
+(``rest/dispatch.py``). They share everything
 through the index and the storage area (as replicas would): the parent prepares the
 index and finishes interrupted writes before any worker starts, and the first worker
 also runs the background duties (stability, the DICOM listener, jobs, the scripts'
@@ -44,19 +45,14 @@ def build(config: Mapping[str, Any], recover: bool = True) -> tuple[Archive, Any
     return archive, create_app(archive, config)
 
 
-def _bind(host: str, port: int, shared: bool = False, listen: bool = True) -> socket.socket:
-    """The HTTP socket. ``shared``: one of several processes' sockets on the same port
-    (``SO_REUSEPORT``), each with its own queue of connections that the kernel fills
-    by hashing the peers' addresses, so that connections opened together spread over
-    the workers (with one shared queue, the first worker awake accepts them all)."""
+def _bind(host: str, port: int) -> socket.socket:
+    """The HTTP socket: the one process's, or the supervisor's, which accepts the
+    connections and hands them to the workers (``rest/dispatch.py``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if shared:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    if listen:
-        sock.listen(1024)
+    sock.listen(1024)
     sock.set_inheritable(True)
     return sock
 
@@ -74,12 +70,7 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
     host = str(config.get("HttpBindAddress") or ("0.0.0.0" if remote else "127.0.0.1"))
     workers = http_workers(config)
     try:
-        # Several workers: the supervisor holds the port (bound, not listening, so
-        # that no connection waits in a queue nobody accepts from); each worker
-        # listens on its own socket of the port.
-        if workers > 1:  # a port held by anyone, even by shared sockets, refuses this
-            _bind(host, port, listen=False).close()
-        sock = _bind(host, port, shared=workers > 1, listen=workers == 1)
+        sock = _bind(host, port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             log.error("The TCP port of the HTTP server is already in use: %s:%d", host, port)
@@ -118,7 +109,7 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
 
 
 def _run_worker(
-    sock: socket.socket,
+    sock: socket.socket | None,
     config: Mapping[str, Any],
     archive: Archive,
     app: Any,
@@ -131,7 +122,7 @@ def _run_worker(
 
     from .scripting.callbacks import starlette_app, start_scripting
 
-    sockets, served = [sock], app
+    sockets, served = [] if sock is None else [sock], app
     if group is not None:  # one of several workers: ``rest/workers.py``
         from .rest.workers import PrivateChannel
 
@@ -171,7 +162,9 @@ def _run_worker(
             # settings: they join the group only now, and read those from the record).
             group.wait_ready()
             sockets.append(group.join())
-    server = uvicorn.Server(
+    from .rest.dispatch import uvicorn_server
+
+    server = uvicorn_server(
         uvicorn.Config(
             served,
             loop="uvloop",
@@ -181,7 +174,8 @@ def _run_worker(
             # Orthanc trusts no X-Forwarded-For: the remote-access rule sees the peer.
             proxy_headers=False,
             timeout_keep_alive=int(config.get("KeepAliveTimeout", 5) or 5),
-        )
+        ),
+        None if group is None else group.dispatch_path,
     )
     # uvicorn re-raises the SIGTERM it handled once it has drained the requests; with
     # the default handler that killed the process before the clean-up below (so Lua's
@@ -310,6 +304,7 @@ def _supervise_in(
     changes_from: int | None,
     folder: str,
 ) -> int:
+    from .rest.dispatch import ConnectionDispatcher
     from .rest.workers import WorkerGroup
 
     children: dict[int, int] = {}
@@ -330,11 +325,11 @@ def _supervise_in(
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 _end_with_parent(supervisor)
-                host, port = sock.getsockname()[:2]
-                own = _bind(host, port, shared=True)
+                dispatcher.forget()  # the supervisor's: it accepts, workers are handed
+                sock.close()
                 archive, app = build(config, recover=False)
                 code = _run_worker(
-                    own,
+                    None,
                     config,
                     archive,
                     app,
@@ -365,22 +360,27 @@ def _supervise_in(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, restart)
+    dispatcher = ConnectionDispatcher(sock, WorkerGroup.dispatch_path_in(folder))
+    dispatcher.start()
     for index in range(workers):
         spawn(index)
     exit_code = 0
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        index = children.pop(pid, None)
-        if index is None:
-            continue
-        if not stopping:
-            log.error("HTTP worker %d exited unexpectedly (%s); restarting it", index, status)
-            spawn(index)
-        elif os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM):
-            exit_code = 1
+    try:
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            index = children.pop(pid, None)
+            if index is None:
+                continue
+            if not stopping:
+                log.error("HTTP worker %d exited unexpectedly (%s); restarting it", index, status)
+                spawn(index)
+            elif os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM):
+                exit_code = 1
+    finally:
+        dispatcher.stop()
     return exit_code

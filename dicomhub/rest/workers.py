@@ -74,6 +74,15 @@ class WorkerGroup:
     def socket_path(self, index: int) -> str:
         return os.path.join(self.folder, f"worker-{index}.sock")
 
+    @staticmethod
+    def dispatch_path_in(folder: str) -> str:
+        """Where the supervisor hands out the HTTP connections (``rest/dispatch.py``)."""
+        return os.path.join(folder, "http-dispatch.sock")
+
+    @property
+    def dispatch_path(self) -> str:
+        return self.dispatch_path_in(self.folder)
+
     def join(self) -> socket.socket:
         """Opens this worker's private socket, then applies the settings recorded in
         this run: in that order, a setting sent from now on waits in the socket's

@@ -3,13 +3,14 @@ callbacks see every worker's changes once, in the order of the changes log, and 
 routes whose effect lives in a process act on the right one(s), whichever worker the
 connection reaches.
 
-Each upload or request below goes over a new connection, so the kernel hands them
-to both workers; the uploads go on until each worker has read some (checked in
-``/proc``), so the tests do not depend on luck.
+Each upload or request below goes over a new connection, which the supervisor hands
+to the worker with the fewest open; the uploads go on until each worker has read some
+(checked in ``/proc``), so the tests do not depend on timing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -89,7 +90,7 @@ def _bytes_read(pid: int) -> int:
 
 
 def _fresh(server: RunningServer) -> httpx.Client:
-    """A client on a new connection (so the kernel may pick either worker)."""
+    """A client on a new connection (so it may reach either worker)."""
     return httpx.Client(base_url=server.url, timeout=30)
 
 
@@ -368,8 +369,8 @@ def _alive(pid: int) -> bool:
 def test_a_port_held_by_workers_is_refused_to_another_server(
     make_server, tmp_path: Path, second_workers: int
 ) -> None:  # type: ignore[no-untyped-def]
-    """Each worker listens on its own socket of the port (SO_REUSEPORT); another server
-    started on that port must still fail as on a port in use, not share it."""
+    """The supervisor holds the port for its workers; another server started on that
+    port must fail as on a port in use, not share it."""
     import subprocess
     import sys
 
@@ -394,3 +395,56 @@ def test_a_port_held_by_workers_is_refused_to_another_server(
     assert second.returncode == 2, second.stderr
     assert b"already in use" in second.stderr + second.stdout
     assert first.client.get("/system").status_code == 200
+
+
+def _established(pid: int, port: int) -> int:
+    """How many established TCP connections to ``port`` the process ``pid`` holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                    count += 1
+    return count
+
+
+def test_connections_opened_together_are_spread_evenly(make_server) -> None:  # type: ignore[no-untyped-def]
+    """A client's keep-alive pool (4 connections opened at once) is shared 2 and 2 by
+    two workers, whatever the peers' ports: each goes where the fewest are open."""
+    server = make_server(HttpWorkers=2)
+    workers = _workers(server)
+    _upload_over_all_workers(server, 1)  # both workers serve (and are handed nothing)
+    _wait(lambda: all(_established(p, server.port) == 0 for p in workers))
+    clients = [_fresh(server) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda c: c.get("/system").status_code, clients))
+        assert answers == [200] * 4
+        counts = _wait(
+            lambda: (c := sorted(_established(p, server.port) for p in workers)) == [2, 2] and c
+        )
+        assert counts == [2, 2]
+        for client in clients:  # they keep serving on the connections they were handed
+            assert client.post("/instances", content=make_dicom()).status_code == 200
+    finally:
+        for client in clients:
+            client.close()
+    # A closed connection is counted off: the next 2 go one to each worker.
+    _wait(lambda: all(_established(p, server.port) == 0 for p in workers))
+    again = [_fresh(server) for _ in range(2)]
+    try:
+        for client in again:
+            assert client.get("/system").status_code == 200
+        assert sorted(_established(p, server.port) for p in workers) == [1, 1]
+    finally:
+        for client in again:
+            client.close()
