@@ -43,9 +43,7 @@ class Archive:
             os.makedirs(settings.index_directory, exist_ok=True)
             lock_path = os.path.join(settings.index_directory, "dicomhub-index.lock")
         self.index = Index(
-            open_engine(
-                settings.database_url, settings.index_directory, settings.sync_storage_area
-            ),
+            open_engine(settings.database_url, settings.index_directory),
             lock_path=lock_path,
         )
         if recover:

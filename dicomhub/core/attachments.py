@@ -229,9 +229,7 @@ def _swap(
     if old is not None:
         revision = old.revision + 1
         session.delete_attachment(row.id, old.content_type)
-        storage.trash(old.uuid)
-        tx.on_rollback(lambda: storage.restore(old.uuid))
-        tx.on_commit(lambda: storage.purge(old.uuid))
+        tx.delete_file_on_commit(storage, old.uuid)
     make_room(archive, tx, new.compressed_size, _patient_public_id(session, row))
     stored = dataclasses.replace(new, revision=revision)
     session.add_attachment(row.id, stored)
@@ -295,9 +293,7 @@ def delete_attachment(
             return False
         check_revision(old.revision, old.uncompressed_md5, expected)
         tx.session.delete_attachment(row.id, content_type)
-        storage.trash(old.uuid)
-        tx.on_rollback(lambda: storage.restore(old.uuid))
-        tx.on_commit(lambda: storage.purge(old.uuid))
+        tx.delete_file_on_commit(storage, old.uuid)
         if is_user_content(content_type):
             archive.log_change(tx, ChangeType.UpdatedAttachment, row.level, row.public_id)
         return True

@@ -35,9 +35,7 @@ def delete_in_transaction(
     subtree = _subtree(session, target)
     atts = session.attachments_under(subtree)
     for att in atts:
-        storage.trash(att.uuid)
-        tx.on_rollback(lambda u=att.uuid: storage.restore(u))
-        tx.on_commit(lambda u=att.uuid: storage.purge(u))
+        tx.delete_file_on_commit(storage, att.uuid)
     session.forget_attachments_sizes(atts)
     session.delete_resource(target)
     if log_deleted:

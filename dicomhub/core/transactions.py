@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..store.index.index import Index, IndexSession
+from ..store.storage.base import StorageArea
 
 log = logging.getLogger("dicomhub.index")
 
@@ -38,6 +39,15 @@ class Transaction:
 
     def on_rollback(self, hook: Callable[[], None]) -> None:
         self._on_rollback.append(hook)
+
+    def delete_file_on_commit(self, storage: StorageArea, uuid: str) -> None:
+        """Deletes a stored file with this transaction: moved to the trash now, put
+        back if it rolls back, purged once it commits (synced first, so that a power
+        cut cannot keep the rows of a file already gone)."""
+        storage.trash(uuid)
+        self.session.durable = True
+        self.on_rollback(lambda: storage.restore(uuid))
+        self.on_commit(lambda: storage.purge(uuid))
 
     def run_hooks(self, committed: bool) -> None:
         for hook in self._on_commit if committed else reversed(self._on_rollback):

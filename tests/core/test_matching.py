@@ -34,7 +34,7 @@ ROWS = 0x00280010  # US
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
     folder: Path = tmp_path_factory.mktemp("matching")
-    idx = Index(sqlite_engine(str(folder), synchronous=False))
+    idx = Index(sqlite_engine(str(folder)))
     yield idx
     idx.close()
 

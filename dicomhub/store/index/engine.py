@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 
 
-def sqlite_engine(index_directory: str, synchronous: bool = True) -> Engine:
+def sqlite_engine(index_directory: str) -> Engine:
     os.makedirs(index_directory, exist_ok=True)
     path = os.path.join(os.path.abspath(index_directory), "dicomhub-index.db")
     engine = create_engine(
@@ -32,7 +32,12 @@ def sqlite_engine(index_directory: str, synchronous: bool = True) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={'FULL' if synchronous else 'NORMAL'}")
+        # A commit is written to the WAL but not synced (as Orthanc's SQLite index
+        # does not sync its commits either): it survives the process being killed,
+        # and a power cut may undo the last ones, leaving consistent tables and at
+        # worst files nobody indexes. Commits that delete files are synced
+        # (``IndexSession.durable``), and the WAL is synced at each checkpoint.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA cache_size=-8192")  # per connection; mmap covers the rest
         cursor.execute("PRAGMA temp_store=MEMORY")
@@ -42,8 +47,8 @@ def sqlite_engine(index_directory: str, synchronous: bool = True) -> Engine:
     return engine
 
 
-def open_engine(url: str | None, index_directory: str, synchronous: bool = True) -> Engine:
+def open_engine(url: str | None, index_directory: str) -> Engine:
     """An engine for ``url`` (PostgreSQL) or the embedded SQLite file by default."""
     if url:
         return create_engine(url, pool_size=16, max_overflow=48, pool_pre_ping=True)
-    return sqlite_engine(index_directory, synchronous)
+    return sqlite_engine(index_directory)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -110,16 +111,37 @@ class Index:
                     raw.rollback()
                 raise
             session.flush_counters()
-            if sqlite:
-                cursor.execute("COMMIT")
-            else:
+            if not sqlite:
                 raw.commit()
+            else:
+                cursor.execute("COMMIT")
+                if session.durable:
+                    self._sync_log()
         finally:
             if not sqlite:
                 raw.close()
             elif raw.in_transaction:  # BEGIN or ROLLBACK itself failed
                 with contextlib.suppress(Exception):
                     raw.rollback()
+
+    def _sync_log(self) -> None:
+        """Makes the last commit durable. SQLite commits are not synced one by one
+        (``engine.py``), but one that deletes files is synced before they go, so that
+        a power cut cannot leave rows whose files are gone: the write-ahead log holds
+        the commit, and syncing that file (SQLite's ``-wal``) is what SQLite itself
+        does when told to sync every commit (which cannot be switched on for a
+        single transaction)."""
+        database = self.engine.url.database
+        if not database:
+            return
+        try:
+            fd = os.open(f"{database}-wal", os.O_RDONLY)
+        except FileNotFoundError:  # no log: the commit went to the database file
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _thread_connection(self) -> Any:
         raw = getattr(self._local, "raw", None)
@@ -155,6 +177,9 @@ class IndexSession:
         self._cursor = conn.cursor()
         self._translate = None if sqlite else _NAMED_TO_PYFORMAT
         self._savepoints = 0
+        #: Sync this transaction's commit even though commits are not synced by
+        #: default: set by a transaction that deletes files after it commits.
+        self.durable = False
         # Counter updates are summed in memory and written once per transaction, so a
         # group commit of many instances touches each counter row once.
         self._pending_counters: dict[str, int] = {}
