@@ -21,6 +21,7 @@ from .clock import now_iso
 from .enums import ChangeType
 from .events import Change, EventBus
 from .settings import Settings
+from .storage_cache import with_cache
 from .transactions import GroupCommitter, Transaction
 
 log = logging.getLogger("dicomhub.archive")
@@ -35,8 +36,11 @@ class Archive:
         self.settings = settings
         configure_extra_main_tags(settings.extra_main_tags)
         os.makedirs(settings.storage_directory, exist_ok=True)
-        self.storage = storage or FilesystemStorage(
-            settings.storage_directory, sync=settings.sync_storage_area
+        self.storage = with_cache(
+            storage
+            or FilesystemStorage(settings.storage_directory, sync=settings.sync_storage_area),
+            settings.storage_cache_mb,
+            settings.http_workers,
         )
         lock_path = None
         if not settings.database_url:

@@ -65,6 +65,10 @@ class Settings:
     ingest_transcoding_of_compressed: bool = True
     #: DicomLossyTranscodingQuality: quality of lossy transcoding (1-100).
     lossy_quality: int = 90
+    #: MaximumStorageCacheSize (MB): recent files kept in memory (``storage_cache``).
+    storage_cache_mb: int = 128
+    #: HttpWorkers: processes sharing the archive (each holds a share of the cache).
+    http_workers: int = 1
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Settings:
@@ -104,4 +108,6 @@ class Settings:
             ingest_transcoding_of_uncompressed=_bool(get("IngestTranscodingOfUncompressed"), True),
             ingest_transcoding_of_compressed=_bool(get("IngestTranscodingOfCompressed"), True),
             lossy_quality=_int(get("DicomLossyTranscodingQuality"), 90),
+            storage_cache_mb=_int(get("MaximumStorageCacheSize"), 128),
+            http_workers=max(1, _int(get("HttpWorkers"), 1)),
         )

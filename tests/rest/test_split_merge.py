@@ -5,7 +5,7 @@ Orthanc on the same files and bodies."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from tests.archive_checks import (
     statistics,
     upload,
 )
+from tests.conftest import RunningServer
 from tests.dicom_factory import make_dataset, to_bytes
 
 #: Tags that are new on every run (UIDs, dates of reception): not compared.
@@ -240,6 +241,13 @@ def test_split_keep_labels(client: httpx.Client) -> None:
     assert _get(client, f"/studies/{response.json()['TargetStudy']}/labels") == []
 
 
+@pytest.fixture
+def damaged_disk_server(make_server: Callable[..., RunningServer]) -> RunningServer:
+    """A server without storage cache, so that a file damaged on the disk is read as
+    it is there (the cache would still hold the bytes it was given)."""
+    return make_server(MaximumStorageCacheSize=0)
+
+
 def _corrupt(client: httpx.Client, server: Any, instance: str) -> None:
     """Make the stored file of ``instance`` unreadable as DICOM (a damaged disk)."""
     info = _get(client, f"/instances/{instance}/attachments/dicom/info")
@@ -248,10 +256,11 @@ def _corrupt(client: httpx.Client, server: Any, instance: str) -> None:
 
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_a_failing_split_leaves_nothing_behind(
-    client: httpx.Client, server: Any, asynchronous: bool
+    damaged_disk_server: RunningServer, asynchronous: bool
 ) -> None:
     """An instance that cannot be read fails the job: the instances it had stored
     already are taken back, and the sources stay (KeepSource is false)."""
+    server, client = damaged_disk_server, damaged_disk_server.client
     source = _study(client, series=1, per=6)
     _corrupt(client, server, source["instances"][0][3])
     response = client.post(
@@ -269,7 +278,10 @@ def test_a_failing_split_leaves_nothing_behind(
     assert staged_files(server) == []
 
 
-def test_a_permissive_split_skips_what_it_cannot_read(client: httpx.Client, server: Any) -> None:
+def test_a_permissive_split_skips_what_it_cannot_read(
+    damaged_disk_server: RunningServer,
+) -> None:
+    server, client = damaged_disk_server, damaged_disk_server.client
     source = _study(client, series=1, per=3)
     _corrupt(client, server, source["instances"][0][1])
     response = client.post(

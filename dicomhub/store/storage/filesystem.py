@@ -19,6 +19,7 @@ log = logging.getLogger("dicomhub.storage")
 
 INCOMING = ".incoming"
 TRASH = ".trash"
+_FADVISE = hasattr(os, "posix_fadvise")  # not on every system (macOS)
 
 
 class StorageError(OSError):
@@ -82,6 +83,14 @@ class FilesystemStorage(StorageArea):
                     view = view[os.write(fd, view) :]
                 if self.sync:
                     os.fsync(fd)
+                # Past the page cache: a new file is rarely read from the disk soon
+                # (the storage cache of ``core`` keeps the recent ones), and letting
+                # written files fill the page cache made every write dearer on this
+                # project's virtual machine (new pages are slow to come by: 1.5 ms of
+                # kernel time per 0.5 MB file, against 0.25 ms when they are reused).
+                # Clean pages go at once; those not synced yet, once written back.
+                if _FADVISE:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(fd)
         except OSError as exc:
