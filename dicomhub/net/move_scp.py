@@ -1,14 +1,17 @@
-"""C-MOVE and C-GET SCP: the instances an identifier names, sent by pynetdicom.
+"""C-MOVE and C-GET SCP: the instances an identifier names, sent to the destination.
 
-pynetdicom runs the C-STORE sub-operations and the pending/final responses with
-their sub-operation counts; this module decides what to send and where, and rewrites
-those responses into Orthanc 1.10.1's (``OrthancMoveAnswers``, ``OrthancGetAnswers``:
-a C-MOVE stops at the first refused sub-operation and counts warnings as completed). The
-resources are found as Orthanc finds them for a retrieve: by the unique key of the
-QueryRetrieveLevel (PatientID, StudyInstanceUID, SeriesInstanceUID or
-SOPInstanceUID, a ``\\`` list allowed), compared exactly. A C-MOVE destination must
-be a configured modality (same AET, with ``StrictAetComparison``), otherwise the
-request fails with 0xA801 "move destination unknown", as Orthanc answers.
+pynetdicom's C-MOVE service opens the association with the destination and sends the
+final response; the C-STORE sub-operations and their Pending responses run in
+``move_sub_operations`` (on the bytes, one file read ahead). A C-GET's sub-operations
+and responses are pynetdicom's. This module decides what to send and where, and
+rewrites the responses pynetdicom builds into Orthanc 1.10.1's (``OrthancMoveAnswers``,
+``OrthancGetAnswers``: a C-MOVE stops at the first refused sub-operation and counts
+warnings as completed). The resources are found as Orthanc finds them for a
+retrieve: by the unique key of the QueryRetrieveLevel (PatientID, StudyInstanceUID,
+SeriesInstanceUID or SOPInstanceUID, a ``\\`` list allowed), compared exactly. A
+C-MOVE destination must be a configured modality (same AET, with
+``StrictAetComparison``), otherwise the request fails with 0xA801 "move destination
+unknown", as Orthanc answers.
 
 With ``SynchronousCMove`` false, Orthanc 1.10.1 sends through a store job and answers
 every sub-operation as completed at once. pynetdicom performs each sub-operation it
@@ -47,6 +50,7 @@ from ..dicom.values import element_string
 from ..store.index.records import AttachmentRow
 from . import reactor
 from .find_scp import FindRefused, query_level
+from .move_sub_operations import MoveSubOperations, SubOperationCounts
 from .scu import Outgoing, _contexts, no_delay, store
 
 log = logging.getLogger("dicomhub.move")
@@ -132,15 +136,24 @@ class OrthancMoveAnswers:
     a Failed SOP Instance UID List; no Pending response follows the last
     sub-operation; the final response carries no Number of Remaining Sub-operations.
     ``failed`` is set at the first failed sub-operation: the handler stops sending.
-    Uninstalls itself once the final response is sent."""
+    When the handler runs the sub-operations itself (``MoveSubOperations``), pynetdicom
+    counted none of them: the final response takes ``counts`` instead. Uninstalls
+    itself once the final response is sent."""
 
     def __init__(self, message_id: int) -> None:
         self.message_id = message_id
         self.failed = False
+        self.counts: SubOperationCounts | None = None
 
     def __call__(self, response: C_MOVE) -> bool:
         if response.MessageIDBeingRespondedTo != self.message_id:
             return True
+        counts = self.counts
+        if counts is not None and response.Status != STATUS_PENDING:
+            response.NumberOfRemainingSuboperations = counts.remaining
+            response.NumberOfCompletedSuboperations = counts.completed
+            response.NumberOfFailedSuboperations = counts.failed
+            response.NumberOfWarningSuboperations = counts.warning
         completed = (response.NumberOfCompletedSuboperations or 0) + (
             response.NumberOfWarningSuboperations or 0
         )
@@ -244,8 +257,11 @@ class RetrieveService:
         move_destination: str,
         message_id: int,
         is_cancelled: Callable[[], bool] | None,
+        event: Any = None,
     ) -> Iterator[Any]:
-        """pynetdicom's C-MOVE protocol: destination, count, then (status, dataset)."""
+        """pynetdicom's C-MOVE protocol: destination, count, then (status, dataset).
+        Given the request's ``event``, the sub-operations run here
+        (``MoveSubOperations``) and the handler yields only the final status."""
         reactor.retrieve_responses(None)  # a generator left unfinished on this thread
         modality = self.destination(move_destination)
         if modality is None:
@@ -254,21 +270,25 @@ class RetrieveService:
             return
         found = self._instances(identifier)
         instances = [] if isinstance(found, FindRefused) else found
+        # one item per (SOP class, transfer syntax): all the contexts need to know
+        kinds = {(i.sop_class_uid, i.transfer_syntax): i for i in instances}
         items = [
-            Outgoing(i.sop_class_uid, i.transfer_syntax, bytes, i.public_id) for i in instances
+            Outgoing(i.sop_class_uid, i.transfer_syntax, bytes, i.public_id) for i in kinds.values()
         ]
         # pynetdicom connects to the destination before it takes a failure status, and
         # needs one context to do so
         contexts = _contexts(items) if items else [build_context(Verification)]
+        # Nagle off, or each sub-operation waits for a delayed ACK (~40 ms)
+        handlers: list[tuple[Any, Callable[[Any], None]]] = [(evt.EVT_CONN_OPEN, no_delay)]
+        # the association pynetdicom opens to the destination, to run the
+        # sub-operations on
+        destinations: list[Any] = []
+        if event is not None:
+            handlers.append((evt.EVT_CONN_OPEN, lambda opened: destinations.append(opened.assoc)))
         yield (
             modality.host,
             modality.port,
-            {
-                "ae_title": modality.aet,
-                "contexts": contexts,
-                # Nagle off, or each sub-operation waits for a delayed ACK (~40 ms)
-                "evt_handlers": [(evt.EVT_CONN_OPEN, no_delay)],
-            },
+            {"ae_title": modality.aet, "contexts": contexts, "evt_handlers": handlers},
         )
         if isinstance(found, FindRefused):
             log.warning("C-MOVE refused: %s", found)
@@ -284,6 +304,9 @@ class RetrieveService:
         # (once this generator has ended) or when it is given a status
         answers = OrthancMoveAnswers(message_id)
         reactor.retrieve_responses(answers)
+        if destinations and isinstance(destinations[0], reactor.EventDrivenAssociation):
+            yield self._run_sub_operations(instances, destinations[0], event, answers, is_cancelled)
+            return
         remaining = len(instances)
         for status, dataset in self._datasets(instances, is_cancelled):
             yield status, dataset
@@ -294,6 +317,36 @@ class RetrieveService:
                 if remaining:  # else pynetdicom ends the move itself
                     yield STATUS_UNABLE_TO_PROCESS, None
                 return
+
+    def _run_sub_operations(
+        self,
+        instances: list[InstanceToSend],
+        destination: Any,
+        event: Any,
+        answers: OrthancMoveAnswers,
+        is_cancelled: Callable[[], bool] | None,
+    ) -> tuple[int, None]:
+        """Every sub-operation on ``destination``; the final (status, None) to yield."""
+        try:
+            files = _dicom_files(self.archive, instances)
+        except DicomhubError as exc:
+            log.warning("C-MOVE/C-GET cannot list the files to send: %s", exc)
+            return STATUS_UNABLE_TO_PROCESS, None
+        counts = SubOperationCounts(len(instances))
+        answers.counts = counts
+        run = MoveSubOperations(
+            self.archive,
+            files,
+            destination,
+            event.assoc,
+            event.context.context_id,
+            event.request,
+            is_cancelled,
+        )
+        status = run.run(instances, counts)
+        if status == STATUS_UNABLE_TO_PROCESS:
+            answers.failed = True
+        return status, None
 
     def _send_in_background(
         self, modality: RemoteModality, instances: list[InstanceToSend], message_id: int

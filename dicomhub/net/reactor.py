@@ -28,7 +28,10 @@ ends, and the DUL reads it as usual.
 The DUL thread reads the P-DATA-TF PDUs of an established association itself
 (``_read_p_data``): a data set arriving in dozens of PDUs no longer goes through
 pynetdicom's PDU objects, event queue and state machine once per PDU, and reaches its
-DIMSE layer as one P-DATA. Everything else keeps pynetdicom's reading.
+DIMSE layer as one P-DATA. Everything else keeps pynetdicom's reading. On our
+listener's associations, a whole command may be taken by ``direct_command`` instead
+(``store_scp``: a C-STORE-RQ served by this thread); the reader then keeps it and its
+data set back from DIMSE, and hands them over if anything else comes first.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pynetdicom._config
 import pynetdicom.ae
@@ -69,6 +72,8 @@ _PYNETDICOM_LOG = logging.getLogger("pynetdicom")
 #: Longest sleep of an idle thread: the resolution of the ARTIM and network timeouts
 #: (whole seconds in practice) and of a kill that nobody announced.
 IDLE_CHECK_S = 0.05
+#: How long ``kill`` looks closely for the DUL to stop before pynetdicom's 10 ms polls.
+_KILL_FAST_WAIT_S = 0.02
 #: The association state in which DIMSE messages flow (PS3.8 9.2, "Sta6").
 _ESTABLISHED = "Sta6"
 #: Status of a Pending C-MOVE / C-GET response.
@@ -85,6 +90,9 @@ _PDU_HEADER, _PDV_HEADER = wire.PDU_HEADER, wire.PDV_HEADER
 _LONGEST_P_DATA = 1 << 20
 #: Events whose handlers see every PDU received: bound, pynetdicom reads it.
 _PDU_EVENTS = (evt.EVT_DATA_RECV, evt.EVT_PDU_RECV, evt.EVT_FSM_TRANSITION)
+#: ``recv`` flags to look at what is already there (combined once: an ``enum.Flag``
+#: operation costs about 2 us, once per PDU of a data set).
+_PEEK_NOW = int(socket.MSG_PEEK | socket.MSG_DONTWAIT)
 
 
 def _views_accepted() -> bool:
@@ -194,8 +202,16 @@ class EventDrivenDUL(DULServiceProvider):
         # Direct mode: a user thread reads the socket; the DUL thread does not
         self._direct = False
         self._park_ack: threading.Event | None = None
+        # Whether ``take_pdu`` may first wait for the size its caller expects
+        self._size_hints = True
         # Data-set PDVs of the message being received, not yet handed to DIMSE
         self._fragments: list[list[Any]] = []
+        # Given each whole command PDV read (context ID, command set), the function
+        # that serves the message from its data-set PDVs, or None (DIMSE takes it):
+        # set by ``store_scp.attach`` on our listener's associations
+        self.direct_command: Callable[[int, memoryview], Any] | None = None
+        # (context ID, command PDV, server) of the message that function takes
+        self._held: tuple[int, memoryview, Callable[[list[list[Any]]], None]] | None = None
 
     def kill_dul(self) -> None:
         super().kill_dul()
@@ -317,12 +333,12 @@ class EventDrivenDUL(DULServiceProvider):
             return False
         while (
             taken
-            and self._fragments
+            and (self._fragments or self._held)
             and not self._kill_thread
             and not self.event_queue.qsize()
             and not self.to_provider_queue.qsize()
         ):
-            taken = self._take_p_data(raw, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            taken = self._take_p_data(raw, _PEEK_NOW)
         return True
 
     def _take_p_data(self, raw: socket.socket, peek: int) -> bool | None:
@@ -365,10 +381,24 @@ class EventDrivenDUL(DULServiceProvider):
             for context_id, control, start, end in pdvs:
                 if control & 1:  # a command fragment: after the data before it
                     self._flush_fragments()
-                    self._to_dimse([[context_id, view[start - 1 : end]]])
-                else:
-                    self._fragments.append([context_id, view[start - 1 : end]])
-                    if control & 2:  # the last fragment of the data set
+                    serve = None
+                    if control & 2 and self.direct_command is not None:
+                        serve = self.direct_command(context_id, view[start:end])
+                    if serve is not None:
+                        self._held = (context_id, view[start - 1 : end], serve)
+                    else:
+                        self._to_dimse([[context_id, view[start - 1 : end]]])
+                    continue
+                held = self._held
+                if held is not None and held[0] != context_id:
+                    self._flush_fragments()  # not what the command said: DIMSE judges
+                    held = None
+                self._fragments.append([context_id, view[start - 1 : end]])
+                if control & 2:  # the last fragment of the data set
+                    if held is not None:
+                        fragments, self._fragments, self._held = self._fragments, [], None
+                        held[2](fragments)
+                    else:
                         self._flush_fragments()
         return True
 
@@ -386,8 +416,14 @@ class EventDrivenDUL(DULServiceProvider):
 
     def _flush_fragments(self) -> None:
         """Hand the data-set fragments read so far to DIMSE as one P-DATA: at the last
-        one, and before anything else reaches DIMSE, so that it sees every PDV in order."""
-        if self._fragments:
+        one, and before anything else reaches DIMSE, so that it sees every PDV in order.
+        A command held for ``direct_command`` goes first: DIMSE takes the message over."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            pdvs, self._fragments = [[held[0], held[1]], *self._fragments], []
+            self._to_dimse(pdvs)
+        elif self._fragments:
             pdvs = self._fragments
             self._fragments = []
             self._to_dimse(pdvs)
@@ -458,15 +494,25 @@ class EventDrivenDUL(DULServiceProvider):
     def is_direct(self) -> bool:
         return self._direct
 
-    def take_pdu(self, accept: Callable[[bytes], Any], timeout: float | None) -> Any:
+    def take_pdu(
+        self, accept: Callable[[bytes], Any], timeout: float | None, expected: int = 0
+    ) -> Any:
         """In direct mode: wait for the next PDU and consume it if ``accept(pdu)`` gives
         something other than None, which is returned. None: the PDU (or the end of the
-        connection) was left for the DUL. TimeoutError after ``timeout`` seconds."""
+        connection) was left for the DUL. TimeoutError after ``timeout`` seconds.
+
+        ``expected``: the least the PDU can be. A peer often writes a PDU in two parts
+        (its header, then the rest), and waking up for each costs a context switch
+        and more system calls: the first wait is for that many bytes. Should less
+        come and nothing more (found once the wait times out), this association's
+        PDUs are waited for byte by byte from then on."""
         raw = self._plain_socket()
         if raw is None or not self._direct:
             return None
         deadline = None if timeout is None else time.monotonic() + timeout
-        wanted = 1  # bytes that must be buffered before the socket reads as ready
+        hint = expected if expected > 6 and self._size_hints else 0
+        # bytes that must be buffered before the socket reads as ready
+        wanted = hint or 1
         while True:
             if self._kill_thread or self.state_machine.current_state != _ESTABLISHED:
                 return None
@@ -478,8 +524,6 @@ class EventDrivenDUL(DULServiceProvider):
                 wait = min(wait, left)
             try:
                 if wanted > 1:
-                    # a PDU often comes in two writes (header, then the rest): wait for
-                    # all of it, not for any byte
                     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, wanted)
                 try:
                     ready = select.select([raw], [], [], wait)[0]
@@ -487,12 +531,19 @@ class EventDrivenDUL(DULServiceProvider):
                     if wanted > 1:
                         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
                 if not ready:
+                    if hint and wanted == hint and select.select([raw], [], [], 0)[0]:
+                        # fewer bytes than expected came, and nothing more: not the
+                        # usual answer, nor are this peer's answers what we expect
+                        self._size_hints = False
+                        wanted = 1
                     continue
                 data = raw.recv(_PEEK_BYTES, socket.MSG_PEEK)
             except (OSError, ValueError):
                 return None
-            if not data:
-                return None  # the peer closed the connection: the DUL reports it
+            if len(data) < wanted or not data:
+                # ready with fewer bytes than waited for: the peer closed the connection
+                # (in the middle of a PDU); the DUL reports it
+                return None
             if len(data) < 6:
                 wanted = 6
                 continue
@@ -502,10 +553,6 @@ class EventDrivenDUL(DULServiceProvider):
                 return None
             if len(data) >= size:
                 break
-            if wanted >= size:
-                # as many bytes as we waited for and still short: the connection ended
-                # in the middle of a PDU
-                return None
             wanted = size
         result = accept(bytes(data[:size]))
         if result is None:
@@ -554,6 +601,19 @@ class EventDrivenAssociation(Association):
         self._kill = True
         self._end_direct()
         _association_bell(self).set()
+        # pynetdicom's kill looks every 10 ms whether the DUL has reached Sta1 (the
+        # connection closed); after a release it gets there well within a
+        # millisecond, so look more often first. A C-MOVE releases the association
+        # with its destination before its final response: 10 ms less for each.
+        dul = getattr(self, "dul", None)
+        if dul is not None:
+            deadline = time.monotonic() + _KILL_FAST_WAIT_S
+            while (
+                dul.is_alive()
+                and dul.state_machine.current_state != "Sta1"
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.0002)
         super().kill()
 
     def release(self) -> None:
@@ -630,35 +690,9 @@ class EventDrivenAssociation(Association):
             dataset.payload,
             self.dimse.peer_max_pdu,
         )
-        dul = self.dul if isinstance(self.dul, EventDrivenDUL) else None
-        if dul is not None and not _quiet():
-            # the "dicom" log category is verbose: pynetdicom's path logs it all
-            dul.end_direct()
-            dul = None
-        # Our own association carries only what we send; the peer's, only while this
-        # thread serves its request (a C-GET): then the answers are read directly too
-        own = self.is_requestor or self._serving_thread == threading.get_ident()
-        if dul is not None and self._direct_reads and own:
-            if dul.is_direct or dul.begin_direct(IDLE_CHECK_S * 20):
-                if dul.send_direct(pdus):
-                    try:
-                        status = dul.take_pdu(
-                            lambda pdu: _store_status(pdu, msg_id, sop_class, sop_instance),
-                            self.dimse_timeout,
-                        )
-                    except TimeoutError:
-                        self._direct_reads = False
-                        dul.end_direct()
-                        self._handle_no_response()
-                        return Dataset()
-                    if status is not None:
-                        return status
-                    # not the plain answer: the DUL reads it, pynetdicom decodes it
-                    self._direct_reads = False
-                    response = self._exchange(None, context_id, dul.end_direct)
-                    return self._status_of(response)
-                dul.end_direct()
-            self._direct_reads = False
+        if self.send_store_directly(pdus):
+            return self.store_status_directly(context_id, msg_id, sop_class, sop_instance)
+        dul = self.dul if isinstance(self.dul, EventDrivenDUL) and _quiet() else None
 
         def request() -> C_STORE:
             primitive = C_STORE()
@@ -676,6 +710,54 @@ class EventDrivenAssociation(Association):
                 self.dimse.send_msg(request(), context_id)
 
         return self._status_of(self._exchange(None, context_id, send))
+
+    def send_store_directly(self, pdus: bytes) -> bool:
+        """Write the PDUs of a C-STORE-RQ (``wire.p_data``) from the calling thread and
+        keep the socket to read the answer, which ``store_status_directly`` must take
+        next: True when sent so, False (nothing sent) when the request must go
+        pynetdicom's way."""
+        dul = self.dul if isinstance(self.dul, EventDrivenDUL) else None
+        if dul is None:
+            return False
+        if not _quiet():
+            # the "dicom" log category is verbose: pynetdicom's path logs it all
+            dul.end_direct()
+            return False
+        # Our own association carries only what we send; the peer's, only while this
+        # thread serves its request (a C-GET): then the answers are read directly too
+        own = self.is_requestor or self._serving_thread == threading.get_ident()
+        if not (self._direct_reads and own):
+            return False
+        if (dul.is_direct or dul.begin_direct(IDLE_CHECK_S * 20)) and dul.send_direct(pdus):
+            return True
+        dul.end_direct()
+        self._direct_reads = False
+        return False
+
+    def store_status_directly(
+        self, context_id: int, msg_id: int, sop_class: str, sop_instance: str
+    ) -> Dataset:
+        """The status answered to the C-STORE-RQ that ``send_store_directly`` sent:
+        read from the socket when it is the plain C-STORE-RSP, else (after which
+        this association's answers go pynetdicom's way) decoded by pynetdicom."""
+        dul = cast(EventDrivenDUL, self.dul)
+        try:
+            status = dul.take_pdu(
+                lambda pdu: _store_status(pdu, msg_id, sop_class, sop_instance),
+                self.dimse_timeout,
+                wire.SMALLEST_STORE_RSP,
+            )
+        except TimeoutError:
+            self._direct_reads = False
+            dul.end_direct()
+            self._handle_no_response()
+            return Dataset()
+        if status is not None:
+            return status
+        # not the plain answer: the DUL reads it, pynetdicom decodes it
+        self._direct_reads = False
+        response = self._exchange(None, context_id, dul.end_direct)
+        return self._status_of(response)
 
     def _status_of(self, response: Any) -> Dataset:
         if response is None:

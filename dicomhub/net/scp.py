@@ -414,13 +414,14 @@ class DicomListener:
             assoc._dicomhub_store_grant = grant
         return grant
 
-    def _c_store(self, assoc: Any, request: Any, transfer_syntax: str) -> int | None:
-        """One C-STORE of our listener (``store_scp``): None when refused (aborted)."""
+    def _c_store(self, assoc: Any, data: bytes) -> int | None:
+        """One C-STORE of our listener (``store_scp``), the received instance as a
+        file: None when refused (aborted)."""
         origin = self._store_grant(assoc)
         if origin is None:
             assoc.abort()
             return None
-        return self._ingest(store_scp.data_set_file(request, transfer_syntax), origin)
+        return self._ingest(data, origin)
 
     def _on_store(self, event: evt.Event) -> int:
         """``EVT_C_STORE``, for a C-STORE that does not take ``store_scp``'s path."""
@@ -505,7 +506,7 @@ class DicomListener:
         destination = _text(event.move_destination)
         message_id = int(event.request.MessageID or 0)
         yield from self.retriever.handle_move(
-            event.identifier, destination, message_id, lambda: event.is_cancelled
+            event.identifier, destination, message_id, lambda: event.is_cancelled, event
         )
 
     def _on_get(self, event: evt.Event) -> Iterator[Any]:

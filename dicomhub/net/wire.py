@@ -41,6 +41,10 @@ UL = struct.Struct("<I")
 PDU_HEADER = struct.Struct(">BBL")
 PDV_HEADER = struct.Struct(">LBB")
 _ELEMENT, _US, _UL, _PDU_HEADER, _PDV_HEADER = ELEMENT, US, UL, PDU_HEADER, PDV_HEADER
+#: The smallest P-DATA-TF PDU a C-STORE-RSP can be: PDU and PDV headers, then the group
+#: length and the four mandatory US elements (Command Field, Message ID Being
+#: Responded To, Command Data Set Type, Status; the UIDs are optional, PS3.7 9.3.1.2).
+SMALLEST_STORE_RSP = 6 + 6 + (8 + 4) + 4 * (8 + 2)
 #: P-DATA-TF PDU type, and the Message Control Header bits of a PDV (PS3.8 E.2).
 P_DATA_TF = 0x04
 _COMMAND = 0x01
@@ -74,6 +78,22 @@ def _command(elements: Iterable[bytes]) -> bytes:
     return _element(0x0000, _UL.pack(len(body))) + body
 
 
+@functools.lru_cache(maxsize=256)
+def _store_rq_parts(
+    sop_class_uid: str, priority: int, originator_aet: str | None, originator_id: int | None
+) -> tuple[bytes, bytes, bytes]:
+    """The parts of a C-STORE-RQ that the instances of a C-MOVE share: its elements
+    up to the Message ID's value, from there to the SOP Instance UID, and after it."""
+    head = _uid(0x0002, sop_class_uid) + _us(0x0100, C_STORE_RQ) + _ELEMENT.pack(0, 0x0110, 2)
+    middle = _us(0x0700, priority) + _us(0x0800, DATASET_PRESENT)
+    tail = b""
+    if originator_aet:
+        tail += _ae(0x1030, originator_aet)
+    if originator_id is not None:
+        tail += _us(0x1031, originator_id)
+    return head, middle, tail
+
+
 def c_store_rq(
     message_id: int,
     sop_class_uid: str,
@@ -83,19 +103,9 @@ def c_store_rq(
     originator_id: int | None = None,
 ) -> bytes:
     """The command set of a C-STORE-RQ (PS3.7 9.3.1.1) whose data set follows."""
-    elements = [
-        _uid(0x0002, sop_class_uid),
-        _us(0x0100, C_STORE_RQ),
-        _us(0x0110, message_id),
-        _us(0x0700, priority),
-        _us(0x0800, DATASET_PRESENT),
-        _uid(0x1000, sop_instance_uid),
-    ]
-    if originator_aet:
-        elements.append(_ae(0x1030, originator_aet))
-    if originator_id is not None:
-        elements.append(_us(0x1031, originator_id))
-    return _command(elements)
+    head, middle, tail = _store_rq_parts(sop_class_uid, priority, originator_aet, originator_id)
+    body = b"".join((head, _US.pack(message_id), middle, _uid(0x1000, sop_instance_uid), tail))
+    return _element(0x0000, _UL.pack(len(body))) + body
 
 
 @functools.lru_cache(maxsize=256)
@@ -157,6 +167,55 @@ def retrieve_pending_rsp(
         _us(0x1023, warning),
     ]
     return _command(elements)
+
+
+#: The four sub-operation counts of a retrieve response (PS3.7 9.3.3.2, 9.3.4.2):
+#: Number of Remaining, Completed, Failed and Warning Sub-operations, each a US.
+_COUNTS = struct.Struct("<" + "HHIH" * 4)
+_COUNT_ELEMENTS = (0x1020, 0x1021, 0x1022, 0x1023)
+
+
+class PendingResponses:
+    """The Pending C-MOVE-RSPs or C-GET-RSPs of one request, as whole P-DATA-TF PDUs.
+
+    They differ only in their four counts, which have a fixed length: the bytes
+    before them (PDU and PDV headers, group length, the other elements) are written
+    once, and each response is those bytes plus the counts, as ``p_data`` of
+    ``retrieve_pending_rsp`` would write it."""
+
+    def __init__(
+        self,
+        command_field: int,
+        message_id: int,
+        sop_class_uid: str | None,
+        context_id: int,
+        max_pdu: int,
+    ) -> None:
+        self._shape = (command_field, message_id, sop_class_uid, context_id, max_pdu)
+        command = retrieve_pending_rsp(command_field, message_id, sop_class_uid, 0xFF00, 0, 0, 0, 0)
+        pdu = p_data(context_id, command, None, max_pdu)
+        # one PDU (the usual case): everything but the counts is the same every time
+        self._head = pdu[: -_COUNTS.size] if len(pdu) == len(command) + 12 else None
+
+    def encode(self, remaining: int, completed: int, failed: int, warning: int) -> bytes:
+        """The PDUs of the Pending response with these counts."""
+        if self._head is None:  # a peer with a tiny maximum PDU: fragments
+            command_field, message_id, sop_class_uid, context_id, max_pdu = self._shape
+            command = retrieve_pending_rsp(
+                command_field,
+                message_id,
+                sop_class_uid,
+                0xFF00,
+                remaining,
+                completed,
+                failed,
+                warning,
+            )
+            return p_data(context_id, command, None, max_pdu)
+        a, b, c, d = _COUNT_ELEMENTS
+        return self._head + _COUNTS.pack(
+            0, a, 2, remaining, 0, b, 2, completed, 0, c, 2, failed, 0, d, 2, warning
+        )
 
 
 def p_data(context_id: int, command: bytes, dataset: bytes | None, max_pdu: int) -> bytes:
@@ -222,6 +281,8 @@ __all__ = [
     "C_MOVE_RSP",
     "C_STORE_RSP",
     "NO_DATASET",
+    "PendingResponses",
+    "SMALLEST_STORE_RSP",
     "c_store_rq",
     "command_values",
     "p_data",

@@ -75,6 +75,37 @@ def test_pending_retrieve_responses_as_pynetdicom_sends_them(
     assert wire.p_data(1, command, None, 16384) == expected
 
 
+@pytest.mark.parametrize("max_pdu", [16384, 0, 60])
+@pytest.mark.parametrize("sop_class", [STUDY_ROOT_MOVE, None])
+@pytest.mark.parametrize(
+    ("primitive_class", "message_class", "command_field"),
+    [(C_MOVE, C_MOVE_RSP, wire.C_MOVE_RSP), (C_GET, C_GET_RSP, wire.C_GET_RSP)],
+)
+def test_pending_responses_of_one_request_as_pynetdicom_sends_them(
+    primitive_class: type,
+    message_class: type,
+    command_field: int,
+    sop_class: str | None,
+    max_pdu: int,
+) -> None:
+    """``PendingResponses`` writes each response once its counts are known: the same
+    PDUs as pynetdicom, also when a tiny maximum PDU length cuts the command."""
+    pending = wire.PendingResponses(command_field, 65535, sop_class, 7, max_pdu)
+    for counts in ((499, 1, 0, 0), (0, 65535, 2, 3), (250, 125, 100, 25)):
+        primitive = primitive_class()
+        primitive.MessageIDBeingRespondedTo = 65535
+        primitive.AffectedSOPClassUID = sop_class
+        primitive.Status = 0xFF00
+        (
+            primitive.NumberOfRemainingSuboperations,
+            primitive.NumberOfCompletedSuboperations,
+            primitive.NumberOfFailedSuboperations,
+            primitive.NumberOfWarningSuboperations,
+        ) = counts
+        expected = _pynetdicom_pdus(message_class(), primitive, 7, max_pdu)
+        assert pending.encode(*counts) == expected
+
+
 def _store_rsp(status: int, message_id: int = 9, comment: str | None = None) -> bytes:
     primitive = C_STORE()
     primitive.MessageIDBeingRespondedTo = message_id
@@ -94,6 +125,17 @@ def test_the_usual_c_store_rsp_is_recognized() -> None:
         assert wire.plain_store_status(command, 9, CT, "1.2.3.4.5") == status
         pdu = wire.p_data(1, command, None, 16384)
         assert wire.single_command(pdu) == (1, command)
+        assert len(pdu) > wire.SMALLEST_STORE_RSP
+
+
+def test_the_smallest_c_store_rsp() -> None:
+    """Without its optional UIDs, as pynetdicom would write it: what the direct reader
+    waits for at least."""
+    primitive = C_STORE()
+    primitive.MessageIDBeingRespondedTo = 65535
+    primitive.Status = 0
+    pdus = _pynetdicom_pdus(C_STORE_RSP(), primitive, 1, 16384)
+    assert len(pdus) == wire.SMALLEST_STORE_RSP
 
 
 def test_anything_else_is_left_to_pydicom() -> None:
