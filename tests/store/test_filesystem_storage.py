@@ -104,3 +104,36 @@ def test_a_missing_blob_is_a_storage_error(tmp_path: Path) -> None:
     storage = FilesystemStorage(str(tmp_path), sync=False)
     with pytest.raises(StorageError, match="missing file"):
         storage.read(str(uuidlib.uuid4()))
+
+
+def test_publication_makes_missing_folders_even_after_they_were_removed(tmp_path: Path) -> None:
+    """The folders are made on the first publication into them, and made again when
+    one known to exist was removed behind the storage area's back."""
+    import shutil
+
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    first = "abcd" + str(uuidlib.uuid4())[4:]
+    second = "abcd" + str(uuidlib.uuid4())[4:]
+    storage.stage(first, b"first")
+    storage.publish(first)
+    assert (tmp_path / "ab" / "cd" / first).read_bytes() == b"first"
+    shutil.rmtree(tmp_path / "ab")
+    storage.stage(second, b"second")
+    storage.publish(second)
+    assert (tmp_path / "ab" / "cd" / second).read_bytes() == b"second"
+    assert os.listdir(tmp_path / ".incoming") == []
+
+
+def test_publication_of_an_unusual_identifier_still_lands_in_its_folder(tmp_path: Path) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    odd = "a-" + "0" * 34  # only hex digits and dashes: accepted, not a real UUID
+    storage.stage(odd, b"odd")
+    storage.publish(odd)
+    assert (tmp_path / "a-" / "00" / odd).read_bytes() == b"odd"
+    assert storage.read(odd) == b"odd"
+
+
+def test_publishing_a_blob_never_staged_fails(tmp_path: Path) -> None:
+    storage = FilesystemStorage(str(tmp_path), sync=False)
+    with pytest.raises(FileNotFoundError):
+        storage.publish(str(uuidlib.uuid4()))

@@ -210,6 +210,24 @@ class IndexSession:
     def _many(self, sql: str, rows: list[dict]) -> None:  # type: ignore[type-arg]
         self._cursor.executemany(self._sql(sql), rows)
 
+    def _insert_rows(self, head: str, group: str, tail: str, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+        """``head VALUES group, group, ... tail`` for ``rows``: one statement for many
+        rows, where ``executemany`` steps one statement per row (half the cost of
+        ingest's metadata and main tags). ``group`` has one ``?`` per value of a row;
+        rows must not repeat a conflict key (PostgreSQL refuses to update a row twice
+        in one statement)."""
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            key = (head, group, tail, len(chunk), self.sqlite)
+            sql = _INSERT_CACHE.get(key)
+            if sql is None:
+                sql = f"{head} VALUES {', '.join([group] * len(chunk))} {tail}"
+                if not self.sqlite:
+                    sql = sql.replace("%", "%%").replace("?", "%s")
+                if len(_INSERT_CACHE) < 4096:
+                    _INSERT_CACHE[key] = sql
+            self._cursor.execute(sql, [value for row in chunk for value in row])
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: a failure inside rolls back only its own work."""
@@ -285,11 +303,19 @@ class IndexSession:
     def set_metadata_rows(self, rows: list[tuple[int, int, str]]) -> None:
         """Set (resource, type, value) metadata rows in one batch (revisions kept)."""
         if rows:
-            self._many(
-                "INSERT INTO metadata (resource_id, type, value, revision) "
-                "VALUES (:r, :t, :v, 0) ON CONFLICT (resource_id, type) "
-                "DO UPDATE SET value = excluded.value",
-                [{"r": r, "t": t, "v": v} for r, t, v in rows],
+            # One row per (resource, type): the last value given wins, as it would
+            # with one statement per row.
+            unique = list({(r, t): (r, t, v) for r, t, v in rows}.values())
+            # A value that does not change is not written again (the LastUpdate of a
+            # series receiving many instances within a second): its page of the
+            # table stays clean, one WAL frame fewer to write in that commit.
+            same = "IS" if self.sqlite else "IS NOT DISTINCT FROM"
+            self._insert_rows(
+                "INSERT INTO metadata (resource_id, type, value, revision)",
+                "(?, ?, ?, 0)",
+                "ON CONFLICT (resource_id, type) DO UPDATE SET value = excluded.value "
+                f"WHERE NOT (metadata.value {same} excluded.value)",
+                unique,
             )
 
     def public_id(self, internal_id: int) -> str | None:
@@ -423,11 +449,12 @@ class IndexSession:
     def set_main_tags(self, internal_id: int, tags: dict[int, str]) -> None:
         if not tags:
             return
-        self._many(
-            "INSERT INTO main_tags (resource_id, tag, value, norm) VALUES (:r, :t, :v, :n) "
+        self._insert_rows(
+            "INSERT INTO main_tags (resource_id, tag, value, norm)",
+            "(?, ?, ?, ?)",
             "ON CONFLICT (resource_id, tag) DO UPDATE SET value = excluded.value, "
             "norm = excluded.norm",
-            [{"r": internal_id, "t": t, "v": v, "n": normalize(v)} for t, v in tags.items()],
+            [(internal_id, t, v, normalize(v)) for t, v in tags.items()],
         )
 
     def replace_main_tags(self, internal_id: int, tags: dict[int, str]) -> None:
@@ -923,6 +950,11 @@ class IndexSession:
 
 _NAMED_TO_PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
 _PYFORMAT_CACHE: dict[str, str] = {}
+
+#: Rows per multi-row INSERT: 4 values a row stay below 999 variables, the limit of
+#: SQLite before 3.32 (32766 since).
+_ROWS_PER_INSERT = 200
+_INSERT_CACHE: dict[tuple[str, str, str, int, bool], str] = {}
 
 
 def _in_list(values: list, prefix: str = "p") -> tuple[str, dict]:  # type: ignore[type-arg]

@@ -38,6 +38,11 @@ class FilesystemStorage(StorageArea):
         # than ``os.path.join`` (the parts are checked UUIDs, never absolute).
         self._prefix = os.path.join(self.root, "")
         self._incoming_prefix = os.path.join(self.incoming, "")
+        # One bit per ``ab/cd`` folder known to exist: a blob is moved there with one
+        # rename, and a new folder costs one ``mkdir`` (not a failed rename, a
+        # ``stat`` of the parent and the retry). Folders are never removed here; one
+        # removed by hand is made again when the rename fails.
+        self._folders = bytearray(1 << 13)
 
     # ---- paths --------------------------------------------------------------
     def path(self, uuid: str) -> str:
@@ -100,10 +105,19 @@ class FilesystemStorage(StorageArea):
 
     def publish(self, uuid: str) -> None:
         final = self.path(uuid)
-        folder = os.path.dirname(final)
+        folder = final[: -len(uuid) - 1]
+        head = uuid[0:4]
+        slot = int(head, 16) if "-" not in head else -1  # "-" passes _check_uuid
+        known = slot >= 0 and self._folders[slot >> 3] & (1 << (slot & 7))
+        if not known:
+            _make_folder(folder)
+            if slot >= 0:
+                self._folders[slot >> 3] |= 1 << (slot & 7)
         try:
             os.replace(self._staged(uuid), final)
         except FileNotFoundError:
+            if not known:
+                raise  # the folder was just made: the staged file is missing
             os.makedirs(folder, exist_ok=True)
             os.replace(self._staged(uuid), final)
         # No directory fsync here: if this rename is lost in a power cut, the blob is
@@ -193,6 +207,17 @@ class FilesystemStorage(StorageArea):
         if kept or removed:
             log.warning("storage recovery: %d file(s) kept, %d removed", kept, removed)
         return kept, removed
+
+
+def _make_folder(folder: str) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` starting from the likely case: only the
+    last level is missing (or none is)."""
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
 
 
 def _sync_dir(folder: str) -> None:
