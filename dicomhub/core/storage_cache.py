@@ -11,6 +11,8 @@ the index no longer names it).
 
 The storage area itself writes new files past the kernel's page cache
 (``store/storage/filesystem.py``): this cache is where recent files live instead.
+Files read from the disk are kept while there is room, without pushing others out
+(``_admit``).
 With several HTTP workers, each holds an equal share of the configured size.
 """
 
@@ -57,6 +59,15 @@ class StorageCache(StorageArea):
                 _, dropped = self._files.popitem(last=False)
                 self._size -= len(dropped)
 
+    def _admit(self, uuid: str, data: bytes) -> None:
+        """A file read from the disk is kept only while there is room: reads never
+        push files out. A client going round more files than the cache holds (a
+        study downloaded again and again) would otherwise replace every file before
+        it is asked for again, paying for each read twice and never hitting; the
+        kernel's page cache serves such reads as well."""
+        if self._size + len(data) <= self.capacity:
+            self._put(uuid, data)
+
     def _forget(self, uuid: str) -> None:
         with self._lock:
             old = self._files.pop(uuid, None)
@@ -97,7 +108,7 @@ class StorageCache(StorageArea):
         data = self._get(uuid)
         if data is None:
             data = self.inner.read(uuid)
-            self._put(uuid, data)
+            self._admit(uuid, data)
         return data
 
     def read_range(self, uuid: str, start: int, end: int) -> bytes:

@@ -63,6 +63,21 @@ def test_a_file_read_from_disk_is_kept(tmp_path: Path) -> None:
     assert cache.read(_uuid(2)) == b"written by another process"
 
 
+def test_reads_fill_free_room_but_push_nothing_out(tmp_path: Path) -> None:
+    cache, disk = _cache(tmp_path, 700 * KB)
+    for n in range(3):
+        disk.stage(_uuid(n), bytes([n]) * 300 * KB)
+        disk.publish(_uuid(n))
+    for n in range(3):  # the first two fit, the third would push one out
+        assert cache.read(_uuid(n)) == bytes([n]) * 300 * KB
+    for n in range(3):
+        _off_disk(disk, _uuid(n))
+    for n in (0, 1):
+        assert cache.read(_uuid(n)) == bytes([n]) * 300 * KB
+    with pytest.raises(StorageError):
+        cache.read(_uuid(2))
+
+
 def test_the_least_recently_used_go_first(tmp_path: Path) -> None:
     cache, disk = _cache(tmp_path, 1000 * KB)
     for n in range(4):
