@@ -9,7 +9,7 @@ UUID, and a UUID is never reused, so an entry is never stale; deleting a file dr
 its entry in this process (another worker's copy can no longer be asked for, since
 the index no longer names it).
 
-The storage area itself writes new files past the kernel's page cache
+The storage area itself drops new files from the kernel's page cache once synced
 (``store/storage/filesystem.py``): this cache is where recent files live instead.
 Files read from the disk are kept while there is room, without pushing others out
 (``_admit``).
