@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,22 +16,12 @@ from dicomhub.core.change_feed import ChangeFollower, last_seq
 from dicomhub.core.changelog import clear_changes
 from dicomhub.core.enums import ChangeType
 from dicomhub.core.events import Change
-from dicomhub.core.settings import Settings
 from dicomhub.dicom.levels import Level
 
 
 @pytest.fixture
-def archive(tmp_path: Path) -> Iterator[Archive]:
-    archive = Archive(
-        Settings.from_config(
-            {
-                "StorageDirectory": str(tmp_path / "storage"),
-                "IndexDirectory": str(tmp_path / "index"),
-            }
-        )
-    )
-    yield archive
-    archive.close()
+def archive(make_archive: Callable[..., Archive]) -> Archive:
+    return make_archive()
 
 
 def _log(archive: Archive, public_id: str) -> None:

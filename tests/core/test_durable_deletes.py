@@ -8,7 +8,7 @@ The syncs are observed (``os.fsync`` is wrapped, still called), on a real archiv
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,23 +17,12 @@ from dicom_factory import make_dicom
 from dicomhub.core.archive import Archive
 from dicomhub.core.deletion import delete_resource
 from dicomhub.core.ingest import Origin, store
-from dicomhub.core.settings import Settings
 from dicomhub.dicom.levels import Level
 
 
 @pytest.fixture
-def archive(tmp_path: Path) -> Iterator[Archive]:
-    archive = Archive(
-        Settings.from_config(
-            {
-                "StorageDirectory": str(tmp_path / "storage"),
-                "IndexDirectory": str(tmp_path / "index"),
-                "SyncStorageArea": False,  # only the index's syncs are seen below
-            }
-        )
-    )
-    yield archive
-    archive.close()
+def archive(make_archive: Callable[..., Archive]) -> Archive:
+    return make_archive(SyncStorageArea=False)  # only the index's syncs are seen below
 
 
 @pytest.fixture

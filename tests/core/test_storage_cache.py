@@ -8,7 +8,7 @@ is seen by removing the file from the disk behind the cache's back.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,6 @@ from dicom_factory import make_dicom
 from dicomhub.core.archive import Archive
 from dicomhub.core.deletion import delete_resource
 from dicomhub.core.ingest import Origin, store
-from dicomhub.core.settings import Settings
 from dicomhub.core.storage_cache import StorageCache, with_cache
 from dicomhub.dicom.levels import Level
 from dicomhub.store.storage.filesystem import FilesystemStorage, StorageError
@@ -125,18 +124,8 @@ def test_the_size_is_shared_by_the_workers_and_zero_turns_it_off(tmp_path: Path)
 
 
 @pytest.fixture
-def archive(tmp_path: Path) -> Iterator[Archive]:
-    archive = Archive(
-        Settings.from_config(
-            {
-                "StorageDirectory": str(tmp_path / "storage"),
-                "IndexDirectory": str(tmp_path / "index"),
-                "MaximumStorageCacheSize": 1,
-            }
-        )
-    )
-    yield archive
-    archive.close()
+def archive(make_archive: Callable[..., Archive]) -> Archive:
+    return make_archive(MaximumStorageCacheSize=1)
 
 
 def test_the_archive_uses_the_configured_cache(archive: Archive) -> None:
