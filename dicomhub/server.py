@@ -58,10 +58,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def http_workers(config: Mapping[str, Any]) -> int:
-    value = config.get("HttpWorkers")
-    if value is None or value == 0:
-        return 1
-    return max(1, int(value))
+    return Settings.from_config(config).http_workers
 
 
 def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
