@@ -21,7 +21,6 @@ from .clock import now_iso
 from .enums import ChangeType
 from .events import Change, EventBus
 from .settings import Settings
-from .storage_cache import with_cache
 from .transactions import GroupCommitter, Transaction
 
 log = logging.getLogger("dicomhub.archive")
@@ -36,11 +35,13 @@ class Archive:
         self.settings = settings
         configure_extra_main_tags(settings.extra_main_tags)
         os.makedirs(settings.storage_directory, exist_ok=True)
-        self.storage = with_cache(
-            storage
-            or FilesystemStorage(settings.storage_directory, sync=settings.sync_storage_area),
-            settings.storage_cache_mb,
-            settings.http_workers,
+        # The storage cache (MaximumStorageCacheSize) is the kernel's page cache:
+        # each worker leaves its share of the newest files there.
+        cache_share = max(0, settings.storage_cache_mb) * 1024 * 1024 // settings.http_workers
+        self.storage = storage or FilesystemStorage(
+            settings.storage_directory,
+            sync=settings.sync_storage_area,
+            page_cache_bytes=cache_share,
         )
         lock_path = None
         if not settings.database_url:

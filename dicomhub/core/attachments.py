@@ -43,7 +43,6 @@ from .metadata import (
 )
 from .recycling import make_room
 from .settings import Settings
-from .storage_cache import uncached
 from .transactions import Transaction
 
 log = logging.getLogger("dicomhub.attachments")
@@ -135,14 +134,13 @@ def get_info(archive: Archive, public_id: str, level: Level, content_type: int) 
 
 
 def open_stored(
-    archive: Archive, public_id: str, level: Level, content_type: int, from_disk: bool = False
+    archive: Archive, public_id: str, level: Level, content_type: int
 ) -> tuple[AttachmentRow, BinaryIO]:
-    """The row and an open handle on the blob as stored (possibly compressed);
-    ``from_disk``: as on the disk, not as in the storage cache.
+    """The row and an open handle on the blob as stored (possibly compressed).
 
     The handle stays readable even if a concurrent replacement purges the file.
     """
-    storage = uncached(archive.storage) if from_disk else archive.storage
+    storage = archive.storage
     for delay in (0.0, 0.01, 0.05, 0.2):
         time.sleep(delay)
         att = get_info(archive, public_id, level, content_type)
@@ -182,7 +180,7 @@ def verify_md5(archive: Archive, public_id: str, level: Level, content_type: int
     if find_info(archive, public_id, level, content_type) is None:
         return None
     # The disk is what is verified: the storage cache would hide its corruption.
-    att, handle = open_stored(archive, public_id, level, content_type, from_disk=True)
+    att, handle = open_stored(archive, public_id, level, content_type)
     with handle:
         raw = handle.read()
     if hashlib.md5(raw).hexdigest() != att.compressed_md5:

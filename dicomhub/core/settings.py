@@ -65,9 +65,9 @@ class Settings:
     ingest_transcoding_of_compressed: bool = True
     #: DicomLossyTranscodingQuality: quality of lossy transcoding (1-100).
     lossy_quality: int = 90
-    #: MaximumStorageCacheSize (MB): recent files kept in memory (``storage_cache``).
+    #: MaximumStorageCacheSize (MB): the newest files left in the page cache (all workers).
     storage_cache_mb: int = 128
-    #: HttpWorkers: processes sharing the archive (each holds a share of the cache).
+    #: HttpWorkers: processes sharing the archive (each leaves its share of the cache).
     http_workers: int = 1
 
     @classmethod
