@@ -346,10 +346,11 @@ _SECTIONS: list[tuple[str, list[_Option]]] = [
             ),
             _o(
                 "HttpWorkers",
-                1,
+                0,
                 "Number of HTTP worker processes sharing the port, the index and the "
                 "storage (Python runs one thread at a time per process, so more workers "
-                "use more cores). Background duties run in the first worker.",
+                "use more cores). 0: one per CPU core, at most 4. Background duties "
+                "run in the first worker.",
             ),
             _u(
                 "DatabaseUrl",

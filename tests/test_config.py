@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from dicomhub.config import (
     default_configuration_text,
     load_configuration,
 )
+from dicomhub.core.settings import MAX_AUTOMATIC_HTTP_WORKERS, Settings, http_workers
 
 NO_ENV: dict[str, str] = {}
 
@@ -432,3 +434,16 @@ def test_default_text_is_plain_json_once_comments_are_removed() -> None:
     without_comments = "\n".join(line for line in lines if not line.strip().startswith("//"))
     document = json.loads(without_comments)  # no trailing comma, no extension needed
     assert document["HttpPort"] == 8042
+
+
+@pytest.mark.parametrize("value", [None, "", 0, -1])
+def test_http_workers_default_to_one_per_core_at_most_four(value: object) -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert DEFAULTS["HttpWorkers"] == 0
+    assert http_workers(value) == max(1, min(MAX_AUTOMATIC_HTTP_WORKERS, cores))
+    assert Settings.from_config({"HttpWorkers": value}).http_workers == http_workers(value)
+
+
+@pytest.mark.parametrize(("value", "count"), [(1, 1), (3, 3), ("2", 2), (6, 6)])
+def test_http_workers_given_are_taken_as_they_are(value: object, count: int) -> None:
+    assert http_workers(value) == count

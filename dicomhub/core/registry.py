@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from .archive import Archive
 from .errors import InexistentItem
+from .settings import http_workers
 from .transactions import Transaction
 
 T = TypeVar("T")
@@ -47,10 +48,8 @@ RESTARTS_VARIABLE = "DICOMHUB_RESTARTS"
 
 def run_token(config: Mapping[str, Any]) -> str:
     """Identifies the current run of the server, shared by all its HTTP workers."""
-    # ``HttpWorkers`` read as ``server.http_workers`` reads it (that module sits above
-    # core): with several workers the run is the supervisor's.
-    workers = config.get("HttpWorkers")
-    pid = os.getppid() if workers and int(workers) > 1 else os.getpid()
+    # With several workers the run is the supervisor's.
+    pid = os.getppid() if http_workers(config.get("HttpWorkers")) > 1 else os.getpid()
     return f"{pid}:{_process_start(pid)}:{os.environ.get(RESTARTS_VARIABLE, '0')}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,26 @@ def _int(value: Any, default: int) -> int:
     if value is None or value == "":
         return default
     return int(value)
+
+
+#: ``HttpWorkers`` 0 (the default) starts one worker per core, but never more than this:
+#: each worker is a Python process of its own (about 90 MB).
+MAX_AUTOMATIC_HTTP_WORKERS = 4
+
+
+def http_workers(value: Any) -> int:
+    """How many HTTP worker processes ``HttpWorkers`` asks for.
+
+    Python runs one thread at a time per process, so one process uses one core at a
+    time; Orthanc, a C++ server, uses every core by default, and so does dicomhub with
+    the default 0: one worker per core this process may run on (at most
+    ``MAX_AUTOMATIC_HTTP_WORKERS``). A positive number is taken as it is.
+    """
+    count = _int(value, 0)
+    if count > 0:
+        return count
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_AUTOMATIC_HTTP_WORKERS, cores or 1))
 
 
 def _extra_main_tags(value: Any) -> dict[Level, tuple[int, ...]]:
@@ -109,5 +130,5 @@ class Settings:
             ingest_transcoding_of_compressed=_bool(get("IngestTranscodingOfCompressed"), True),
             lossy_quality=_int(get("DicomLossyTranscodingQuality"), 90),
             storage_cache_mb=_int(get("MaximumStorageCacheSize"), 128),
-            http_workers=max(1, _int(get("HttpWorkers"), 1)),
+            http_workers=http_workers(get("HttpWorkers")),
         )

@@ -36,6 +36,7 @@ from ..core import reading
 from ..core.errors import BadFileFormat, ParameterOutOfRange
 from ..core.metrics import HttpMetrics, prometheus_text
 from ..core.metrics_merge import merge_scrapes
+from ..core.settings import http_workers
 from ..logs import CATEGORIES
 from .common import archive_of
 from .responses import json_response, text_response
@@ -225,10 +226,7 @@ async def _stop_server(workers: int) -> None:
 
 
 def _workers(config: Mapping[str, Any]) -> int:
-    """``HttpWorkers`` read as ``server.http_workers`` reads it (that module sits above
-    this layer, so it is not imported here)."""
-    value = config.get("HttpWorkers")
-    return max(1, int(value)) if value else 1
+    return http_workers(config.get("HttpWorkers"))
 
 
 async def shutdown(request: Request) -> Response:
