@@ -94,7 +94,7 @@ def test_a_file_larger_than_the_cache_is_dropped_by_the_next_one(tmp_path: Path)
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({}, 128 * 1024 * KB),
+        ({"HttpWorkers": 1}, 128 * 1024 * KB),
         ({"MaximumStorageCacheSize": 10, "HttpWorkers": 2}, 5 * 1024 * KB),
         ({"MaximumStorageCacheSize": 0}, 0),
         ({"MaximumStorageCacheSize": 10, "SyncStorageArea": False}, 0),
