@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydicom import dcmread
 from pydicom.charset import default_encoding
@@ -21,14 +22,22 @@ from pydicom.filewriter import write_data_element
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from .fast_reader import read_part10 as fast_read_part10
+from .fast_reader import shared_tags
 from .identifiers import clean_identifier, instance_id, patient_id, series_id, study_id
 from .levels import Level
 from .main_tags import MAIN_TAGS
-from .values import STRING_VRS, dataset_charsets, element_string
+from .values import STRING_VRS, _dictionary_vr, dataset_charsets, element_string
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
-PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+PIXEL_DATA_TAGS = shared_tags((0x7FE00010, 0x7FE00008, 0x7FE00009))
 IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+TRANSFER_SYNTAX_UID = 0x00020010
+SOP_CLASS_UID = 0x00080016
+SOP_INSTANCE_UID = 0x00080018
+PATIENT_ID = 0x00100020
+STUDY_INSTANCE_UID = 0x0020000D
+SERIES_INSTANCE_UID = 0x0020000E
 
 
 class InvalidDicom(ValueError):
@@ -59,13 +68,26 @@ def read_dataset(data: bytes) -> tuple[FileDataset, int]:
     """Parse ``data``; answers the dataset and the offset where pixel data start."""
     if len(data) < 8:
         raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)")
-    try:
-        ds = _read_part10(data)
-    except Exception as exc:
-        raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)") from exc
-    _check_complete(ds, len(data))
+    ds = _read_fast(data)
+    if ds is None:
+        try:
+            ds = _read_part10(data)
+        except Exception as exc:
+            size = len(data)
+            raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {size} bytes)") from exc
+        _check_complete(ds, len(data))
     offset = _pixel_data_offset(data, ds)
     return ds, offset
+
+
+def _read_fast(data: bytes) -> FileDataset | None:
+    """``fast_reader``'s dataset: the same as ``_read_part10`` gives, for the
+    well-formed usual files only, which also pass ``_check_complete`` (every value
+    whole, the last one ending the file); ``None`` for the others."""
+    try:
+        return fast_read_part10(data)
+    except Exception:  # noqa: BLE001 - the pydicom path decides
+        return None
 
 
 def _read_part10(data: bytes) -> FileDataset:
@@ -73,7 +95,8 @@ def _read_part10(data: bytes) -> FileDataset:
     endian transfer syntax that is not deflated), the same reading without its
     generic checks, which cost as much as reading the elements themselves: the two
     groups are read by pydicom's ``read_dataset`` and put together as ``dcmread``
-    does. Anything else, or anything that fails, goes through ``dcmread``."""
+    does. Anything else, or anything that fails, goes through ``dcmread``.
+    (``fast_reader`` has read the well-formed usual files before.)"""
     if data[128:132] == b"DICM" and data[132:134] == b"\x02\x00":
         try:
             ds = _read_plain_part10(data)
@@ -188,22 +211,25 @@ def describe(
 
     elements = ds._dict  # noqa: SLF001 - ~50 lookups: skip get_item's key conversion
 
-    def string(tag: int) -> str | None:
-        elem = elements.get(tag)
-        if elem is None:
-            return None
-        if not isinstance(elem, RawDataElement) and not _reads_back_as_is(elem):
+    def string(elem: DataElement | RawDataElement) -> str | None:
+        if isinstance(elem, RawDataElement):
+            text = _ascii_string(elem)
+            if text is not None:
+                return text
+        elif not _reads_back_as_is(elem):
             elem = _as_read(elem, ds, encoding)
         return element_string(elem, charsets)
 
-    def text(tag: int) -> str | None:
-        value = string(tag)
+    def text(key: int) -> str | None:
+        elem = elements.get(key)
+        value = string(elem) if elem is not None else None
         return clean_identifier(value) if value is not None else None
 
-    patient = text(0x00100020) or ""
-    study = text(0x0020000D)
-    series = text(0x0020000E)
-    sop = text(0x00080018)
+    patient_key, study_key, series_key, sop_key, sop_class_key = _IDENTIFYING_KEYS
+    patient = text(patient_key) or ""
+    study = text(study_key)
+    series = text(series_key)
+    sop = text(sop_key)
     if not study or not series or not sop:
         raise MissingTag("StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID are required")
 
@@ -216,21 +242,20 @@ def describe(
     main: dict[Level, dict[int, str]] = {}
     for level, tags in MAIN_TAGS.items():
         found: dict[int, str] = {}
-        for tag in tags:
-            value = string(tag)
-            if value is not None:
-                found[tag] = value
+        for tag, key in zip(tags, shared_tags(tags), strict=True):
+            elem = elements.get(key)  # by the reader's key object: no BaseTag.__eq__
+            if elem is not None:
+                value = string(elem)
+                if value is not None:
+                    found[tag] = value
         main[level] = found
     # Orthanc copies the patient tags onto the study, so studies can be searched by them.
     main[Level.STUDY].update(
         {t: v for t, v in main[Level.PATIENT].items() if t in MAIN_TAGS[Level.PATIENT]}
     )
 
-    meta = getattr(ds, "file_meta", None)
-    transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
-    if not transfer_syntax:
-        transfer_syntax = IMPLICIT_LITTLE_ENDIAN
-    sop_class = text(0x00080016) or ""
+    transfer_syntax = _transfer_syntax(getattr(ds, "file_meta", None))
+    sop_class = text(sop_class_key) or ""
     return ParsedInstance(
         dataset=ds,
         charsets=charsets,
@@ -245,6 +270,44 @@ def describe(
         pixel_data_offset=pixel_data_offset if pixel_data_offset >= 0 else None,
         pixel_data_vr=_pixel_data_vr(ds, data, pixel_data_offset, encoding),
     )
+
+
+def _ascii_string(elem: RawDataElement) -> str | None:
+    """``element_string`` of a raw element in its usual case, cheaper: the value of
+    a string VR in ASCII without escape sequences reads the same in every character
+    set, so decoding it as ASCII is enough. ``None``: not that case."""
+    value = elem.value
+    if (
+        value
+        and (elem.VR or _implicit_vr(elem.tag)) in STRING_VRS
+        and value.isascii()
+        and b"\x1b" not in value
+    ):
+        return value.decode("ascii").rstrip(" \x00")
+    return None
+
+
+#: PatientID, StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, SOPClassUID.
+_IDENTIFYING_KEYS = shared_tags(
+    (PATIENT_ID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID, SOP_CLASS_UID)
+)
+
+#: The VR element_string gives an element of an implicit VR file (a dictionary look-up).
+_implicit_vr = lru_cache(maxsize=4096)(_dictionary_vr)
+
+
+def _transfer_syntax(meta: Dataset | None) -> str:
+    """The file meta's Transfer Syntax UID as pydicom's ``str(UID)`` gives it, taken
+    from the raw value when it is one (converting it costs as much as reading a
+    small file's elements); the implicit VR default when there is none."""
+    elem = meta._dict.get(TRANSFER_SYNTAX_UID) if meta else None  # noqa: SLF001
+    if isinstance(elem, RawDataElement) and elem.VR == "UI" and elem.value is not None:
+        # pydicom's UI conversion: decoded, padding stripped, one value (a UID is stripped)
+        text = elem.value.decode(default_encoding).rstrip("\x00 ")
+        if "\\" not in text:
+            return text.strip() or IMPLICIT_LITTLE_ENDIAN
+    transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
+    return transfer_syntax or IMPLICIT_LITTLE_ENDIAN
 
 
 def _file_encoding(ds: Dataset) -> tuple[bool, bool]:
