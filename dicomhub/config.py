@@ -349,7 +349,7 @@ _SECTIONS: list[tuple[str, list[_Option]]] = [
                 0,
                 "Number of HTTP worker processes sharing the port, the index and the "
                 "storage (Python runs one thread at a time per process, so more workers "
-                "use more cores). 0: one per CPU core, at most 4. Background duties "
+                "use more cores). 0: two per CPU core, at most 8. Background duties "
                 "run in the first worker.",
             ),
             _u(

@@ -437,10 +437,11 @@ def test_default_text_is_plain_json_once_comments_are_removed() -> None:
 
 
 @pytest.mark.parametrize("value", [None, "", 0, -1])
-def test_http_workers_default_to_one_per_core_at_most_four(value: object) -> None:
+def test_http_workers_default_to_two_per_core_at_most_eight(value: object) -> None:
     cores = len(os.sched_getaffinity(0))
     assert DEFAULTS["HttpWorkers"] == 0
-    assert http_workers(value) == max(1, min(MAX_AUTOMATIC_HTTP_WORKERS, cores))
+    assert MAX_AUTOMATIC_HTTP_WORKERS == 8
+    assert http_workers(value) == max(1, min(8, 2 * cores))
     assert Settings.from_config({"HttpWorkers": value}).http_workers == http_workers(value)
 
 
