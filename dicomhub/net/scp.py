@@ -22,7 +22,8 @@ import copy
 import fnmatch
 import logging
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -414,14 +415,19 @@ class DicomListener:
             assoc._dicomhub_store_grant = grant
         return grant
 
-    def _c_store(self, assoc: Any, data: bytes) -> int | None:
+    def _c_store(self, assoc: Any, data: bytes) -> int | None | tuple[int, Callable[[], None]]:
         """One C-STORE of our listener (``store_scp``), the received instance as a
-        file: None when refused (aborted)."""
+        file: None when refused (aborted). The stored file is moved to its place
+        after the response is sent (``ingest.finish``): the peer sends the next
+        instance meanwhile."""
         origin = self._store_grant(assoc)
         if origin is None:
             assoc.abort()
             return None
-        return self._ingest(data, origin)
+        status, result = self._store(data, origin, publish=False)
+        if result is None or result.unpublished is None:
+            return status
+        return status, partial(ingest.finish, self.archive, result)
 
     def _on_store(self, event: evt.Event) -> int:
         """``EVT_C_STORE``, for a C-STORE that does not take ``store_scp``'s path."""
@@ -433,24 +439,31 @@ class DicomListener:
 
     def _ingest(self, data: bytes, origin: ingest.Origin) -> int:
         """Store one received file; the C-STORE status to answer."""
+        return self._store(data, origin)[0]
+
+    def _store(
+        self, data: bytes, origin: ingest.Origin, publish: bool = True
+    ) -> tuple[int, ingest.StoreResult | None]:
+        """Store one received file: the C-STORE status to answer, and the result
+        (None when it failed)."""
         try:
             parsed = ingest.parse(self.archive, data)
-            result = ingest.store_parsed(self.archive, parsed, data, origin)
+            result = ingest.store_parsed(self.archive, parsed, data, origin, publish)
         except (BadFileFormat, InexistentTag) as exc:
             log.warning("C-STORE from %s refused: %s", origin.remote_aet, exc)
-            return STATUS_CANNOT_UNDERSTAND
+            return STATUS_CANNOT_UNDERSTAND, None
         except (FullStorage, FilterError) as exc:  # a failing filter: as Orthanc answers
             log.warning("C-STORE from %s refused: %s", origin.remote_aet, exc)
-            return STATUS_OUT_OF_RESOURCES
+            return STATUS_OUT_OF_RESOURCES, None
         except DicomhubError as exc:
             log.error("C-STORE from %s failed: %s", origin.remote_aet, exc)
-            return STATUS_PROCESSING_FAILURE
+            return STATUS_PROCESSING_FAILURE, None
         except Exception:
             log.exception("C-STORE from %s failed", origin.remote_aet)
-            return STATUS_PROCESSING_FAILURE
+            return STATUS_PROCESSING_FAILURE, None
         if result.status == ingest.STATUS_FILTERED_OUT:
-            return result.dimse_status
-        return 0x0000
+            return result.dimse_status, result
+        return 0x0000, result
 
     def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Any]]:
         if str(event.request.AffectedSOPClassUID) == WORKLIST_FIND:

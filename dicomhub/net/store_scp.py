@@ -56,8 +56,10 @@ log = logging.getLogger("dicomhub.scp")
 
 #: What our listener does with one C-STORE: (association, the received instance as a
 #: DICOM file) -> the response status, or None when the association was aborted (no
-#: response).
-StoreHandler = Callable[[Any, bytes], "int | None"]
+#: response); or the status and what to do once the response is sent (the stored
+#: file's last move, which the peer need not wait for).
+AfterResponse = Callable[[], None]
+StoreHandler = Callable[[Any, bytes], "int | None | tuple[int, AfterResponse]"]
 
 #: The association attribute that holds our handler (absent: pynetdicom's SCP).
 _HANDLER_ATTRIBUTE = "_dicomhub_store_handler"
@@ -188,16 +190,20 @@ def _respond(
     dul.send_pdu(data)
 
 
-def _call_handler(assoc: Any, handler: StoreHandler, data: bytes) -> int | None:
-    """``handler``'s status (``STATUS_HANDLER_FAILED`` when it raises)."""
+def _call_handler(
+    assoc: Any, handler: StoreHandler, data: bytes
+) -> tuple[int | None, AfterResponse | None]:
+    """``handler``'s status (``STATUS_HANDLER_FAILED`` when it raises) and what to
+    do after the response, if anything."""
     # A handler runs in a thread of the association: an abort from it must not wait
     # for that thread to stop (pynetdicom's SCP does the same around its handlers).
     assoc.abort = assoc._abort_nonblocking
     try:
-        return handler(assoc, data)
+        outcome = handler(assoc, data)
+        return outcome if isinstance(outcome, tuple) else (outcome, None)
     except Exception:
         log.exception("C-STORE handler failed")
-        return STATUS_HANDLER_FAILED
+        return STATUS_HANDLER_FAILED, None
     finally:
         # back to the class's own abort (pynetdicom sets ``_abort_blocking`` here, which
         # would hide an override in a subclass of Association)
@@ -215,17 +221,29 @@ def _storage_scp(self: StorageServiceClass, req: C_STORE, context: PresentationC
         return
     assoc = self.assoc
     data = data_set_file(req, str(context.transfer_syntax[0]))
-    status = _call_handler(assoc, handler, data)
-    if status is None or not assoc.is_established:
+    status, after = _call_handler(assoc, handler, data)
+    try:
+        if status is None or not assoc.is_established:
+            return
+        _respond(
+            assoc,
+            int(context.context_id),  # type: ignore[arg-type]
+            req.MessageID,
+            req.AffectedSOPClassUID,
+            req.AffectedSOPInstanceUID,
+            status,
+        )
+    finally:
+        _run_after(after)
+
+
+def _run_after(after: AfterResponse | None) -> None:
+    if after is None:
         return
-    _respond(
-        assoc,
-        int(context.context_id),  # type: ignore[arg-type]
-        req.MessageID,
-        req.AffectedSOPClassUID,
-        req.AffectedSOPInstanceUID,
-        status,
-    )
+    try:
+        after()
+    except Exception:
+        log.exception("C-STORE: finishing a stored instance failed")
 
 
 #: The command elements of a plain C-STORE-RQ (PS3.7 9.3.1.1) without the Move
@@ -471,14 +489,17 @@ class _Lane:
         header = file_header(request.sop_class_uid, request.sop_instance_uid, syntax)
         data = b"".join([header, *(pdv[1:] for _, pdv in fragments)])
         assoc = self._assoc
-        status = _call_handler(assoc, self._handler, data)
-        if status is None or not assoc.is_established:
-            return
-        _respond(
-            assoc,
-            context_id,
-            request.message_id,
-            request.sop_class_uid,
-            request.sop_instance_uid,
-            status,
-        )
+        status, after = _call_handler(assoc, self._handler, data)
+        try:
+            if status is None or not assoc.is_established:
+                return
+            _respond(
+                assoc,
+                context_id,
+                request.message_id,
+                request.sop_class_uid,
+                request.sop_instance_uid,
+                status,
+            )
+        finally:
+            _run_after(after)
