@@ -143,3 +143,21 @@ def rejected(result: subprocess.CompletedProcess[str], which: str) -> bool:
 def aborted(result: subprocess.CompletedProcess[str]) -> bool:
     """dcmtk saw the peer abort the association."""
     return "peer aborted association" in output(result).lower()
+
+
+def study_move(port: int, called: str, study: str) -> tuple[Any, Any]:
+    """A pynetdicom association (calling AET ``PYMOVE``) ready to C-MOVE ``study``
+    from the listener on ``port``: the association and the study-level query."""
+    from pydicom.dataset import Dataset
+    from pynetdicom import AE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+
+    ae = AE(ae_title="PYMOVE")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    assoc = ae.associate(LOOPBACK, port, ae_title=called)
+    assert assoc.is_established
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study
+    return assoc, query

@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 from dicom_factory import make_dicom
-from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
-from pynetdicom import AE, evt
+from pynetdicom import evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from net import LOOPBACK, dicom_port
+from net import LOOPBACK, dicom_port, study_move
 from net.test_move_sub_operations import (
     PENDING,
     SUCCESS,
@@ -74,14 +73,7 @@ def _server(make_server: Any, sink: Sink, count: int, **config: Any) -> tuple[An
 
 
 def _move(port: int, study: str, destination: str, msg_id: int) -> list[Any]:
-    ae = AE(ae_title="PYMOVE")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
-    assoc = ae.associate(LOOPBACK, port, ae_title="DHUB")
-    assert assoc.is_established
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = study
+    assoc, query = study_move(port, "DHUB", study)
     answers = []
     try:
         for status, identifier in assoc.send_c_move(

@@ -27,7 +27,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from net import LOOPBACK, StoreScp, dcmtk, dicom_port, output, run
+from net import LOOPBACK, StoreScp, dcmtk, dicom_port, output, run, study_move
 
 PENDING, SUCCESS, WARNING, FAILURE, UNABLE = 0xFF00, 0x0000, 0xB000, 0xA702, 0xC000
 REFUSED = 0xA700  # out of resources: a C-STORE failure
@@ -111,14 +111,7 @@ def _move(
     port: int, destination: str, study: str, called: str = "ORTHANC"
 ) -> list[tuple[Dataset, Dataset | None]]:
     """Every (status, identifier) a pynetdicom C-MOVE SCU receives."""
-    ae = AE(ae_title="PYMOVE")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
-    assoc = ae.associate(LOOPBACK, port, ae_title=called)
-    assert assoc.is_established
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = study
+    assoc, query = study_move(port, called, study)
     answers = []
     for status, identifier in assoc.send_c_move(
         query, destination, StudyRootQueryRetrieveInformationModelMove
@@ -427,14 +420,7 @@ def test_a_cancel_stops_the_move(make_server, sinks) -> None:  # type: ignore[no
     sink = Sink(slow)
     sinks.append(sink)
     server, port, (study,) = _start(make_server, sink, 30)
-    ae = AE(ae_title="PYMOVE")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
-    assoc = ae.associate(LOOPBACK, port, ae_title="ORTHANC")
-    assert assoc.is_established
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = study
+    assoc, query = study_move(port, "ORTHANC", study)
     statuses = []
     for status, _ in assoc.send_c_move(
         query, sink.aet, StudyRootQueryRetrieveInformationModelMove, msg_id=7
