@@ -11,6 +11,7 @@ import hashlib
 import struct
 import uuid as uuidlib
 import zlib
+from typing import BinaryIO
 
 from ..store.index.records import AttachmentRow
 from ..store.storage.base import StorageArea
@@ -62,6 +63,14 @@ def prepare(
         compressed_md5=stored_md5,
         revision=revision,
     )
+
+
+def open_as_is(storage: StorageArea, att: AttachmentRow) -> BinaryIO | None:
+    """The stored file open for reading, when its bytes are the attachment's (not
+    compressed), so that it can be sent without being read here; else None."""
+    if att.compression != Compression.NONE:
+        return None
+    return storage.open(att.uuid)
 
 
 def read(storage: StorageArea, att: AttachmentRow) -> bytes:

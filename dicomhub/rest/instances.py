@@ -23,7 +23,8 @@ from ..core.errors import BadFileFormat, BadRequest
 from ..core.ingest import Origin, store
 from ..scripting.asgi_call import LUA_SCOPE_KEY
 from .common import archive_of
-from .responses import json_response
+from .http_protocol import ZERO_COPY_SEND
+from .responses import StoredFileResponse, json_response
 
 SPOOL_LIMIT = 64 << 20
 
@@ -241,6 +242,10 @@ async def get_file(request: Request) -> Response:
         )
         return Response(data, 200, media_type="application/dicom", headers=headers)
     att = reading.dicom_attachment(archive, request.path_params["id"])
+    if ZERO_COPY_SEND in request.scope.get("extensions", ()):
+        stored = attachments_io.open_as_is(archive.storage, att)
+        if stored is not None:
+            return StoredFileResponse(stored, "application/dicom", headers)
     if att.uncompressed_size <= INLINE_READ_LIMIT:
         data = attachments_io.read(archive.storage, att)
     else:

@@ -122,9 +122,11 @@ def test_rest_api_upload_metadata_and_delete(lua: RunningServer) -> None:
     print(type(RestApiPut("/instances/{instance}/metadata/1024", "hello")))
     print(RestApiGet("/instances/{instance}/metadata/1024"))
     print(RestApiGet("/instances", false, {{["Accept"] = "application/json"}}) ~= nil)
+    local file = RestApiGet("/instances/{instance}/file")
+    print(#file == {len(data)}, string.sub(file, 129, 132))
     print(RestApiDelete("/instances/{instance}"), RestApiDelete("/patients/nope"))
     """
-    assert _run(lua, code).text == "string\nhello\ntrue\ntrue, nil\n"
+    assert _run(lua, code).text == "string\nhello\ntrue\ntrue, DICM\ntrue, nil\n"
     assert lua.client.get(f"/instances/{instance}").status_code == 404
 
 

@@ -1,0 +1,210 @@
+"""The HTTP connection: uvicorn's httptools protocol, with two savings per response.
+
+* **Headers and body leave together.** uvicorn writes a response's status line and
+  headers as soon as the application starts the response, then its body: two system
+  calls, two loopback packets, and the client woken twice. Here the header block is
+  held until the body (or the end of the response) follows, and both go in one
+  ``writev``.
+* **Stored files go from the page cache to the socket** (``sendfile``), never copied
+  through Python: the ASGI *zero copy send* extension
+  (``http.response.zerocopysend``), which the application uses for the files it
+  serves whole (``rest/responses.py``). A download of a CT file cost as much kernel
+  time copying it in and out of the process as Orthanc spent on the whole request.
+
+When the socket takes less than the whole file at once (a slow client), the rest
+follows as the socket drains, the event loop watching a duplicate of the socket's
+descriptor: a large file never sits in memory, and the loop never waits on a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+#: The ASGI extension this server offers in each HTTP scope.
+ZERO_COPY_SEND = "http.response.zerocopysend"
+
+
+class _HeldHeaders:
+    """Stands for the transport in one request/response cycle, and keeps back the
+    header block that uvicorn writes on ``http.response.start`` until more follows."""
+
+    __slots__ = ("transport", "holding", "held")
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.holding = False
+        self.held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.holding:
+            self.held = data
+            return
+        held = self.held
+        if held is None:
+            self.transport.write(data)
+        else:
+            self.held = None
+            if data:
+                self.transport.writelines((held, data))
+            else:
+                self.transport.write(held)
+
+    def flush(self) -> None:
+        if self.held is not None:
+            self.write(b"")
+
+    def take(self) -> bytes:
+        held, self.held = self.held or b"", None
+        return held
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's protocol (``http="httptools"``) with the savings above."""
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A duplicate of the connection's socket, made on the first file sent: the
+        # header block goes out with MSG_MORE so that it shares the file's first packet.
+        self._raw_socket: socket.socket | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._can_send_files = transport.get_extra_info("socket") is not None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._stop_waiting()
+        if self._raw_socket is not None:
+            self._raw_socket.close()
+            self._raw_socket = None
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._can_send_files:
+            self.scope["extensions"] = {ZERO_COPY_SEND: {}}
+
+    def on_headers_complete(self) -> None:
+        previous = self.cycle
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not previous:  # None or unchanged: an upgrade
+            self._adopt(cycle)
+
+    def _adopt(self, cycle: RequestResponseCycle) -> None:
+        held = _HeldHeaders(cycle.transport)
+        cycle.transport = held  # type: ignore[assignment]
+        send_message = cycle.send
+
+        async def send(message: Any) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                held.holding = True
+                try:
+                    await send_message(message)
+                finally:
+                    held.holding = False
+            elif kind == ZERO_COPY_SEND and self._can_send_files:
+                await self._send_file(cycle, held, send_message, message)
+            else:
+                await send_message(message)
+                held.flush()
+
+        cycle.send = send  # type: ignore[method-assign]
+
+    async def _send_file(
+        self, cycle: RequestResponseCycle, held: _HeldHeaders, send_message: Any, message: Any
+    ) -> None:
+        fd = message["file"].fileno()
+        offset = message.get("offset")
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = message.get("count")
+        if count is None:
+            count = os.fstat(fd).st_size - offset
+        more_body = bool(message.get("more_body", False))
+        sent = 0
+        if (
+            cycle.response_started
+            and not cycle.response_complete
+            and not cycle.disconnected
+            and not cycle.chunked_encoding
+            and cycle.scope["method"] != "HEAD"
+            and 0 < count <= cycle.expected_content_length
+            and held.transport.get_write_buffer_size() == 0
+        ):
+            try:
+                sent = await self._sendfile(held.take(), fd, offset, count)
+            except OSError:  # the client went away: as uvicorn does, the send is dropped
+                cycle.disconnected = True
+                self.transport.close()
+                return
+            cycle.expected_content_length -= sent
+        rest = b""
+        if sent < count and cycle.scope["method"] != "HEAD":
+            rest = os.pread(fd, count - sent, offset + sent)
+        await send_message({"type": "http.response.body", "body": rest, "more_body": more_body})
+        held.flush()
+
+    async def _sendfile(self, head: bytes, fd: int, offset: int, count: int) -> int:
+        """Send ``head``, then the file's bytes as the socket takes them; answers how
+        many of the file's bytes went (fewer than ``count`` if the file is shorter, or
+        none if the socket refused part of ``head``, which then goes the usual way)."""
+        raw = self._raw_socket
+        if raw is None:
+            own = self.transport.get_extra_info("socket").fileno()
+            raw = self._raw_socket = socket.socket(fileno=os.dup(own))
+        if head:
+            try:
+                written = raw.send(head, socket.MSG_MORE)
+            except BlockingIOError:
+                written = 0
+            if written < len(head):
+                self.transport.write(head[written:])
+                return 0
+        out = raw.fileno()
+        sent = 0
+        while sent < count:
+            try:
+                n = os.sendfile(out, fd, offset + sent, count - sent)
+            except BlockingIOError:
+                await self._writable(out)
+                continue
+            if n == 0:  # the file is shorter than announced
+                break
+            sent += n
+        return sent
+
+    async def _writable(self, fd: int) -> None:
+        """Wait until the socket takes more (a slow client): the event loop watches the
+        duplicate descriptor, which the transport does not use."""
+        waiter = self._waiter = self.loop.create_future()
+        self.loop.add_writer(fd, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            self._stop_waiting()
+
+    def _stop_waiting(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            self.loop.remove_writer(self._raw_socket.fileno())  # type: ignore[union-attr]
+            if not waiter.done():
+                waiter.set_exception(ConnectionResetError("the connection was closed"))
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+__all__ = ["ZERO_COPY_SEND", "HttpProtocol"]
