@@ -160,12 +160,13 @@ def _run_worker(
             group.wait_ready()
             sockets.append(group.join())
     from .rest.dispatch import uvicorn_server
+    from .rest.http_protocol import HttpProtocol
 
     server = uvicorn_server(
         uvicorn.Config(
             served,
             loop="uvloop",
-            http="httptools",
+            http=HttpProtocol,
             access_log=False,
             log_config=None,
             # Orthanc trusts no X-Forwarded-For: the remote-access rule sees the peer.
@@ -293,6 +294,28 @@ def _supervise(
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _share_with_workers() -> None:
+    """Before the workers are forked: import what every worker imports, and exempt
+    what exists by then from the garbage collector.
+
+    A forked worker shares its parent's memory until it writes to it, and CPython
+    writes to every object the collector examines. Frozen, the modules' objects stay
+    shared among the workers, instead of being copied into each one (measured: each
+    worker held about 48 MiB of its own right after start-up).
+    """
+    import gc
+
+    import uvicorn.protocols.http.httptools_impl  # noqa: F401
+    import uvloop  # noqa: F401
+
+    from .net import scp  # noqa: F401
+    from .rest import app, http_protocol  # noqa: F401
+    from .scripting import callbacks  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+
+
 def _supervise_in(
     sock: socket.socket,
     config: Mapping[str, Any],
@@ -359,6 +382,7 @@ def _supervise_in(
     signal.signal(signal.SIGHUP, restart)
     dispatcher = ConnectionDispatcher(sock, WorkerGroup.dispatch_path_in(folder))
     dispatcher.start()
+    _share_with_workers()
     for index in range(workers):
         spawn(index)
     exit_code = 0
