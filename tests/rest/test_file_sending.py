@@ -146,3 +146,23 @@ def test_compressed_files_are_sent_uncompressed(
     assert server.client.get(f"/instances/{instance}/attachments/dicom/is-compressed").text == "1"
     got = server.client.get(f"/instances/{instance}/file")
     assert got.content == data and got.headers["content-length"] == str(len(data))
+
+
+def test_an_http_1_0_client_gets_whole_answers_then_the_connection_closes(
+    server: RunningServer,
+) -> None:
+    data = _big_dicom(512, 512)
+    instance = upload(server.client, data)["ID"]
+    for path, expected in ((f"/instances/{instance}/file", data), ("/system", None)):
+        with _connect(server) as sock:
+            sock.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+            received = b""
+            while chunk := sock.recv(1 << 16):  # until the server closes the connection
+                received += chunk
+        head, body = received.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200")
+        assert f"content-length: {len(body)}".encode() in head.lower()
+        if expected is not None:
+            assert body == expected
+        else:
+            assert b'"ApiVersion"' in body
