@@ -21,8 +21,9 @@ from ..core.metadata import Expected, ProtectedEntry
 from ..dicom.levels import Level
 from ..store.index.records import AttachmentRow
 from .common import archive_of
+from .http_protocol import ZERO_COPY_SEND
 from .metadata import bare, etag_of, not_modified, per_level, revision_header
-from .responses import json_response, text_response
+from .responses import StoredFileResponse, json_response, text_response
 
 CHUNK = 1 << 20
 
@@ -160,9 +161,7 @@ def data(request: Request, level: Level) -> Response:
     except BaseException:
         handle.close()
         raise
-    headers["Content-Length"] = str(att.compressed_size)
-    response = StreamingResponse(_chunks(handle), 200, headers, media_type=media_type)
-    return _with_etag(response, att)
+    return _with_etag(_as_stored(request, handle, att, headers, media_type), att)
 
 
 def compressed_data(request: Request, level: Level) -> Response:
@@ -170,7 +169,7 @@ def compressed_data(request: Request, level: Level) -> Response:
     att, handle, cached = _open(request, level)
     if handle is None:
         return cached  # type: ignore[return-value]
-    headers = {"Content-Length": str(att.compressed_size)}
+    headers = {}
     filename = request.query_params.get("filename")
     try:
         if filename:
@@ -178,8 +177,18 @@ def compressed_data(request: Request, level: Level) -> Response:
     except BaseException:
         handle.close()
         raise
-    response = StreamingResponse(_chunks(handle), 200, headers, media_type=attachments.DEFAULT_MIME)
-    return _with_etag(response, att)
+    return _with_etag(_as_stored(request, handle, att, headers, attachments.DEFAULT_MIME), att)
+
+
+def _as_stored(
+    request: Request, handle: BinaryIO, att: AttachmentRow, headers: dict[str, str], mime: str
+) -> Response:
+    """The stored blob as the answer: sent by the server from its descriptor when it
+    can (``http_protocol.py``), else streamed in chunks."""
+    if ZERO_COPY_SEND in request.scope.get("extensions", ()):
+        return StoredFileResponse(handle, mime, headers)
+    headers["Content-Length"] = str(att.compressed_size)
+    return StreamingResponse(_chunks(handle), 200, headers, media_type=mime)
 
 
 async def put_attachment(request: Request, level: Level) -> Response:

@@ -42,6 +42,7 @@ class _Reader:
         self.chunk = chunk
         self.pause = pause
         self.buffer = b""
+        self.head = b""
 
     def _more(self) -> None:
         if self.pause:
@@ -54,6 +55,7 @@ class _Reader:
         while b"\r\n\r\n" not in self.buffer:
             self._more()
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        self.head = head  # as received: headers repeated show here
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ")[1])
         headers = {}
@@ -166,3 +168,19 @@ def test_an_http_1_0_client_gets_whole_answers_then_the_connection_closes(
             assert body == expected
         else:
             assert b'"ApiVersion"' in body
+
+
+def test_attachment_data_is_sent_whole_with_one_length_and_its_etag(
+    server: RunningServer,
+) -> None:
+    data = _big_dicom(512, 512)
+    instance = upload(server.client, data)["ID"]
+    base = f"/instances/{instance}/attachments/dicom"
+    with _connect(server) as sock:
+        sock.sendall(_get(f"{base}/data") + _get(f"{base}/compressed-data"))
+        reader = _Reader(sock)
+        for _ in range(2):
+            status, headers, body = reader.response()
+            assert status == 200 and body == data
+            assert reader.head.lower().count(b"content-length:") == 1
+            assert headers["etag"] and headers["content-type"]
