@@ -11,6 +11,12 @@
   serves whole (``rest/responses.py``). A download of a CT file cost as much kernel
   time copying it in and out of the process as Orthanc spent on the whole request.
 
+* **A request's body is not copied on its way in.** uvicorn gathers the body's pieces
+  into a ``bytearray`` and hands the application a ``bytes`` copy of it, stopping to
+  read at 64 KiB until the application asks: a CT upload was copied three times
+  (with the application's join of the pieces). Here the pieces are kept as they came
+  and joined once when the application asks, and reading goes on up to 1 MiB.
+
 When the socket takes less than the whole file at once (a slow client), the rest
 follows as the socket drains, the event loop watching a duplicate of the socket's
 descriptor: a large file never sits in memory, and the loop never waits on a client.
@@ -27,6 +33,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 #: The ASGI extension this server offers in each HTTP scope.
 ZERO_COPY_SEND = "http.response.zerocopysend"
+
+#: Body bytes received and not yet asked for, beyond which reading pauses.
+BODY_BUFFER_LIMIT = 1 << 20
 
 
 class _HeldHeaders:
@@ -100,10 +109,46 @@ class HttpProtocol(HttpToolsProtocol):
         if cycle is not None and cycle is not previous:  # None or unchanged: an upgrade
             self._adopt(cycle)
 
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        pieces: list[bytes] | None = getattr(cycle, "pieces", None)
+        if pieces is None:  # a cycle this class did not adopt
+            super().on_body(body)
+            return
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        pieces.append(body)
+        cycle.pending_bytes += len(body)  # type: ignore[attr-defined]
+        if cycle.pending_bytes > BODY_BUFFER_LIMIT:  # type: ignore[attr-defined]
+            self.flow.pause_reading()
+        cycle.message_event.set()
+
     def _adopt(self, cycle: RequestResponseCycle) -> None:
         held = _HeldHeaders(cycle.transport)
         cycle.transport = held  # type: ignore[assignment]
         send_message = cycle.send
+        pieces: list[bytes] = []
+        cycle.pieces = pieces  # type: ignore[attr-defined]
+        cycle.pending_bytes = 0  # type: ignore[attr-defined]
+        flow = self.flow
+
+        async def receive() -> Any:
+            # uvicorn's ``receive``, with the pieces joined once (or not at all).
+            if cycle.waiting_for_100_continue and not held.is_closing():
+                held.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                cycle.waiting_for_100_continue = False
+            if not cycle.disconnected and not cycle.response_complete:
+                flow.resume_reading()
+                await cycle.message_event.wait()
+                cycle.message_event.clear()
+            if cycle.disconnected or cycle.response_complete:
+                return {"type": "http.disconnect"}
+            body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces.clear()
+            cycle.pending_bytes = 0  # type: ignore[attr-defined]
+            return {"type": "http.request", "body": body, "more_body": cycle.more_body}
+
+        cycle.receive = receive  # type: ignore[method-assign]
 
         async def send(message: Any) -> None:
             kind = message["type"]

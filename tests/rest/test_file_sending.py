@@ -1,5 +1,6 @@
-"""How files and answers leave the server (``rest/http_protocol.py``): headers held
-back to go with the body, stored files sent by the kernel with ``sendfile``.
+"""How bodies come in and files and answers leave the server
+(``rest/http_protocol.py``): request bodies kept in the pieces they came in, headers
+held back to go with the body, stored files sent by the kernel with ``sendfile``.
 
 These speak HTTP/1.1 on raw sockets, to control what a client library hides: reading
 slowly, pipelining requests, leaving in the middle of a file.
@@ -7,6 +8,7 @@ slowly, pipelining requests, leaving in the middle of a file.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import time
@@ -184,3 +186,32 @@ def test_attachment_data_is_sent_whole_with_one_length_and_its_etag(
             assert status == 200 and body == data
             assert reader.head.lower().count(b"content-length:") == 1
             assert headers["etag"] and headers["content-type"]
+
+
+def test_a_large_body_sent_in_pieces_after_100_continue_is_stored_whole(
+    server: RunningServer,
+) -> None:
+    # Several MiB, more than the server reads ahead before the application asks:
+    # reading pauses and resumes; the body arrives in many pieces, joined once.
+    data = _big_dicom(2048, 1536)
+    head = (
+        "POST /instances HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {len(data)}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with _connect(server) as sock:
+        sock.sendall(head)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        for start in range(0, len(data), 1 << 19):
+            sock.sendall(data[start : start + (1 << 19)])
+            time.sleep(0.01)
+        reader = _Reader(sock)
+        status, _, body = reader.response()
+        assert status == 200
+        instance = json.loads(body)["ID"]
+        # The same connection goes on: a small upload, pipelined with a download.
+        small = make_dicom(patient_id="PIECES2", rows=8, columns=8)
+        post = f"POST /instances HTTP/1.1\r\nHost: x\r\nContent-Length: {len(small)}\r\n\r\n"
+        sock.sendall(post.encode() + small + _get(f"/instances/{instance}/file"))
+        status, _, body = reader.response()
+        assert status == 200 and json.loads(body)["Status"] == "Success"
+        assert reader.response()[::2] == (200, data)
