@@ -1,4 +1,4 @@
-"""The HTTP connection: uvicorn's httptools protocol, with two savings per response.
+"""The HTTP connection: uvicorn's httptools protocol, with three savings per request.
 
 * **Headers and body leave together.** uvicorn writes a response's status line and
   headers as soon as the application starts the response, then its body: two system
@@ -10,7 +10,6 @@
   (``http.response.zerocopysend``), which the application uses for the files it
   serves whole (``rest/responses.py``). A download of a CT file cost as much kernel
   time copying it in and out of the process as Orthanc spent on the whole request.
-
 * **A request's body is not copied on its way in.** uvicorn gathers the body's pieces
   into a ``bytearray`` and hands the application a ``bytes`` copy of it, stopping to
   read at 64 KiB until the application asks: a CT upload was copied three times
