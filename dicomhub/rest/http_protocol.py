@@ -33,6 +33,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 #: The ASGI extension this server offers in each HTTP scope.
 ZERO_COPY_SEND = "http.response.zerocopysend"
 
+#: Scope key: true when this request's connection is the only one open in this
+#: process, so that nothing else waits on the event loop while it is served.
+SOLE_CONNECTION = "dicomhub.sole_connection"
+
 #: Body bytes received and not yet asked for, beyond which reading pauses.
 BODY_BUFFER_LIMIT = 1 << 20
 
@@ -98,8 +102,10 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        scope = self.scope
         if self._can_send_files:
-            self.scope["extensions"] = {ZERO_COPY_SEND: {}}
+            scope["extensions"] = {ZERO_COPY_SEND: {}}
+        scope[SOLE_CONNECTION] = len(self.connections) == 1
 
     def on_headers_complete(self) -> None:
         previous = self.cycle

@@ -20,6 +20,11 @@ from typing import BinaryIO
 
 
 class StorageArea(ABC):
+    #: Whether ``stage`` and ``publish`` are local file operations, bounded by the
+    #: disk alone (no network, no remote service): the faces may then store an
+    #: instance without handing it to a thread (``core.ingest.stores_quickly``).
+    local_writes: bool = False
+
     @abstractmethod
     def stage(self, uuid: str, data: bytes) -> None: ...
 

@@ -29,6 +29,8 @@ class StorageError(OSError):
 
 
 class FilesystemStorage(StorageArea):
+    local_writes = True
+
     def __init__(self, root: str, sync: bool = True, page_cache_bytes: int = 0) -> None:
         self.root = os.path.abspath(root)
         self.sync = sync
