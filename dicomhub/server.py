@@ -215,11 +215,21 @@ def _start_nudges(archive: Archive, group: Any, scripting: Any) -> Callable[[], 
     path = os.path.join(group.folder, "nudges.sock")
     if group.primary:
         targets = {nudges.JOBS: jobs_engine.wake_runner}
-        if scripting.follower is not None:
-            targets[nudges.CHANGES] = scripting.follower.wake
+        follower = scripting.follower
+        if follower is not None:
+            targets[nudges.CHANGES] = follower.wake
         receiver = nudges.NudgeListener(path, targets)
         receiver.start()
-        return receiver.stop
+        if follower is None:
+            return receiver.stop
+        # Changes are nudged only while a callback follows them.
+        follower.on_interest = lambda wanted: receiver.want(nudges.CHANGES, wanted)
+
+        def stop_listening() -> None:
+            follower.on_interest = None
+            receiver.stop()
+
+        return stop_listening
     sender = nudges.NudgeSender(path)
 
     def changed(_change: object) -> None:

@@ -65,6 +65,11 @@ class ChangeFollower:
         #: does not, only the newest number is followed, as a single process with no
         #: callback queues no change either.
         self.wanted = wanted
+        #: Told whether changes are wanted, on the follower's thread, when that
+        #: changes (and first when set): the other workers then nudge only while they
+        #: are (``core.nudges``).
+        self.on_interest: Callable[[bool], None] | None = None
+        self._told: tuple[Callable[[bool], None], bool] | None = None
         self.cursor = last_seq(archive) if start_seq is None else start_seq
         self.interval = interval
         # The number after the cursor is the next one to expect, unless the log was
@@ -88,10 +93,23 @@ class ChangeFollower:
         if self.wanted is None or self.wanted():
             self._wake.set()
 
+    def _tell_interest(self, wanted: bool) -> None:
+        tell = self.on_interest
+        if tell is None or self._told == (tell, wanted):
+            return
+        try:
+            tell(wanted)
+        except Exception:
+            log.exception("Cannot tell whether changes are wanted")
+            return
+        self._told = (tell, wanted)
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()  # before reading: a wake-up during the read reads again
-            if self.wanted is not None and not self.wanted():
+            wanted = self.wanted is None or self.wanted()
+            self._tell_interest(wanted)
+            if not wanted:
                 # Keep up with the log by its newest number (one read per interval):
                 # once wanted, reading goes on from about when interest began.
                 try:

@@ -3,6 +3,7 @@ primary HTTP worker does for the scripts' callbacks."""
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -134,5 +135,23 @@ def test_a_hole_that_never_fills_is_passed_after_the_grace(
         assert seen.wait_for(1) == ["after-a-rollback"]
         _log(archive, "next")
         assert seen.wait_for(2) == ["after-a-rollback", "next"]
+    finally:
+        follower.stop()
+
+
+def test_the_follower_tells_when_changes_become_wanted_or_not(archive: Archive) -> None:
+    wanted = threading.Event()
+    told: queue.Queue[bool] = queue.Queue()
+    follower = _following(archive, Seen(), wanted=wanted.is_set)
+    try:
+        follower.on_interest = told.put  # set after the start, as the server does
+        assert told.get(timeout=10) is False
+        wanted.set()
+        assert told.get(timeout=10) is True
+        wanted.clear()
+        assert told.get(timeout=10) is False
+        follower.wake()
+        time.sleep(0.2)  # several more rounds: nothing new to tell
+        assert told.empty()
     finally:
         follower.stop()
