@@ -76,9 +76,9 @@ def parse(archive: Archive, data: bytes) -> ParsedInstance:
 
 def stores_quickly(archive: Archive) -> bool:
     """Whether storing an instance here is a parse, a local file write and one index
-    transaction, and nothing that may take long or call back into the server: no
-    ingest transcoding, no instance filter (a Lua filter may call the REST API), no
-    recycling to make room, and a storage area on the local disk.
+    transaction, and nothing that may take long: no ingest transcoding, no instance
+    filter (a script runs for as long as it likes), no recycling to make room (which
+    deletes a whole patient), and a storage area on the local disk.
 
     A face may then store on the thread that received the instance, when nothing
     else waits on that thread: handing a small upload to another thread and back

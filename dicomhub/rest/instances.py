@@ -110,8 +110,8 @@ class PostInstances:
 def _may_store_on_loop(scope: Scope, archive: Archive, size: int) -> bool:
     """Whether an upload may be stored right here, blocking the event loop: when its
     connection is the only one this process serves (no other request can wait on the
-    loop meanwhile), the file is not large, and storing is quick and cannot call back
-    into the server (``stores_quickly``). This saves the two cross-thread wake-ups of
+    loop meanwhile), the file is not large, and storing is quick
+    (``stores_quickly``). This saves the two cross-thread wake-ups of
     the hand-off to an upload thread and back, measured at 8-9 % of the CPU of a small
     upload; a process serving several connections keeps storing in threads, so that
     one upload's disk wait does not hold the others up."""
