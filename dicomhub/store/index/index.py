@@ -20,7 +20,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from .records import AttachmentRow, ChangeRow, ExportRow, ResourceRow
-from .schema import COUNTER_NAMES, SCHEMA_VERSION, metadata
+from .schema import (
+    COUNTER_NAMES,
+    PATIENT_ROWS,
+    RETIRED_INDEXES,
+    SCHEMA_VERSION,
+    UNSTABLE_ROWS,
+    metadata,
+)
 
 _RESOURCE_COLS = "id, public_id, level, parent_id, protected, stable"
 _ATTACHMENT_COLS = (
@@ -58,6 +65,10 @@ class Index:
         self._kept: list[Any] = []
         self._kept_lock = threading.Lock()
         metadata.create_all(engine)
+        # An existing table does not get the indexes a later version added with it.
+        for table in metadata.sorted_tables:
+            for table_index in table.indexes:
+                table_index.create(engine, checkfirst=True)
         with self.write() as session:
             session.initialize()
 
@@ -246,6 +257,8 @@ class IndexSession:
 
     # ---- set-up -------------------------------------------------------------
     def initialize(self) -> None:
+        for name in RETIRED_INDEXES:
+            self._run(f"DROP INDEX IF EXISTS {name}")
         for name in COUNTER_NAMES:
             self._run(
                 "INSERT INTO counters (name, value) VALUES (:n, 0) ON CONFLICT (name) DO NOTHING",
@@ -401,7 +414,7 @@ class IndexSession:
 
     def oldest_unprotected_patient(self, exclude: int | None) -> ResourceRow | None:
         row = self._one(
-            f"SELECT {_RESOURCE_COLS} FROM resources WHERE level = 0 AND protected = :f "
+            f"SELECT {_RESOURCE_COLS} FROM resources WHERE {PATIENT_ROWS} AND protected = :f "
             "AND id != :ex ORDER BY recycle_seq, id LIMIT 1",
             f=False,
             ex=exclude if exclude is not None else -1,
@@ -410,9 +423,8 @@ class IndexSession:
 
     def unstable_older_than(self, cutoff: int, limit: int = 1000) -> list[ResourceRow]:
         rows = self._all(
-            f"SELECT {_RESOURCE_COLS} FROM resources WHERE stable = :f AND last_update <= :c "
-            "ORDER BY last_update LIMIT :lim",
-            f=False,
+            f"SELECT {_RESOURCE_COLS} FROM resources WHERE {UNSTABLE_ROWS} "
+            "AND last_update <= :c ORDER BY last_update LIMIT :lim",
             c=cutoff,
             lim=limit,
         )
@@ -422,7 +434,7 @@ class IndexSession:
         self._run("UPDATE resources SET stable = :t WHERE id = :i", t=True, i=internal_id)
 
     def mark_all_stable(self) -> None:
-        self._run("UPDATE resources SET stable = :t WHERE stable = :f", t=True, f=False)
+        self._run(f"UPDATE resources SET stable = :t WHERE {UNSTABLE_ROWS}", t=True)
 
     def delete_resource(self, row: ResourceRow) -> None:
         """Delete ``row`` and its descendants (the caller collected their files first)."""
