@@ -77,10 +77,8 @@ class NudgeListener:
     def __init__(self, path: str, targets: Mapping[bytes, Callable[[], None]]) -> None:
         self.path = path
         self.targets = dict(targets)
-        for message in (CHANGES, JOBS):  # flags left by a primary that died
-            self.want(message, False)
-        for message in self.targets:
-            self.want(message, True)
+        for message in (CHANGES, JOBS):  # and no flag left by a primary that died
+            self.want(message, message in self.targets)
         if os.path.exists(path):  # left by a primary that died
             os.unlink(path)
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

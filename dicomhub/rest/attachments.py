@@ -21,7 +21,7 @@ from ..core.metadata import Expected, ProtectedEntry
 from ..dicom.levels import Level
 from ..store.index.records import AttachmentRow
 from .common import archive_of
-from .http_protocol import ZERO_COPY_SEND
+from .http_protocol import offers_zero_copy
 from .metadata import bare, etag_of, not_modified, per_level, revision_header
 from .responses import StoredFileResponse, json_response, text_response
 
@@ -185,7 +185,7 @@ def _as_stored(
 ) -> Response:
     """The stored blob as the answer: sent by the server from its descriptor when it
     can (``http_protocol.py``), else streamed in chunks."""
-    if ZERO_COPY_SEND in request.scope.get("extensions", ()):
+    if offers_zero_copy(request.scope):
         return StoredFileResponse(handle, mime, headers)
     headers["Content-Length"] = str(att.compressed_size)
     return StreamingResponse(_chunks(handle), 200, headers, media_type=mime)

@@ -28,10 +28,17 @@ import os
 import socket
 from typing import Any
 
+from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 #: The ASGI extension this server offers in each HTTP scope.
 ZERO_COPY_SEND = "http.response.zerocopysend"
+
+
+def offers_zero_copy(scope: Scope) -> bool:
+    """Whether the server of this request sends files from their descriptors."""
+    return ZERO_COPY_SEND in scope.get("extensions", ())
+
 
 #: Scope key: true when this request's connection is the only one open in this
 #: process, so that nothing else waits on the event loop while it is served.

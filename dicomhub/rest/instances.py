@@ -23,7 +23,7 @@ from ..core.errors import BadFileFormat, BadRequest
 from ..core.ingest import Origin, store, stores_quickly
 from ..scripting.asgi_call import LUA_SCOPE_KEY
 from .common import archive_of
-from .http_protocol import SOLE_CONNECTION, ZERO_COPY_SEND
+from .http_protocol import SOLE_CONNECTION, offers_zero_copy
 from .responses import StoredFileResponse, json_response
 
 SPOOL_LIMIT = 64 << 20
@@ -264,7 +264,7 @@ async def get_file(request: Request) -> Response:
         )
         return Response(data, 200, media_type="application/dicom", headers=headers)
     att = reading.dicom_attachment(archive, request.path_params["id"])
-    if ZERO_COPY_SEND in request.scope.get("extensions", ()):
+    if offers_zero_copy(request.scope):
         stored = attachments_io.open_as_is(archive.storage, att)
         if stored is not None:
             return StoredFileResponse(stored, "application/dicom", headers)

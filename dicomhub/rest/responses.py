@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..core.errors import BadRequest
-from .http_protocol import ZERO_COPY_SEND
+from .http_protocol import ZERO_COPY_SEND, offers_zero_copy
 
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
@@ -64,7 +64,7 @@ class StoredFileResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with self.file:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            if ZERO_COPY_SEND in scope.get("extensions", ()):
+            if offers_zero_copy(scope):
                 message = {
                     "type": ZERO_COPY_SEND,
                     "file": self.file,
