@@ -28,10 +28,21 @@ from .http_filter import passes_http_filter
 from .responses import json_response
 from .route_index import RouteIndex
 from .security import AccessPolicy
+from .web import EXPLORER_PATH
 
 log = logging.getLogger("dicomhub.http")
 
 _SLASHES = re.compile(r"/{2,}")
+
+
+def normalize_path(path: str) -> str:
+    """The path as Orthanc reads it: doubled slashes count as one, and a trailing
+    slash is ignored (``/patients/`` is ``/patients``, answered, not redirected).
+    The explorer's page keeps its slash: its relative links resolve against it."""
+    path = _SLASHES.sub("/", path)
+    if path == EXPLORER_PATH:
+        return path
+    return path.rstrip("/") or "/"
 
 
 def error_body(
@@ -61,6 +72,8 @@ def error_response(request: Request, exc: Exception) -> Response:
             message, code, details = "Unknown resource", 17, None
         elif status == 405:
             message, code, details = "Method not allowed", None, None
+        elif status == 400:  # e.g. a multipart body Starlette cannot read
+            message, code, details = "Bad request", 8, str(exc.detail)
         else:
             message, code, details = str(exc.detail), None, None
     else:
@@ -71,7 +84,24 @@ def error_response(request: Request, exc: Exception) -> Response:
     )
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)
+    if status == 405:
+        response.headers["allow"] = allowed_methods(request.app.router.routes, request.url.path)
     return response
+
+
+#: The methods an Orthanc ``Allow`` header lists, in its order.
+_ALLOW_ORDER = ("GET", "POST", "PUT", "DELETE")
+
+
+def allowed_methods(routes: list[Any], path: str) -> str:
+    """The ``Allow`` header of a 405 on ``path``: the methods of every route of that
+    path (each method is a route of its own here, and Starlette names only those of
+    the first), listed as Orthanc does."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return ",".join(m for m in _ALLOW_ORDER if m in methods)
 
 
 class AccessMiddleware:
@@ -87,10 +117,10 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if "//" in path:
+        if "//" in path or (path.endswith("/") and path != "/"):
             scope = dict(scope)
-            scope["path"] = _SLASHES.sub("/", path)
-            scope["raw_path"] = _SLASHES.sub("/", scope["raw_path"].decode("latin-1")).encode(
+            scope["path"] = normalize_path(path)
+            scope["raw_path"] = normalize_path(scope["raw_path"].decode("latin-1")).encode(
                 "latin-1"
             )
         client = scope.get("client")
@@ -183,6 +213,10 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     )
     app.state.archive = archive
     app.state.config = config
+    # A trailing slash is dropped before routing (``normalize_path``), as Orthanc
+    # ignores it: no redirect, which clients that do not follow one (and a proxy that
+    # serves the API under a prefix) would get wrong.
+    app.router.redirect_slashes = False
     # Route by first path segment instead of trying all routes in turn (same answers).
     app.router.middleware_stack = RouteIndex(app.router)
     from .operations import instrument

@@ -95,10 +95,14 @@ def redirect_to_app(request: Request) -> Response:
     return RedirectResponse("app/", status_code=301)
 
 
+#: The explorer's page: a folder's URL, so that its relative links find its files.
+EXPLORER_PATH = "/app/"
+
+
 def routes() -> list[Route]:
     return [
         Route("/", redirect_to_app, methods=["GET"]),
         Route("/app", redirect_to_app, methods=["GET"]),
-        Route("/app/", serve, methods=["GET"]),
+        Route(EXPLORER_PATH, serve, methods=["GET"]),
         Route("/app/{path:path}", serve, methods=["GET"]),
     ]

@@ -290,6 +290,18 @@ def test_multipart_with_a_non_dicom_part_is_rejected(shared: RunningServer) -> N
     assert_consistent(shared)
 
 
+def test_multipart_with_a_wrong_boundary_gets_an_orthanc_error(shared: RunningServer) -> None:
+    body = b'--ABC\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\nxx\r\n--ABC--\r\n'
+    before = statistics(shared.client)
+    response = shared.client.post(
+        "/instances",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=XYZ"},
+    )
+    assert_orthanc_error(response, 400, "Bad request", 8, "POST", "/instances")
+    assert statistics(shared.client) == before
+
+
 # ---- bad input leaves nothing behind -------------------------------------------
 
 

@@ -56,6 +56,25 @@ def test_doubled_slashes_are_served(server: RunningServer) -> None:
         assert raw.get(f"{server.url}///instances///{answer['ID']}///file").status_code == 200
 
 
+def test_a_trailing_slash_is_ignored_not_redirected(server: RunningServer) -> None:
+    """Orthanc answers ``/patients/`` as ``/patients``; a redirect would leave clients
+    that do not follow one (and writes) with an empty answer."""
+    with httpx.Client(timeout=10, follow_redirects=False) as raw:
+        response = raw.post(f"{server.url}/instances/", content=make_dicom(patient_id="TRAIL"))
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert raw.get(f"{server.url}/patients/").json() == [answer["ParentPatient"]]
+        tags = raw.get(f"{server.url}/instances/{answer['ID']}/tags/?simplify")
+        assert tags.status_code == 200
+        assert tags.json()["PatientID"] == "TRAIL"
+        deleted = raw.delete(f"{server.url}/instances/{answer['ID']}//")
+        assert deleted.status_code == 200
+        assert raw.get(f"{server.url}/patients").json() == []
+        # The explorer's page keeps its folder URL, which its relative links need.
+        assert raw.get(f"{server.url}/app/").status_code == 200
+        assert raw.get(f"{server.url}/app").headers["location"] == "app/"
+
+
 def test_without_authentication_no_credentials_are_needed(server: RunningServer) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as anonymous:
         assert anonymous.get("/system").status_code == 200
