@@ -9,6 +9,7 @@ from typing import Any
 
 from ..dicom.levels import Level
 from ..dicom.main_tags import parse_extra_main_tags
+from ..dicom.values import canonical_encoding
 
 
 def _bool(value: Any, default: bool) -> bool:
@@ -30,6 +31,12 @@ def _int(value: Any, default: int) -> int:
 #: ``HttpWorkers`` 0 (the default) starts two workers per core, but never more than
 #: this: each worker is a Python process of its own (about 90 MB).
 MAX_AUTOMATIC_HTTP_WORKERS = 8
+
+
+def _encoding(name: str) -> str:
+    """Orthanc's spelling of ``DefaultEncoding`` (it reads the name in any case); an
+    unknown name is kept, for the error it gets where it is used."""
+    return canonical_encoding(name) or name
 
 
 def http_workers(value: Any) -> int:
@@ -117,7 +124,7 @@ class Settings:
             maximum_patient_count=_int(get("MaximumPatientCount"), 0),
             maximum_storage_mode=str(get("MaximumStorageMode", "Recycle")),
             stable_age=_int(get("StableAge"), 60),
-            default_encoding=str(get("DefaultEncoding", "Latin1")),
+            default_encoding=_encoding(str(get("DefaultEncoding", "Latin1"))),
             storage_compression=_bool(get("StorageCompression"), False),
             check_revisions=_bool(get("CheckRevisions"), False),
             extra_main_tags=_extra_main_tags(cfg.get("ExtraMainDicomTags")),

@@ -48,6 +48,15 @@ ENCODINGS: dict[str, str] = {
     "SimplifiedChinese": "gb2312",
 }
 
+_ENCODING_NAMES = {name.upper(): name for name in ENCODINGS}
+
+
+def canonical_encoding(name: str) -> str | None:
+    """Orthanc's spelling of the encoding ``name``, whatever its case (``utf8`` is
+    ``Utf8``, as Orthanc reads it); ``None`` for an unknown one."""
+    return _ENCODING_NAMES.get(name.strip().upper())
+
+
 #: Orthanc's ``DefaultEncoding`` name -> the DICOM SpecificCharacterSet term.
 ENCODING_TERMS: dict[str, str] = {
     "Ascii": "ISO_IR 6",

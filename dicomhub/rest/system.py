@@ -15,7 +15,7 @@ from ..core import reading
 from ..core.clock import now_iso
 from ..core.errors import BadRequest, ParameterOutOfRange, UnknownResource
 from ..dicom.levels import Level
-from ..dicom.values import ENCODINGS
+from ..dicom.values import canonical_encoding
 from .common import archive_of, inline
 from .responses import json_response, text_response
 from .workers import group_of
@@ -111,12 +111,13 @@ def get_default_encoding(request: Request) -> Response:
 async def put_default_encoding(request: Request) -> Response:
     body = await request.body()
     value = body.decode("utf-8", "replace").strip()
-    if value not in ENCODINGS:
+    encoding = canonical_encoding(value)
+    if encoding is None:
         raise ParameterOutOfRange(f"Unknown encoding: {value}")
     if group := group_of(request):  # held in each process: every HTTP worker takes it
         return await group.apply_everywhere(request, body)
-    archive_of(request).settings.default_encoding = value
-    return text_response("")
+    archive_of(request).settings.default_encoding = encoding
+    return text_response(encoding)  # as Orthanc, the name of the encoding now in use
 
 
 def routes() -> list[Route]:

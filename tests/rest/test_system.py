@@ -101,6 +101,11 @@ def test_default_encoding(shared: RunningServer) -> None:
     try:
         assert shared.client.put("/tools/default-encoding", content="Utf8").status_code == 200
         assert shared.client.get("/tools/default-encoding").text == "Utf8"
+        # As Orthanc: any case, and the answer is the encoding now in use.
+        answer = shared.client.put("/tools/default-encoding", content="latin2")
+        assert (answer.status_code, answer.text) == (200, "Latin2")
+        assert shared.client.get("/tools/default-encoding").text == "Latin2"
+        shared.client.put("/tools/default-encoding", content="Utf8")
         bad = shared.client.put("/tools/default-encoding", content="Klingon")
         assert_orthanc_error(
             bad, 400, "Parameter out of range", 3, "PUT", "/tools/default-encoding"
@@ -126,7 +131,26 @@ def test_empty_statistics(shared: RunningServer) -> None:
 def test_method_not_allowed(shared: RunningServer) -> None:
     response = shared.client.delete("/system")
     assert response.status_code == 405
-    assert "GET" in response.headers["allow"]
+    assert response.headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/instances", "GET,POST"),
+        ("POST", "/tools/default-encoding", "GET,PUT"),
+        ("POST", "/changes", "GET,DELETE"),
+        ("POST", "/patients/0b1c3a4e-1c0c1d6e-4e1a6a3c-8d9f2b2e-00000000/protected", "GET,PUT"),
+        ("POST", "/instances/any/metadata/1024", "GET,PUT,DELETE"),
+    ],
+)
+def test_method_not_allowed_lists_every_method_of_the_path(
+    shared: RunningServer, method: str, path: str, allowed: str
+) -> None:
+    """As Orthanc's ``Allow``: all the methods the path has, not those of one route."""
+    response = shared.client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
 
 
 def test_default_encoding_decodes_new_uploads(make_server) -> None:
@@ -139,3 +163,12 @@ def test_default_encoding_decodes_new_uploads(make_server) -> None:
     server.client.put("/tools/default-encoding", content="Utf8")
     server.client.delete(f"/patients/{latin1}")
     assert upload(server.client, data)["ParentPatient"] == orthanc_id("ŽLUŤ")
+
+
+def test_default_encoding_of_the_configuration_in_any_case(make_server) -> None:
+    """``"DefaultEncoding": "utf8"`` is Orthanc's ``Utf8``, as it reads the name."""
+    server = make_server(DefaultEncoding="utf8")
+    assert server.client.get("/tools/default-encoding").text == "Utf8"
+    ds = make_dataset()
+    ds.PatientID = "ŽLUŤ".encode()  # UTF-8 bytes, no SpecificCharacterSet
+    assert upload(server.client, to_bytes(ds))["ParentPatient"] == orthanc_id("ŽLUŤ")
