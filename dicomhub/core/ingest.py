@@ -238,8 +238,13 @@ def _index_instance(
     # As Orthanc, the instance being stored tells how many instances its series
     # expects; the series keeps the number announced by its first instance.
     expected = expected_instances(parsed.dataset)
-    if expected is not None and Level.SERIES in created:
-        rows.append((series_internal, int(MetadataType.ExpectedNumberOfInstances), str(expected)))
+    if Level.SERIES in created:
+        # As Orthanc, a new series records who sent its first instance.
+        rows.append((series_internal, int(MetadataType.RemoteAET), origin.remote_aet))
+        if expected is not None:
+            rows.append(
+                (series_internal, int(MetadataType.ExpectedNumberOfInstances), str(expected))
+            )
     session.set_metadata_rows(rows)
 
     archive.log_change(tx, ChangeType.NewInstance, Level.INSTANCE, instance_public)
@@ -258,12 +263,13 @@ def _index_instance(
 
 def _index_in_series(parsed: ParsedInstance) -> str | None:
     """The instance's position as the file tells it (InstanceNumber, else ImageIndex),
-    as Orthanc records it; not the arrival order."""
+    as Orthanc records it; not the arrival order. A tag present but empty is recorded
+    empty, as Orthanc does (its series then has an Unknown status)."""
     tags = parsed.main_tags[Level.INSTANCE]
     for tag in (0x00200013, 0x00541330):  # InstanceNumber, ImageIndex
-        value = tags.get(tag, "").strip()
-        if value:
-            return value
+        value = tags.get(tag)
+        if value is not None:
+            return value.strip()
     return None
 
 

@@ -241,15 +241,13 @@ def statistics(archive: Archive, public_id: str, level: Level) -> dict[str, Any]
     with archive.read() as session:
         row = require_resource(session, public_id, int(level))
         rows = [row]
+        everything = [row]  # attachments on the resource and every level below count
         counts: dict[int, int] = {}
         for lvl in range(row.level + 1, 4):
             rows = [c for r in rows for c in session.children(r.id)]
             counts[lvl] = len(rows)
-        instances = rows if row.level < Level.INSTANCE else [row]
-        atts = session.attachments_under(instances)
-        if row.level < Level.INSTANCE:
-            # attachments stored on the resource itself or its intermediate levels count too
-            pass
+            everything += rows
+        atts = session.attachments_under(everything)
     disk = sum(a.compressed_size for a in atts)
     uncompressed = sum(a.uncompressed_size for a in atts)
     dicom_disk = sum(a.compressed_size for a in atts if a.content_type == ContentType.Dicom)
@@ -290,12 +288,12 @@ def global_statistics(archive: Archive) -> dict[str, Any]:
 
 
 def lookup(archive: Archive, value: str) -> list[dict[str, str]]:
-    """``/tools/lookup``: the resources whose DICOM identifier is ``value``."""
+    """``/tools/lookup``: the resources whose DICOM identifier is ``value`` (PatientID
+    and the three UIDs only, ignoring case and surrounding spaces, as Orthanc)."""
     value = value.strip()
     targets = {
         0x00100020: Level.PATIENT,
         0x0020000D: Level.STUDY,
-        0x00080050: Level.STUDY,
         0x0020000E: Level.SERIES,
         0x00080018: Level.INSTANCE,
     }

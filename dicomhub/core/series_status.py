@@ -57,8 +57,8 @@ def series_status(session: IndexSession, series_internal: int) -> tuple[str, int
             continue
         try:
             index = int(value[0])
-        except ValueError:
-            return "Inconsistent", expected
+        except ValueError:  # an empty or non-numeric InstanceNumber, as Orthanc
+            return "Unknown", expected
         if index < 1 or index > expected or index in indices:
             return "Inconsistent", expected
         indices.add(index)

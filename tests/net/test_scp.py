@@ -79,6 +79,9 @@ def test_storescu_stores_with_origin_metadata(make_server, tmp_path: Path) -> No
     assert "HttpUsername" not in metadata  # only REST uploads record it
     # Orthanc ends up accepting Explicit VR Little Endian from storescu; so do we.
     assert metadata["TransferSyntax"] == ExplicitVRLittleEndian
+    # The series records the sender of its first instance, as Orthanc.
+    series = server.client.get(f"/instances/{instances[0]}/series").json()["ID"]
+    assert server.client.get(f"/series/{series}/metadata/RemoteAET").text == "MODALITY1"
     assert_consistent(server)
 
 

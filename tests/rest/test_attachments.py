@@ -568,3 +568,23 @@ def test_concurrent_replacements_keep_storage_exact(shared: RunningServer) -> No
     assert file_path(shared, final["Uuid"]).read_bytes() == content
     assert disk_size(client) == size + len(content)
     assert_storage_exact(shared)
+
+
+def test_resource_statistics_count_attachments_at_every_level(client: httpx.Client) -> None:
+    """As Orthanc: a patient's, study's or series' sizes include the attachments stored
+    on it and on the levels between it and its instances, not only the instances'."""
+    answer, data = new_instance(client)
+    on_patient, on_series = b"p" * 500, b"s" * 300
+    assert client.put(f"{url(answer, 'patients')}/attachments/1025", content=on_patient).is_success
+    assert client.put(f"{url(answer, 'series')}/attachments/1025", content=on_series).is_success
+    expected = {
+        "patients": len(data) + len(on_patient) + len(on_series),
+        "studies": len(data) + len(on_series),
+        "series": len(data) + len(on_series),
+        "instances": len(data),
+    }
+    for level, size in expected.items():
+        stats = client.get(f"{url(answer, level)}/statistics").json()
+        assert int(stats["DiskSize"]) == size, level
+        assert int(stats["UncompressedSize"]) == size, level
+        assert int(stats["DicomDiskSize"]) == len(data), level

@@ -406,3 +406,11 @@ def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
     reference = oracle.client.get(f"/instances/{instance}/metadata", params={"expand": ""}).json()
     for name in ("IndexInSeries", "Origin", "TransferSyntax", "SopClassUid", "RemoteAET"):
         assert mine[name] == reference[name], name
+    # Each level's own metadata: names and the values that do not hold a date.
+    for level, key in (("patients", "ParentPatient"), ("studies", "ParentStudy")):
+        path = f"/{level}/{ours[key]}/metadata"
+        assert client.get(path).json() == oracle.client.get(path).json(), level
+    path = f"/series/{ours['ParentSeries']}/metadata"
+    mine, reference = client.get(path).json(), oracle.client.get(path).json()
+    assert sorted(mine) == sorted(reference)
+    assert client.get(f"{path}/RemoteAET").text == oracle.client.get(f"{path}/RemoteAET").text

@@ -144,11 +144,10 @@ def test_since_and_limit_page_through_a_list(shared: RunningServer, tree: Tree) 
 
 
 def test_bad_list_arguments(shared: RunningServer) -> None:
-    # (the reference says "Bad type for a parameter", code 5; we say "Bad request", 8)
-    for params in ({"since": "abc", "limit": "1"}, {"since": "0", "limit": "-3"}):
+    # as the reference; more cases (negative values, limit=0) in test_list_arguments.py
+    for params in ({"since": "abc", "limit": "1"}, {"since": "0", "limit": "1.5"}):
         response = shared.client.get("/instances", params=params)
-        assert response.status_code == 400
-        assert response.json()["HttpStatus"] == 400
+        assert_orthanc_error(response, 400, "Bad type for a parameter", 5)
 
 
 def test_short_and_full_tag_styles(shared: RunningServer, tree: Tree) -> None:
@@ -292,6 +291,35 @@ def test_series_status(shared: RunningServer, case: str) -> None:
     assert instance["IndexInSeries"] == (int(index) if index is not None else None)
 
 
+@pytest.mark.parametrize(
+    ("second_number", "status", "recorded"),
+    [(None, "Missing", None), ("", "Unknown", ""), ("abc", "Unknown", "abc"), ("2", "Complete", "2")],
+)
+def test_series_status_with_an_odd_instance_number(
+    shared: RunningServer, second_number: str | None, status: str, recorded: str | None
+) -> None:
+    """As Orthanc: an InstanceNumber present but empty (or not a number) is recorded as
+    it is in IndexInSeries, and makes the series' status Unknown."""
+    study = f"1.2.826.0.1.3680043.10.{uuid.uuid4().int}"
+    first = make_dataset(patient_id="ODDNUM", study_uid=study, series_uid=study + ".1")
+    first.InstanceNumber, first.CardiacNumberOfImages = "1", "2"
+    second = make_dataset(patient_id="ODDNUM", study_uid=study, series_uid=study + ".1")
+    second.CardiacNumberOfImages = "2"
+    del second.InstanceNumber
+    if second_number is not None:
+        second.add_new(0x00200013, "IS", None)
+        second[0x00200013]._value = second_number  # as is: pydicom refuses "abc" for IS
+    upload(shared.client, to_bytes(first))
+    answer = upload(shared.client, to_bytes(second))
+    assert get(shared.client, f"/series/{answer['ParentSeries']}")["Status"] == status
+    index = shared.client.get(f"{answer['Path']}/metadata/IndexInSeries")
+    if recorded is None:
+        assert index.status_code == 404
+    else:
+        assert (index.status_code, index.text) == (200, recorded)
+    assert get(shared.client, answer["Path"])["IndexInSeries"] == (2 if recorded == "2" else None)
+
+
 # ---- children and parents ------------------------------------------------------
 
 
@@ -423,6 +451,9 @@ def test_tools_lookup(shared: RunningServer, tree: Tree) -> None:
         {"ID": tree.instances[0], "Path": f"/instances/{tree.instances[0]}", "Type": "Instance"}
     ]
     assert lookup("no-such-identifier") == []
+    # Identifiers match whatever their case; other tags (AccessionNumber) do not.
+    assert [hit["ID"] for hit in lookup(f" {patient_id.lower()} ")] == [tree.patient]
+    assert lookup(study["MainDicomTags"]["AccessionNumber"]) == []
 
 
 # ---- unknown identifiers -------------------------------------------------------

@@ -540,13 +540,14 @@ class IndexSession:
         return found
 
     def lookup_identifier(self, tag: int, value: str) -> list[ResourceRow]:
+        """The resources whose identifier ``tag`` is ``value``, ignoring case, as
+        Orthanc matches identifiers (``lookup``, C-MOVE)."""
         rows = self._all(
             f"SELECT {', '.join('r.' + c.strip() for c in _RESOURCE_COLS.split(','))} "
             "FROM main_tags m JOIN resources r ON r.id = m.resource_id "
-            "WHERE m.tag = :t AND m.norm = :n AND m.value = :v ORDER BY r.level, r.id",
+            "WHERE m.tag = :t AND m.norm = :n ORDER BY r.level, r.id",
             t=tag,
             n=normalize(value),
-            v=value,
         )
         return [_resource(r) for r in rows]
 
