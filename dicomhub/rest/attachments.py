@@ -62,7 +62,8 @@ def _info(request: Request, level: Level) -> tuple[AttachmentRow, Response | Non
     return att, not_modified(request, Expected(att.revision, att.uncompressed_md5))
 
 
-def _disposition(filename: str) -> str:
+def content_disposition(filename: str) -> str:
+    """The ``Content-Disposition`` of a download named ``filename`` (UTF-8 names too)."""
     if any(c in filename for c in '"\\\r\n'):
         raise BadRequest("Invalid filename")
     if filename.isascii():
@@ -152,7 +153,7 @@ def data(request: Request, level: Level) -> Response:
         return cached  # type: ignore[return-value]
     try:
         filename = request.query_params.get("filename") or attachments.default_filename(att)
-        headers = {"Content-Disposition": _disposition(filename)}
+        headers = {"Content-Disposition": content_disposition(filename)}
         media_type = attachments.mime_of(archive_of(request).settings, att.content_type)
         if attachments.is_compressed(att):
             with handle:
@@ -173,7 +174,7 @@ def compressed_data(request: Request, level: Level) -> Response:
     filename = request.query_params.get("filename")
     try:
         if filename:
-            headers["Content-Disposition"] = _disposition(filename)
+            headers["Content-Disposition"] = content_disposition(filename)
     except BaseException:
         handle.close()
         raise

@@ -19,9 +19,11 @@ from starlette.types import Receive, Scope, Send
 
 from ..core import attachments_io, reading, transcoding, uploads
 from ..core.archive import Archive
+from ..core.attachments import default_filename
 from ..core.errors import BadFileFormat, BadRequest
 from ..core.ingest import Origin, store, stores_quickly
 from ..scripting.asgi_call import LUA_SCOPE_KEY
+from .attachments import content_disposition
 from .common import archive_of
 from .http_protocol import SOLE_CONNECTION, offers_zero_copy
 from .responses import StoredFileResponse, json_response
@@ -246,13 +248,11 @@ INLINE_READ_LIMIT = 4 << 20
 async def get_file(request: Request) -> Response:
     archive = archive_of(request)
     headers = {}
-    syntax = None
+    syntax = filename = None
     if request.scope.get("query_string"):  # most downloads have no arguments: skip parsing
         filename = request.query_params.get("filename")
         if filename:
-            if any(c in filename for c in '"\r\n'):
-                raise BadRequest("Invalid filename")
-            headers["Content-Disposition"] = f'filename="{filename}"'
+            headers["Content-Disposition"] = content_disposition(filename)
         syntax = request.query_params.get("transcode")
     if syntax is not None:  # Orthanc 1.12: the file in another transfer syntax
         target = transcoding.parse_syntax(syntax)
@@ -264,6 +264,8 @@ async def get_file(request: Request) -> Response:
         )
         return Response(data, 200, media_type="application/dicom", headers=headers)
     att = reading.dicom_attachment(archive, request.path_params["id"])
+    if not filename:  # as Orthanc, named after the stored file
+        headers["Content-Disposition"] = content_disposition(default_filename(att))
     if offers_zero_copy(request.scope):
         stored = attachments_io.open_as_is(archive.storage, att)
         if stored is not None:

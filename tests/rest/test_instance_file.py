@@ -14,7 +14,9 @@ def test_the_file_comes_back_byte_for_byte_with_its_headers(client: httpx.Client
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == "application/dicom"
     assert got.headers["content-length"] == str(len(data))
-    assert "content-disposition" not in got.headers
+    # As Orthanc: named after the stored file (its FileUuid).
+    file_uuid = client.get(f"/instances/{answer['ID']}").json()["FileUuid"]
+    assert got.headers["content-disposition"] == f'filename="{file_uuid}.dcm"'
 
     named = client.get(f"/instances/{answer['ID']}/file", params={"filename": "scan.dcm"})
     assert named.content == data
