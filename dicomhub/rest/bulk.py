@@ -11,16 +11,16 @@ from starlette.routing import Route
 
 from ..core import bulk
 from ..core.describe import TagStyle
-from ..core.errors import BadRequest
+from ..core.errors import BadFileFormat, BadRequest
 from ..dicom.levels import Level
 from .common import archive_of
-from .responses import json_response, parse_json_body
+from .responses import json_response, parse_json_body, text_response
 
 
 def _resources(body: dict[str, Any]) -> list[str]:
     resources = body.get("Resources")
     if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
-        raise BadRequest('"Resources" must be a list of resource identifiers')
+        raise BadFileFormat("List of strings expected in field: Resources")  # as Orthanc
     return resources
 
 
@@ -58,7 +58,7 @@ async def bulk_content(request: Request) -> Response:
 async def bulk_delete(request: Request) -> Response:
     body = parse_json_body(await request.body(), dict)
     await run_in_threadpool(bulk.bulk_delete, archive_of(request), _resources(body))
-    return json_response({})
+    return text_response("")  # Orthanc's empty answer
 
 
 def tools_index(request: Request) -> Response:
