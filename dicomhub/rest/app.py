@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -25,24 +24,12 @@ from ..core.archive import Archive
 from ..core.errors import DicomhubError
 from ..core.hooks import Hooks, hooks_of
 from .http_filter import passes_http_filter
+from .paths import needs_normalizing, normalize_path
 from .responses import json_response
 from .route_index import RouteIndex
 from .security import AccessPolicy
-from .web import EXPLORER_PATH
 
 log = logging.getLogger("dicomhub.http")
-
-_SLASHES = re.compile(r"/{2,}")
-
-
-def normalize_path(path: str) -> str:
-    """The path as Orthanc reads it: doubled slashes count as one, and a trailing
-    slash is ignored (``/patients/`` is ``/patients``, answered, not redirected).
-    The explorer's page keeps its slash: its relative links resolve against it."""
-    path = _SLASHES.sub("/", path)
-    if path == EXPLORER_PATH:
-        return path
-    return path.rstrip("/") or "/"
 
 
 def error_body(
@@ -117,7 +104,7 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if "//" in path or (path.endswith("/") and path != "/"):
+        if needs_normalizing(path):
             scope = dict(scope)
             scope["path"] = normalize_path(path)
             scope["raw_path"] = normalize_path(scope["raw_path"].decode("latin-1")).encode(

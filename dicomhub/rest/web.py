@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from .paths import EXPLORER_PATH
+
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 #: Explicit types: the platform's ``mimetypes`` table varies, and ES modules are
@@ -93,10 +95,6 @@ def serve(request: Request) -> Response:
 def redirect_to_app(request: Request) -> Response:
     """``/`` and ``/app`` lead to ``/app/``; relative, as Orthanc does, so that it also works behind a path-prefixing proxy."""
     return RedirectResponse("app/", status_code=301)
-
-
-#: The explorer's page: a folder's URL, so that its relative links find its files.
-EXPLORER_PATH = "/app/"
 
 
 def routes() -> list[Route]:

@@ -12,9 +12,10 @@ import asyncio
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message
+
+from ..rest.paths import normalize_path
 
 #: Scope key marking a request made by a Lua script (so that scripting routes can
 #: refuse to re-enter the Lua state they are called from).
@@ -53,7 +54,9 @@ class AsgiCaller:
     async def _call(
         self, method: str, uri: str, body: bytes, headers: Mapping[str, str]
     ) -> tuple[int, bytes]:
-        parts = urlsplit(uri if uri.startswith("/") else "/" + uri)
+        # Not urlsplit: a path starting with "//" would be read as a host name.
+        path, _, query = (uri if uri.startswith("/") else "/" + uri).partition("?")
+        path = normalize_path(path.partition("#")[0])  # as the HTTP face reads it
         raw_headers = [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
         ]
@@ -64,9 +67,9 @@ class AsgiCaller:
             "http_version": "1.1",
             "method": method,
             "scheme": "http",
-            "path": parts.path,
-            "raw_path": parts.path.encode("latin-1"),
-            "query_string": parts.query.encode("latin-1"),
+            "path": path,
+            "raw_path": path.encode("latin-1"),
+            "query_string": query.partition("#")[0].encode("latin-1"),
             "root_path": "",
             "headers": raw_headers,
             "client": ("127.0.0.1", 0),

@@ -293,7 +293,12 @@ def test_series_status(shared: RunningServer, case: str) -> None:
 
 @pytest.mark.parametrize(
     ("second_number", "status", "recorded"),
-    [(None, "Missing", None), ("", "Unknown", ""), ("abc", "Unknown", "abc"), ("2", "Complete", "2")],
+    [
+        (None, "Missing", None),
+        ("", "Unknown", ""),
+        ("abc", "Unknown", "abc"),
+        ("2", "Complete", "2"),
+    ],
 )
 def test_series_status_with_an_odd_instance_number(
     shared: RunningServer, second_number: str | None, status: str, recorded: str | None

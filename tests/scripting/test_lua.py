@@ -109,10 +109,12 @@ def test_configuration_uid_and_rest_api(lua: RunningServer) -> None:
     print(config.Name, config.ExecuteLuaEnabled)
     print(string.match(GenerateDicomUid("study"), "^[0-9.]+$") ~= nil)
     print(ParseJson(RestApiGet("/system")).Name)
+    print(ParseJson(RestApiGet("//system/")).Name)
     print(RestApiGet("/nope"))
     print(type(python), f)
     """
-    assert _run(lua, code).text == "dicomhub-test, true\ntrue\ndicomhub-test\nnil\nnil, nil\n"
+    expected = "dicomhub-test, true\ntrue\ndicomhub-test\ndicomhub-test\nnil\nnil, nil\n"
+    assert _run(lua, code).text == expected
 
 
 def test_rest_api_upload_metadata_and_delete(lua: RunningServer) -> None:
