@@ -13,6 +13,10 @@ from .transactions import Transaction
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10000
+# Orthanc reads ``limit`` as a 32-bit unsigned number and asks its database for one
+# row more than that, so that ``limit=-1`` (the largest value) wraps the query's own
+# limit to 0: the answer is empty and says ``Done`` (seen on Orthanc 1.10.1).
+WRAPPED_LIMIT = (1 << 32) - 1
 
 
 def change_json(row: ChangeRow) -> dict[str, Any]:
@@ -34,7 +38,11 @@ def changes(
     to: int | None = None,
     types: list[str] | None = None,
 ) -> dict[str, Any]:
-    limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
+    """A page of the changes log after ``since`` (up to ``to``), as Orthanc pages it.
+
+    ``limit`` 0 answers no change but says whether any follows ``since`` (``Done``);
+    larger limits are capped at ``MAX_LIMIT`` to bound the answer.
+    """
     wanted: set[int] | None = None
     if types:
         try:
@@ -44,6 +52,12 @@ def changes(
     with archive.read() as session:
         last = session.last_change()
         last_seq = last.seq if last else 0
+        if limit in (0, WRAPPED_LIMIT):
+            # No change is listed, so ``Last`` is the newest sequence number.
+            bound = last_seq if to is None else min(to, last_seq)
+            done = limit == WRAPPED_LIMIT or bound <= since
+            return {"Changes": [], "Done": done, "Last": last_seq}
+        limit = min(limit, MAX_LIMIT)
         rows: list[ChangeRow] = []
         cursor = since
         exhausted = False
@@ -105,7 +119,10 @@ def export_json(row: ExportRow) -> dict[str, Any]:
 
 
 def exports(archive: Archive, since: int, limit: int) -> dict[str, Any]:
-    limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
+    """A page of the exports log after ``since``; ``limit`` as in ``changes``."""
+    if limit == WRAPPED_LIMIT:
+        return {"Exports": [], "Done": True, "Last": since}
+    limit = min(limit, MAX_LIMIT)
     with archive.read() as session:
         rows = session.exports(since, limit + 1)
     done = len(rows) <= limit
@@ -114,6 +131,18 @@ def exports(archive: Archive, since: int, limit: int) -> dict[str, Any]:
         "Exports": [export_json(r) for r in rows],
         "Done": done,
         "Last": rows[-1].seq if rows else since,  # as Orthanc: /exports?since=5 -> Last 5
+    }
+
+
+def last_export(archive: Archive) -> dict[str, Any]:
+    """The newest entry of the exports log (``/exports?last``), in the list's shape."""
+    with archive.read() as session:
+        seq = session.last_export_seq()
+        rows = session.exports(seq - 1, 1) if seq else []
+    return {
+        "Exports": [export_json(r) for r in rows],
+        "Done": True,
+        "Last": rows[0].seq if rows else 0,
     }
 
 

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..core import deletion, protection, reading, slices
-from ..core.errors import BadFileFormat
+from ..core.errors import BadFileFormat, BadParameterType
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
 from .common import (
@@ -19,23 +19,53 @@ from .common import (
     response_content_arg,
     tag_style,
 )
-from .responses import int_arg, json_response, text_response
+from .responses import json_response, lexical_integer, text_response
 
 LEVELS = "{level:levels}"
+
+
+def list_window(request: Request) -> tuple[int, int | None]:
+    """``since`` and ``limit`` of a list route, read as Orthanc reads them.
+
+    Orthanc reads both as unsigned 64-bit numbers and hands them to SQLite as signed
+    ones: ``-1`` wraps to the largest value and comes back as -1, which SQLite reads as
+    no limit (for ``limit``) or no offset (for ``since``). Anything else it cannot read
+    is refused with "Bad type for a parameter". ``limit`` is ``None`` when absent (the
+    whole list) and 0 when the client asked for no resource.
+    """
+    values: dict[str, int | None] = {}
+    for name in ("since", "limit"):
+        raw = request.query_params.get(name)
+        if raw is None:
+            values[name] = None
+            continue
+        value = lexical_integer(raw, 64, signed=False)
+        if value is None:
+            raise BadParameterType(f"Argument '{name}' must be an integer")
+        values[name] = value - (1 << 64) if value >> 63 else value
+    since, limit = values["since"], values["limit"]
+    return max(since or 0, 0), limit
 
 
 @inline
 def list_level(request: Request) -> Response:
     level = level_of(request)
+    since, limit = list_window(request)
+    expand = expand_arg(request, False)
+    style = tag_style(request)
+    requested = requested_tags(request)
+    content = response_content_arg(request)
+    if limit == 0:
+        return json_response([])
     result = reading.list_resources(
         archive_of(request),
         level,
-        expand=expand_arg(request, False),
-        since=int_arg(request, "since", 0),
-        limit=int_arg(request, "limit", 0),
-        style=tag_style(request),
-        requested=requested_tags(request),
-        content=response_content_arg(request),
+        expand=expand,
+        since=since,
+        limit=limit if limit is not None and limit > 0 else 0,  # 0 here: no limit
+        style=style,
+        requested=requested,
+        content=content,
     )
     return json_response(result)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
@@ -96,14 +97,24 @@ def flag(request: Request, name: str) -> bool:
     return value in ("", "true", "1", "yes", "on")
 
 
-def int_arg(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"Argument '{name}' must be an integer") from exc
-    if value < 0:
-        raise BadRequest(f"Argument '{name}' must be a positive integer")
-    return value
+_LEXICAL_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+
+
+def lexical_integer(raw: str, bits: int, signed: bool) -> int | None:
+    """``raw`` read as Orthanc reads a number argument (Boost's ``lexical_cast`` to a
+    C++ integer of ``bits`` bits), or ``None`` where Orthanc's cast fails.
+
+    Only an optional sign and decimal digits are accepted: no spaces, no ``1.5``, no
+    ``0x10``, not the empty string, nothing out of the type's range. As in C++, an
+    unsigned type takes a minus sign by wrapping around (``-1`` is its largest value):
+    Orthanc answers such values rather than refusing them, so the routes must see them.
+    """
+    if not _LEXICAL_INTEGER.fullmatch(raw):
+        return None
+    value = int(raw)
+    if signed:
+        half = 1 << (bits - 1)
+        return value if -half <= value < half else None
+    if abs(value) >> bits:
+        return None
+    return value % (1 << bits)
