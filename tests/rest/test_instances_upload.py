@@ -291,7 +291,9 @@ def test_multipart_with_a_non_dicom_part_is_rejected(shared: RunningServer) -> N
 
 
 def test_multipart_with_a_wrong_boundary_gets_an_orthanc_error(shared: RunningServer) -> None:
-    body = b'--ABC\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\nxx\r\n--ABC--\r\n'
+    body = (
+        b'--ABC\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\nxx\r\n--ABC--\r\n'
+    )
     before = statistics(shared.client)
     response = shared.client.post(
         "/instances",
