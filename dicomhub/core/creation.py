@@ -136,7 +136,9 @@ def _parent_tags(archive: Archive, parent: Any) -> tuple[Level, Dataset]:
             raise InternalError("The parent resource has no instance")
         sibling_id = min(instances, key=lambda r: r.id).public_id
         level = Level(row.level)
-    sibling = dcmread(io.BytesIO(instance_file(archive, sibling_id)), stop_before_pixels=True)
+    sibling = dcmread(  # force: the sibling may be a data set stored without its file meta
+        io.BytesIO(instance_file(archive, sibling_id)), stop_before_pixels=True, force=True
+    )
     inherited = Dataset()
     for each in (Level.PATIENT, Level.STUDY, Level.SERIES):
         if each > level:

@@ -20,6 +20,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filereader import ENCODED_VR, EXPLICIT_VR_LENGTH_32, data_element_generator
 from pydicom.tag import BaseTag
 
+from .parsing import InvalidDicom, part10_of_bare
+
 
 class EncodedDataset(Dataset):
     """A data set known by its identifying attributes and its encoded bytes.
@@ -173,6 +175,8 @@ def split(data: bytes) -> EncodedDataset:
     """
     found = layout(data)
     if found is None:
+        if data[128:132] != b"DICM":  # a data set stored without the DICOM prefix
+            return _split_bare(data)
         found = _layout_by_pydicom(data)
     encoded = EncodedDataset(
         {
@@ -191,6 +195,16 @@ def split(data: bytes) -> EncodedDataset:
     ):
         object.__setattr__(encoded, name, value)
     return encoded
+
+
+def _split_bare(data: bytes) -> EncodedDataset:
+    """``split`` of a data set stored without the DICOM prefix: of its Part 10 file
+    (the same data set bytes, so the same payload), built by ``parsing``."""
+    try:
+        part10 = part10_of_bare(bytes(data))
+    except InvalidDicom as exc:
+        raise InvalidDicomError(str(exc)) from exc
+    return split(part10)
 
 
 def _layout_by_pydicom(data: bytes) -> Layout:

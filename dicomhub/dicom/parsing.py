@@ -18,7 +18,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset as read_dataset_elements
-from pydicom.filewriter import write_data_element
+from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
@@ -76,6 +76,9 @@ def read_dataset(data: bytes) -> tuple[FileDataset, int]:
             size = len(data)
             raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {size} bytes)") from exc
         _check_complete(ds, len(data))
+        if data[128:132] != b"DICM":
+            _check_bare(ds, len(data))
+            _complete_file_meta(ds)
     offset = _pixel_data_offset(data, ds)
     return ds, offset
 
@@ -165,6 +168,101 @@ def _check_complete(ds: Dataset, size: int) -> None:
         raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {size} bytes)")
 
 
+def _check_bare(ds: Dataset, size: int) -> None:
+    """A file without the DICOM prefix is taken, as by the reference, for a data set
+    alone (maybe after its file meta group), whose encoding pydicom guessed from the
+    first element. Bytes that are no DICOM at all (or a file cut inside its
+    preamble) may read as a few elements of nonsense; DICOM orders the elements of a
+    data set by tag (PS3.5 7.1), which such bytes almost never are: refused."""
+    previous = -1
+    for tag in ds._dict:  # noqa: SLF001 - the tags as read, without conversions
+        if tag <= previous:
+            raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {size} bytes)")
+        previous = tag
+
+
+#: The uncompressed transfer syntax of each (implicit VR, little endian) encoding.
+_ENCODING_SYNTAXES = {
+    (True, True): IMPLICIT_LITTLE_ENDIAN,
+    (False, True): "1.2.840.10008.1.2.1",
+    (False, False): "1.2.840.10008.1.2.2",
+}
+
+#: The file meta elements ``_complete_file_meta`` added (a set of tags), kept in
+#: the dataset's attributes so that ``file_meta_as_stored`` leaves them out.
+_INFERRED_META = "dicomhub_inferred_file_meta"
+
+
+def _complete_file_meta(ds: FileDataset) -> None:
+    """Give a data set stored without its file meta the Transfer Syntax UID it is
+    encoded in (the reference records that syntax, and writes it when it modifies
+    or sends the instance): pydicom's writers and the transcoder need it."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = FileMetaDataset()
+        ds.file_meta = meta
+    if "TransferSyntaxUID" in meta:
+        return
+    implicit, little = ds.original_encoding
+    meta.TransferSyntaxUID = _ENCODING_SYNTAXES[(bool(implicit), bool(little))]
+    ds.__dict__[_INFERRED_META] = frozenset({TRANSFER_SYNTAX_UID})
+
+
+def file_meta_as_stored(ds: Dataset) -> Dataset | None:
+    """``ds.file_meta`` as the file holds it: without what ``read_dataset`` added
+    to the meta of a data set stored without one (``/header`` shows the file's)."""
+    meta = getattr(ds, "file_meta", None)
+    inferred = ds.__dict__.get(_INFERRED_META)
+    if meta is None or not inferred:
+        return meta
+    stored = FileMetaDataset()
+    for elem in meta.values():  # raw elements kept raw
+        if elem.tag not in inferred:
+            stored[elem.tag] = elem
+    return stored
+
+
+def part10_of_bare(data: bytes) -> bytes:
+    """The Part 10 file of ``data``, a data set stored without the DICOM prefix
+    (maybe after its file meta group): a preamble, ``DICM``, the file meta (the
+    stored one, completed with the UIDs a C-STORE needs) and the data set's bytes
+    as they are. ``InvalidDicom`` when ``data`` is not such a data set."""
+    ds, _ = read_dataset(data)
+    start = _after_file_meta_group(data)
+    meta = FileMetaDataset()
+    stored = file_meta_as_stored(ds)
+    for tag in stored.keys() if stored is not None else ():
+        meta[tag] = stored[tag]  # converted: the writer needs values
+    for meta_keyword, keyword in (
+        ("MediaStorageSOPClassUID", "SOPClassUID"),
+        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
+    ):
+        if not meta.get(meta_keyword) and keyword in ds:
+            setattr(meta, meta_keyword, ds[keyword].value)
+    meta.TransferSyntaxUID = ds.file_meta.TransferSyntaxUID
+    out = DicomBytesIO()
+    out.is_implicit_VR, out.is_little_endian = False, True
+    out.write(b"\0" * 128 + b"DICM")
+    try:
+        write_file_meta_info(out, meta, enforce_standard=True)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InvalidDicom(f"no usable file meta information: {exc}") from exc
+    return out.getvalue() + data[start:]
+
+
+def _after_file_meta_group(data: bytes) -> int:
+    """Where the elements of group 0002 (explicit VR little endian) that start
+    ``data`` end: 0 when it starts with the data set."""
+    pos, size = 0, len(data)
+    while pos + 8 <= size and data[pos : pos + 2] == b"\x02\x00":
+        vr = data[pos + 4 : pos + 6].decode("ascii", "replace")
+        if vr in EXPLICIT_VR_LENGTH_32:
+            pos += 12 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+        else:
+            pos += 8 + int.from_bytes(data[pos + 6 : pos + 8], "little")
+    return min(pos, size)
+
+
 def _pixel_data_offset(data: bytes, ds: Dataset) -> int:
     """Offset of the Pixel Data element's tag in the file, or -1 when it has none."""
     for tag in PIXEL_DATA_TAGS:
@@ -187,8 +285,9 @@ def _pixel_data_offset(data: bytes, ds: Dataset) -> int:
 
 
 def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInstance:
-    if data[128:132] != b"DICM":  # as the reference: a DICOM file, not a bare dataset
-        raise InvalidDicom(f"Cannot parse an invalid DICOM file (size: {len(data)} bytes)")
+    """``data``: a Part 10 file or, as the reference stores them too, a data set
+    without the preamble and ``DICM`` prefix (alone, or after its file meta group),
+    whose transfer syntax is then the one its first element shows."""
     ds, offset = read_dataset(data)
     return describe(ds, data, offset, default_encoding)
 
@@ -231,7 +330,10 @@ def describe(
     series = text(series_key)
     sop = text(sop_key)
     if not study or not series or not sop:
-        raise MissingTag("StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID are required")
+        if study is None or series is None or sop is None:
+            raise MissingTag("StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID are required")
+        # present but empty: the reference says the file is bad, not the tag missing
+        raise InvalidDicom("missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")
 
     ids = {
         Level.PATIENT: patient_id(patient),
@@ -299,7 +401,8 @@ _implicit_vr = lru_cache(maxsize=4096)(_dictionary_vr)
 def _transfer_syntax(meta: Dataset | None) -> str:
     """The file meta's Transfer Syntax UID as pydicom's ``str(UID)`` gives it, taken
     from the raw value when it is one (converting it costs as much as reading a
-    small file's elements); the implicit VR default when there is none."""
+    small file's elements); the implicit VR default when there is none (a data set
+    stored without its file meta has the one of its encoding: ``read_dataset``)."""
     elem = meta._dict.get(TRANSFER_SYNTAX_UID) if meta else None  # noqa: SLF001
     if isinstance(elem, RawDataElement) and elem.VR == "UI" and elem.value is not None:
         # pydicom's UI conversion: decoded, padding stripped, one value (a UID is stripped)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from dicom_factory import make_dataset, make_dicom, to_bytes
+from pydicom import dcmread
 from pydicom.data import get_charset_files, get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.filewriter import dcmwrite
 
 from dicomhub.dicom.identifiers import instance_id, patient_id
 from dicomhub.dicom.levels import Level
-from dicomhub.dicom.parsing import InvalidDicom, MissingTag, parse_instance, read_dataset
+from dicomhub.dicom.parsing import (
+    InvalidDicom,
+    MissingTag,
+    file_meta_as_stored,
+    parse_instance,
+    part10_of_bare,
+    read_dataset,
+)
 from dicomhub.dicom.values import dataset_charsets, element_string
 
 PATIENT_NAME = 0x00100010
@@ -112,11 +123,71 @@ def test_missing_hierarchy_uid(tag: str) -> None:
         parse_instance(to_bytes(ds))
 
 
-def test_empty_uid_counts_as_missing() -> None:
-    ds = make_dataset()
-    ds.SeriesInstanceUID = ""
+def test_empty_uid_is_a_bad_file_an_absent_one_missing() -> None:
+    """As the reference: a UID present but empty (or blank) makes the file bad (400),
+    an absent one is an inexistent tag (404), which wins when both happen."""
+    for value in ("", "  "):
+        ds = make_dataset()
+        ds.SeriesInstanceUID = value
+        with pytest.raises(InvalidDicom, match="missing StudyInstanceUID, SeriesInstanceUID"):
+            parse_instance(to_bytes(ds))
+    del ds.StudyInstanceUID
     with pytest.raises(MissingTag):
         parse_instance(to_bytes(ds))
+
+
+def _bare(ds: Dataset, implicit: bool) -> bytes:
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ds, implicit_vr=implicit, little_endian=True, enforce_file_format=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "explicit"])
+def test_data_set_without_part10_header(implicit: bool) -> None:
+    """Stored as the reference does: the syntax its encoding shows, the file meta
+    completed in memory only (``file_meta_as_stored`` gives the file's: none)."""
+    ds = make_dataset(patient_id="BARE1")
+    del ds.file_meta
+    data = _bare(ds, implicit)
+    parsed = parse_instance(data)
+    syntax = "1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1"
+    assert parsed.transfer_syntax == syntax
+    assert parsed.sop_class_uid == ds.SOPClassUID
+    assert parsed.ids == parse_instance(to_bytes(make_dataset_like(ds))).ids
+    assert data[parsed.pixel_data_offset :].startswith(b"\xe0\x7f\x10\x00")
+    read, _ = read_dataset(data)
+    assert read.file_meta.TransferSyntaxUID == syntax
+    assert len(file_meta_as_stored(read)) == 0
+    part10 = part10_of_bare(data)
+    assert part10[128:132] == b"DICM" and part10.endswith(data)
+    again = dcmread(io.BytesIO(part10))
+    assert again.file_meta.TransferSyntaxUID == syntax
+    assert again.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert again.PixelData == ds.PixelData
+
+
+def test_file_meta_then_data_set_without_preamble() -> None:
+    data = make_dicom(patient_id="BARE2")
+    parsed = parse_instance(data[132:])
+    assert parsed.ids == parse_instance(data).ids
+    assert parsed.pixel_data_offset == parse_instance(data).pixel_data_offset - 132
+    assert part10_of_bare(data[132:])[132:].endswith(data[132 + _meta_length(data) :])
+    with pytest.raises(InvalidDicom):  # "DICM" first: the preamble alone cut off
+        parse_instance(data[128:])
+
+
+def _meta_length(data: bytes) -> int:
+    return 12 + int.from_bytes(data[140:144], "little")
+
+
+def make_dataset_like(ds: Dataset) -> Dataset:
+    full = make_dataset(
+        patient_id=ds.PatientID,
+        study_uid=ds.StudyInstanceUID,
+        series_uid=ds.SeriesInstanceUID,
+        sop_uid=ds.SOPInstanceUID,
+    )
+    return full
 
 
 def test_missing_patient_id_is_empty() -> None:
