@@ -16,8 +16,8 @@ from pydicom.dataset import Dataset
 from ..dicom import content as dicom_content
 from ..dicom import tags_json
 from ..dicom.levels import Level
-from ..dicom.main_tags import MAIN_TAGS
-from ..dicom.parsing import read_dataset
+from ..dicom.modules import LEVEL_MODULES
+from ..dicom.parsing import file_meta_as_stored, read_dataset
 from ..dicom.values import dataset_charsets
 from . import attachments_io
 from .archive import Archive, require_resource
@@ -70,7 +70,7 @@ def tags_json_bytes(
 
 def header(archive: Archive, public_id: str, fmt: str) -> dict[str, Any]:
     ds, _ = load_dataset(archive, public_id)
-    return tags_json.header_tags(getattr(ds, "file_meta", None), fmt)  # type: ignore[arg-type]
+    return tags_json.header_tags(file_meta_as_stored(ds), fmt)  # type: ignore[arg-type]
 
 
 def content(archive: Archive, public_id: str, parts: list[str]) -> list[str] | bytes:
@@ -119,6 +119,26 @@ def _reformat(full: dict[str, Any], fmt: str) -> dict[str, Any]:
     return {v.get("Name", k): v.get("Value") for k, v in full.items()}
 
 
+def representative_instance(archive: Archive, public_id: str, level: Level) -> str | None:
+    """The instance whose tags stand for the resource in ``/{level}/{id}/module``.
+
+    Orthanc walks the hierarchy depth first with a stack, so the first instance it
+    finds is under the most recently created child at every level: the last
+    instance of the last series of the last study. Taking the same one makes the
+    answer identical when the instances of a resource disagree (for example two
+    studies of one patient with different birth dates). None for a resource without
+    instances (which the index never keeps).
+    """
+    with archive.read() as session:
+        row = require_resource(session, public_id, int(level))
+        while row.level < Level.INSTANCE:
+            children = session.children(row.id)
+            if not children:
+                return None
+            row = children[-1]
+        return row.public_id
+
+
 def module(
     archive: Archive,
     public_id: str,
@@ -127,14 +147,23 @@ def module(
     patient_module: bool = False,
     ignore_length: Collection[int] = (),
 ) -> dict[str, Any]:
-    """``/{level}/{id}/module``: the level's module tags, read from one of its instances."""
-    instances = _instances_of(archive, public_id, level)
-    if not instances:
+    """``/{level}/{id}/module``: the top-level tags of the level's DICOM module (the
+    Patient module with ``patient_module``), read from one representative instance,
+    rendered as ``/instances/{id}/tags`` renders them (sequences whole, empty values
+    kept)."""
+    instance = representative_instance(archive, public_id, level)
+    if instance is None:
         return {}
-    tags = MAIN_TAGS[Level.PATIENT] if patient_module else MAIN_TAGS[level]
+    tags = LEVEL_MODULES[Level.PATIENT if patient_module else level]
     wanted = {tags_json.tag_key(t) for t in tags}
-    full = orjson.loads(tags_json_bytes(archive, instances[0], "full", ignore_length))
-    return _reformat({k: v for k, v in full.items() if k in wanted}, fmt)
+    full = orjson.loads(tags_json_bytes(archive, instance, "full", ignore_length))
+    kept = {k: v for k, v in full.items() if k in wanted}
+    if fmt == "full":
+        return kept
+    # Sequences are simplified down to their items: take the rendering of ``fmt``.
+    rendered = orjson.loads(tags_json_bytes(archive, instance, fmt, ignore_length))
+    keys = kept if fmt == "short" else (v["Name"] for v in kept.values())
+    return {k: rendered[k] for k in keys if k in rendered}
 
 
 def invalidate_cached_tags() -> None:

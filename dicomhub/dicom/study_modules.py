@@ -4,8 +4,8 @@ Splitting and merging studies (``/studies/{id}/split`` and ``/merge``) move
 instances between studies. The tags that belong to a study rather than to a series
 or an instance are those of the Patient Module (PS3.3 C.7-1, with the Issuer of
 Patient ID macro) and of the General Study Module (PS3.3 C.7-3), in the 2011
-edition of the standard that Orthanc follows: split may only change these, merge
-copies them from the target study.
+edition of the standard that Orthanc follows (the tables are in ``modules``): split
+may only change these, merge copies them from the target study.
 """
 
 from __future__ import annotations
@@ -19,63 +19,9 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from .modification import SERIES_UID, SOP_UID, STUDY_UID, set_value
+from .modules import PATIENT_MODULE, STUDY_MODULE
 from .parsing import read_dataset
-from .tag_paths import format_tag, parse_tag_token
-
-#: PS3.3 (2011) Table C.7-1 Patient Module, and the Issuer of Patient ID macro.
-PATIENT_MODULE: frozenset[int] = frozenset(
-    parse_tag_token(name)
-    for name in (
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "ReferencedPatientSequence",
-        "PatientBirthTime",
-        "OtherPatientIDs",
-        "OtherPatientIDsSequence",
-        "OtherPatientNames",
-        "EthnicGroup",
-        "PatientComments",
-        "PatientSpeciesDescription",
-        "PatientSpeciesCodeSequence",
-        "PatientBreedDescription",
-        "PatientBreedCodeSequence",
-        "BreedRegistrationSequence",
-        "ResponsiblePerson",
-        "ResponsiblePersonRole",
-        "ResponsibleOrganization",
-        "PatientIdentityRemoved",
-        "DeidentificationMethod",
-        "DeidentificationMethodCodeSequence",
-        "IssuerOfPatientID",
-        "IssuerOfPatientIDQualifiersSequence",
-    )
-)
-
-#: PS3.3 (2011) Table C.7-3 General Study Module.
-STUDY_MODULE: frozenset[int] = frozenset(
-    parse_tag_token(name)
-    for name in (
-        "StudyInstanceUID",
-        "StudyDate",
-        "StudyTime",
-        "ReferringPhysicianName",
-        "ReferringPhysicianIdentificationSequence",
-        "StudyID",
-        "AccessionNumber",
-        "IssuerOfAccessionNumberSequence",
-        "StudyDescription",
-        "PhysiciansOfRecord",
-        "PhysiciansOfRecordIdentificationSequence",
-        "NameOfPhysiciansReadingStudy",
-        "PhysiciansReadingStudyIdentificationSequence",
-        "RequestingServiceCodeSequence",
-        "ReferencedStudySequence",
-        "ProcedureCodeSequence",
-        "ReasonForPerformedProcedureCodeSequence",
-    )
-)
+from .tag_paths import format_tag
 
 STUDY_LEVEL_TAGS = PATIENT_MODULE | STUDY_MODULE
 #: What a split may replace or remove: the study's own UID is chosen by the split.

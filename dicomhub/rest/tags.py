@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..core import instance_tags
-from ..core.errors import BadRequest
+from ..core.errors import UnknownDicomTag
 from ..dicom.content import UnknownTagError, parse_tag
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
@@ -31,7 +31,8 @@ def _ignore_length(request: Request) -> list[int]:
     try:
         return [parse_tag(part) for part in raw.split(",") if part.strip()]
     except UnknownTagError as exc:
-        raise BadRequest(f"Unknown DICOM tag in ignore-length: {raw}") from exc
+        # Orthanc's error (27) without details, as a 400 (docs/compatibility.md).
+        raise UnknownDicomTag() from exc
 
 
 def _raw_json(body: bytes) -> Response:
