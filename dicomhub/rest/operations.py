@@ -52,7 +52,8 @@ class MetricsMiddleware:
     """Times every HTTP request for the latency histograms and the in-flight gauge.
 
     Pure ASGI (no BaseHTTPMiddleware) so that streamed answers are not buffered and
-    the cost stays at two clock reads and a histogram update.
+    the cost stays at two clock reads and a histogram update. It also keeps the
+    connection open after an error that was answered in full.
     """
 
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
@@ -65,17 +66,27 @@ class MetricsMiddleware:
             return
         metrics = self.metrics
         status = 500
+        answered = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif not message.get("more_body", False):
+                answered = True
             await send(message)
 
         start = time.perf_counter()
         metrics.started()
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            # Starlette raises an error again after its handler has answered (and
+            # logged) it; the server would then close the connection, and the
+            # client's next request on it would meet a reset. Orthanc keeps the
+            # connection after an error: so does a complete answer here.
+            if not answered:
+                raise
         finally:
             metrics.finished(scope["method"], status, time.perf_counter() - start)
 
