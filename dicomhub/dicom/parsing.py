@@ -27,7 +27,7 @@ from .fast_reader import shared_tags
 from .identifiers import clean_identifier, instance_id, patient_id, series_id, study_id
 from .levels import Level
 from .main_tags import MAIN_TAGS
-from .values import STRING_VRS, _dictionary_vr, dataset_charsets, element_string
+from .values import INTEGER_VRS, STRING_VRS, _dictionary_vr, dataset_charsets, element_string
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA_TAGS = shared_tags((0x7FE00010, 0x7FE00008, 0x7FE00009))
@@ -79,8 +79,17 @@ def read_dataset(data: bytes) -> tuple[FileDataset, int]:
         if data[128:132] != b"DICM":
             _check_bare(ds, len(data))
             _complete_file_meta(ds)
+        if _is_deflated(ds):  # its elements are not where the file's bytes are
+            return ds, -1
     offset = _pixel_data_offset(data, ds)
     return ds, offset
+
+
+def _is_deflated(ds: Dataset) -> bool:
+    """Whether ``ds`` was read from a deflated file (its meta read without converting
+    elements, which would change the data set's state)."""
+    syntax = UID(_transfer_syntax(getattr(ds, "file_meta", None)))
+    return syntax.is_transfer_syntax and syntax.is_deflated
 
 
 def _read_fast(data: bytes) -> FileDataset | None:
@@ -348,7 +357,7 @@ def describe(
             elem = elements.get(key)  # by the reader's key object: no BaseTag.__eq__
             if elem is not None:
                 value = string(elem)
-                if value is not None:
+                if value is not None and (0 < len(value) <= 64 or _indexed(value, elem)):
                     found[tag] = value
         main[level] = found
     # Orthanc copies the patient tags onto the study, so studies can be searched by them.
@@ -372,6 +381,20 @@ def describe(
         pixel_data_offset=pixel_data_offset if pixel_data_offset >= 0 else None,
         pixel_data_vr=_pixel_data_vr(ds, data, pixel_data_offset, encoding),
     )
+
+
+#: The longest main tag value Orthanc keeps (UTF-8 bytes): a longer one is left out
+#: of the resource's main tags, as the reference leaves it out of its summary.
+MAX_MAIN_TAG_LENGTH = 256
+
+
+def _indexed(value: str, elem: DataElement | RawDataElement) -> bool:
+    """Whether a main tag's ``value`` is kept, as Orthanc keeps it: not when longer
+    than ``MAX_MAIN_TAG_LENGTH`` bytes of UTF-8, nor an empty binary number (an empty
+    string stays, as ``""``)."""
+    if value:  # (64 characters are at most 256 bytes: the caller keeps them at once)
+        return len(value.encode("utf-8")) <= MAX_MAIN_TAG_LENGTH
+    return (elem.VR or _implicit_vr(elem.tag)) not in INTEGER_VRS
 
 
 def _ascii_string(elem: RawDataElement) -> str | None:

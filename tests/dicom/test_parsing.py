@@ -225,6 +225,45 @@ def test_binary_integers_render_as_text() -> None:
     assert element_string(ds2.get_item(0x7FE00010), []) is None  # pixel data is not text
 
 
+IMAGE_COMMENTS, STUDY_DESCRIPTION = 0x00204000, 0x00081030
+
+
+@pytest.mark.parametrize(
+    ("charset", "value", "kept"),
+    [
+        ("ISO_IR 100", "a" * 256, True),
+        ("ISO_IR 100", "a" * 257, False),
+        # The length Orthanc checks is that of the UTF-8 text, not of the file's bytes.
+        ("ISO_IR 100", "é" * 128, True),
+        ("ISO_IR 100", "é" * 129, False),
+        ("ISO_IR 192", "é" * 127 + "ab", True),
+        ("ISO_IR 192", "é" * 128 + "a", False),
+    ],
+)
+def test_main_tags_longer_than_256_bytes_are_left_out(charset: str, value: str, kept: bool) -> None:
+    ds = make_dataset(SpecificCharacterSet=charset, ImageComments=value, StudyDescription=value)
+    parsed = parse_instance(to_bytes(ds))
+    assert (IMAGE_COMMENTS in parsed.main_tags[Level.INSTANCE]) is kept
+    assert (STUDY_DESCRIPTION in parsed.main_tags[Level.STUDY]) is kept
+
+
+def test_an_empty_binary_number_is_not_a_main_tag_an_empty_string_is() -> None:
+    ds = make_dataset(StudyDescription="")
+    ds.add_new(0x00540081, "US", None)  # NumberOfSlices, present and empty
+    parsed = parse_instance(to_bytes(ds))
+    assert 0x00540081 not in parsed.main_tags[Level.SERIES]
+    assert parsed.main_tags[Level.STUDY][STUDY_DESCRIPTION] == ""
+
+
+def test_deflated_file_has_no_pixel_data_offset() -> None:
+    """Its elements are compressed: an offset in the inflated stream is not one in the
+    stored file."""
+    parsed = parse_instance(sample("image_dfl.dcm"))
+    assert parsed.transfer_syntax == "1.2.840.10008.1.2.1.99"
+    assert parsed.pixel_data_offset is None
+    assert parse_instance(sample("CT_small.dcm")).pixel_data_offset is not None
+
+
 def test_file_without_meta_header() -> None:
     """pydicom's no_meta.dcm: the reference Orthanc refuses it as well."""
     with pytest.raises(InvalidDicom):
