@@ -18,7 +18,7 @@ from PIL import Image, ImageFilter
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.pixels import apply_color_lut, get_decoder
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRBigEndian
 
 #: The most a single decoded frame may take: 16 times a large mammogram, yet small
 #: enough that a few KB of hostile compressed data cannot make us allocate gigabytes
@@ -185,6 +185,11 @@ def raw_frame(ds: Dataset, index: int) -> bytes:
         chunk = bytes(data[index * size : (index + 1) * size])
         if len(chunk) != size:
             raise CorruptedPixelData("The pixel data is shorter than its declared size")
+        if layout.transfer_syntax == ExplicitVRBigEndian and layout.bits_allocated in (16, 32):
+            # As Orthanc, whose parser holds the pixels in little endian: the samples,
+            # not the file's byte order.
+            width = layout.bits_allocated // 8
+            chunk = np.frombuffer(chunk, dtype=f">u{width}").astype(f"<u{width}").tobytes()
         return chunk
     try:
         for position, frame in enumerate(generate_frames(data, number_of_frames=layout.frames)):

@@ -134,9 +134,8 @@ def test_bare_dataset_is_stored_as_uploaded(shared: RunningServer, oracle, form:
     )
     expected = np.frombuffer(ds.PixelData, dtype=raw_dtype(syntax)).reshape(ds.Rows, ds.Columns)
     assert np.array_equal(_pixels(client.get(f"{instance}/image-uint16")), expected)
-    if syntax != BIG_ENDIAN:  # (the reference answers big endian frames swapped)
-        raw = client.get(f"{instance}/frames/0/raw")
-        assert raw.status_code == 200 and raw.content == ds.PixelData
+    raw = client.get(f"{instance}/frames/0/raw")  # the samples in little endian
+    assert raw.status_code == 200 and raw.content == expected.astype("<u2").tobytes()
     preview = _pixels(client.get(f"{instance}/preview"))
     assert preview.shape == expected.shape
 
@@ -153,6 +152,8 @@ def test_bare_dataset_is_stored_as_uploaded(shared: RunningServer, oracle, form:
     for route in ("tags", "simplified-tags", "header", "content", "frames"):
         ours = client.get(f"{instance}/{route}").json()
         assert ours == oracle.client.get(f"{reference}/{route}").json(), route
+    raw = oracle.client.get(f"{reference}/frames/0/raw").content
+    assert client.get(f"{instance}/frames/0/raw").content == raw
     assert np.array_equal(preview, _pixels(oracle.client.get(f"{reference}/preview")))
     assert np.array_equal(
         _pixels(client.get(f"{instance}/image-uint16")),
