@@ -11,7 +11,6 @@ applies the user's ``Replace``, ``Remove`` and ``Keep``.
 
 from __future__ import annotations
 
-import io
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from ..dicom.modification import (
     Modification,
     UidMapper,
     apply,
+    write_file,
 )
 from ..dicom.parsing import read_dataset
 from ..dicom.tag_paths import TagPath, TagPathError, UnknownTagName, parse_tag_path
@@ -413,9 +413,7 @@ def modify_file(data: bytes, mod: Modification, mapper: UidMapper) -> ModifiedFi
                 )
     ds, _ = read_dataset(data)
     _apply(ds, mod, mapper)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return ModifiedFile(out.getvalue(), ds, None, False)
+    return ModifiedFile(write_file(ds), ds, None, False)
 
 
 def modified_bytes(data: bytes, mod: Modification, mapper: UidMapper) -> bytes:

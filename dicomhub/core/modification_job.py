@@ -23,14 +23,15 @@ import orjson
 
 from ..dicom import transcoding as codec
 from ..dicom.levels import Level
-from ..dicom.modification import Modification, UidMapper
-from ..dicom.parsing import MissingTag, ParsedInstance, describe
+from ..dicom.modification import Modification, UidMapper, sop_instance_uid
+from ..dicom.parsing import InvalidDicom, MissingTag, ParsedInstance, describe
 from ..store.index.records import ResourceRow
 from . import reading
 from .archive import Archive, require_resource
 from .deletion import delete_in_transaction
 from .enums import MetadataType
 from .errors import (
+    BadFileFormat,
     BadSequenceOfCalls,
     CanceledJob,
     DicomhubError,
@@ -249,6 +250,9 @@ class _Run(InstanceRun):
     def process(self, instance_id: str) -> None:
         data = reading.instance_file(self.archive, instance_id)
         modified = modify_file(data, self.mod, self.mapper)
+        if not sop_instance_uid(modified.dataset):
+            # Orthanc checks this before storing, with its own message.
+            raise BadFileFormat("File without SOP instance UID")
         output, parsed = modified.data, None
         if self.transcode:
             try:
@@ -281,6 +285,8 @@ class _Run(InstanceRun):
                 modified.pixel_data_offset,
                 self.archive.settings.default_encoding,
             )
+        except InvalidDicom as exc:  # e.g. a UID emptied by the modification
+            raise BadFileFormat(str(exc)) from exc
         except MissingTag as exc:
             raise InexistentTag(str(exc)) from exc
 

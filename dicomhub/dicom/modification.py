@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 import uuid
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from . import descriptors, safe_private
 from .confidentiality import TagRange
@@ -31,6 +33,7 @@ from .tag_paths import TagPath, format_tag, parse_tag_path, parse_tag_token
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 STUDY_UID, SERIES_UID, SOP_UID = 0x0020000D, 0x0020000E, 0x00080018
 SOP_CLASS_UID = 0x00080016
+MEDIA_STORAGE_SOP_CLASS_UID, MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020002, 0x00020003
 REFERENCED_SOP_INSTANCE_UID = 0x00081155
 REFERENCED_FRAME_OF_REFERENCE_SEQUENCE = 0x30060010
 RT_REFERENCED_STUDY_SEQUENCE = 0x30060012
@@ -262,6 +265,10 @@ def apply(ds: Dataset, mod: Modification, mapper: UidMapper) -> None:
             if any(tag in r for r in mod.removed_ranges):
                 del ds[tag]
     for tag, value in mod.replacements.items():
+        if tag in (SOP_CLASS_UID, SOP_UID) and not isinstance(value, str):
+            # Also written to the file meta, where only a string goes (not even
+            # ``null``); Orthanc answers this error without details.
+            raise BadReplacement("")
         set_value(ds, tag, value, mod.private_creator)
     for level, tag, kept in (
         (Level.STUDY, STUDY_UID, mod.keep_study_uid),
@@ -286,6 +293,39 @@ def apply(ds: Dataset, mod: Modification, mapper: UidMapper) -> None:
             meta.MediaStorageSOPInstanceUID = ds[SOP_UID].value
         if SOP_CLASS_UID in ds:
             meta.MediaStorageSOPClassUID = ds[SOP_CLASS_UID].value
+
+
+def sop_instance_uid(ds: Dataset) -> str:
+    """The SOP Instance UID of ``ds`` without its padding ("" when absent or empty)."""
+    elem = ds.get(SOP_UID)
+    value = elem.value if elem is not None else None
+    if isinstance(value, bytes):  # a raw element of an implicit VR file
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip(" \0")
+
+
+def write_file(ds: Dataset) -> bytes:
+    """``ds`` (read from a file, then modified) as a DICOM file.
+
+    With ``Force`` a user may empty the SOP Instance UID (or, without it, the SOP
+    Class UID): Orthanc then answers a file whose file meta carries the empty value
+    too. pydicom's writer refuses an empty Media Storage UID, so such a file meta is
+    completed as that writer completes it and written as it is."""
+    out = io.BytesIO()
+    meta = ds.file_meta
+    required = (MEDIA_STORAGE_SOP_CLASS_UID, MEDIA_STORAGE_SOP_INSTANCE_UID)
+    if all(tag not in meta or not meta[tag].is_empty for tag in required):
+        ds.save_as(out, enforce_file_format=True)
+        return out.getvalue()
+    meta.FileMetaInformationGroupLength = 0  # written with its real value
+    if "FileMetaInformationVersion" not in meta:
+        meta.FileMetaInformationVersion = b"\0\1"
+    if "ImplementationClassUID" not in meta or meta["ImplementationClassUID"].is_empty:
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    if len(getattr(ds, "preamble", None) or b"") != 128:
+        ds.preamble = b"\0" * 128
+    ds.save_as(out, enforce_file_format=False)
+    return out.getvalue()
 
 
 def _clean_descriptors(ds: Dataset, mod: Modification) -> None:
