@@ -418,7 +418,7 @@ PLUGIN_SECTIONS: frozenset[str] = frozenset(
     }
 )
 
-_NOT_IMPLEMENTED_SECTIONS = PLUGIN_SECTIONS - {"DicomWeb"}
+_NOT_IMPLEMENTED_SECTIONS = PLUGIN_SECTIONS - {"DicomWeb", "Worklists"}
 
 
 # --------------------------------------------------------------------------------------
@@ -581,7 +581,47 @@ def load_configuration(
                 values[key] = value
                 origins[key] = file
     _apply_environment(values, origins, env)
-    return _finish(values, sources, origins)
+    if path is not None and "Name" not in values:
+        values["Name"] = ""  # as Orthanc: "MyOrthanc" is the default without any file
+    configuration = _finish(values, sources, origins)
+    if path is not None:
+        folder = os.fspath(path)
+        _resolve_paths(
+            configuration.values, folder if os.path.isdir(folder) else os.path.dirname(folder)
+        )
+    return configuration
+
+
+#: Top-level options naming a file or folder (a string, or a list of them).
+PATH_OPTIONS = (
+    "StorageDirectory",
+    "IndexDirectory",
+    "TemporaryDirectory",
+    "LuaScripts",
+    "PythonHooks",
+)
+
+
+def _resolve_paths(values: dict[str, Any], folder: str) -> None:
+    """Relative paths name files beside the configuration, as Orthanc reads them (the
+    folder of the configuration file, or the configuration folder itself), not in the
+    folder the server was started from. Defaults too: ``OrthancStorage``."""
+    base = os.path.abspath(folder)
+
+    def resolved(value: Any) -> Any:
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            return os.path.join(base, os.path.expanduser(value))
+        return value
+
+    for key in PATH_OPTIONS:
+        value = values.get(key)
+        if value is not None:
+            values[key] = (
+                [resolved(v) for v in value] if isinstance(value, list) else resolved(value)
+            )
+    worklists = values.get("Worklists")
+    if isinstance(worklists, dict) and "Database" in worklists:
+        values["Worklists"] = {**worklists, "Database": resolved(worklists["Database"])}
 
 
 def _configuration_files(path: str) -> list[str]:

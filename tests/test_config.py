@@ -97,7 +97,7 @@ def test_comments_are_allowed_but_not_inside_strings(tmp_path: Path) -> None:
 def test_trailing_commas_are_accepted(tmp_path: Path) -> None:
     path = write(tmp_path / "c.json", '{ "LuaScripts" : [ "a.lua", ], "StableAge" : 3, }')
     config = load_configuration(path, NO_ENV)
-    assert config["LuaScripts"] == ["a.lua"]
+    assert config["LuaScripts"] == [str(tmp_path / "a.lua")]  # beside the file
     assert config["StableAge"] == 3
 
 
@@ -422,7 +422,11 @@ def test_default_text_loads_back_to_the_defaults(tmp_path: Path) -> None:
     text = default_configuration_text()
     path = write(tmp_path / "default.json", text)
     from_text = load_configuration(path, NO_ENV)
-    assert from_text.values == load_configuration(None, NO_ENV).values
+    defaults = load_configuration(None, NO_ENV).values
+    # The default folders are relative: beside the file when there is one.
+    for key in ("StorageDirectory", "IndexDirectory"):
+        defaults[key] = str(tmp_path / defaults[key])
+    assert from_text.values == defaults
     for key in DEFAULTS:
         assert f'"{key}"' in text
     for key in OPTIONAL_KEYS:
@@ -448,3 +452,33 @@ def test_http_workers_default_to_two_per_core_at_most_eight(value: object) -> No
 @pytest.mark.parametrize(("value", "count"), [(1, 1), (3, 3), ("2", 2), (6, 6)])
 def test_http_workers_given_are_taken_as_they_are(value: object, count: int) -> None:
     assert http_workers(value) == count
+
+
+def test_relative_paths_are_beside_the_configuration(tmp_path: Path) -> None:
+    """As Orthanc: relative to the configuration file's folder (or the configuration
+    folder), not to the folder the server was started from."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    path = write(
+        conf / "c.json",
+        '{"StorageDirectory": "store", "LuaScripts": ["s.lua", "/abs/t.lua"],'
+        ' "Worklists": {"Enable": true, "Database": "wl"}}',
+    )
+    for source in (path, conf):
+        config = load_configuration(source, NO_ENV)
+        assert config["StorageDirectory"] == str(conf / "store")
+        assert config["IndexDirectory"] == str(conf / "store")
+        assert config["LuaScripts"] == [str(conf / "s.lua"), "/abs/t.lua"]
+        assert config["Worklists"]["Database"] == str(conf / "wl")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert load_configuration(empty, NO_ENV)["StorageDirectory"] == str(empty / "OrthancStorage")
+    assert load_configuration(None, NO_ENV)["StorageDirectory"] == "OrthancStorage"
+
+
+def test_name_is_empty_when_a_file_does_not_give_it(tmp_path: Path) -> None:
+    """Orthanc's "MyOrthanc" is the default of its embedded configuration only."""
+    assert load_configuration(write(tmp_path / "c.json", "{}"), NO_ENV)["Name"] == ""
+    assert load_configuration(None, NO_ENV)["Name"] == "MyOrthanc"
+    env = {"ORTHANC__NAME": "FromEnv"}
+    assert load_configuration(write(tmp_path / "d.json", "{}"), env)["Name"] == "FromEnv"
