@@ -48,11 +48,10 @@ log = logging.getLogger("dicomhub.archives")
 #: zlib level for the ZIP members. DICOM pixel data barely shrinks beyond level 1,
 #: while higher levels cost several times the CPU of the download itself.
 COMPRESS_LEVEL = 1
-#: Files smaller than this are stored, not deflated: setting up a zlib stream costs
-#: about 60 µs (its tables are allocated and cleared), more than deflating a few KB
-#: saves on the wire, and studies of many small files (SR, KOS, tiny images) would
-#: otherwise spend most of their time there.
-STORE_BELOW = 16 << 10
+#: Every member is deflated, small ones too, though a zlib stream costs about 80 µs
+#: to set up: the ZIP library writes each member's sizes after its data (a data
+#: descriptor), which Java's ``ZipInputStream`` refuses on a stored member ("only
+#: DEFLATED entries can have EXT descriptor"), and Orthanc's archives open there.
 #: Chunks handed to the HTTP layer are gathered up to this size (fewer thread hops).
 CHUNK_SIZE = 256 << 10
 
@@ -314,10 +313,7 @@ def stream_zip(
     builder = DicomDirBuilder(extended=bool(media_extended)) if media_extended is not None else None
     for item in items:
         member = _member(storage, item, builder, transcode)
-        if item.attachment.uncompressed_size < STORE_BELOW:
-            zs.add(member, item.path, compress_type=zipstream.ZIP_STORED)
-        else:
-            zs.add(member, item.path, compress_level=COMPRESS_LEVEL)
+        zs.add(member, item.path, compress_level=COMPRESS_LEVEL)
     if builder is not None:
         zs.add(_dicomdir_member(builder), "DICOMDIR")
     pending: list[bytes] = []
