@@ -31,6 +31,8 @@ from .config import ConfigurationError
 from .core.archive import Archive
 from .core.settings import Settings
 from .core.stability import StabilityMonitor
+from .core.startup_checks import check_configuration
+from .net.scp import dicom_port_problem
 
 log = logging.getLogger("dicomhub.server")
 
@@ -66,6 +68,7 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
     remote = bool(config.get("RemoteAccessAllowed", False))
     host = str(config.get("HttpBindAddress") or ("0.0.0.0" if remote else "127.0.0.1"))
     workers = http_workers(config)
+    check_configuration(config)  # what Orthanc refuses to start with (exit 255)
     try:
         sock = _bind(host, port)
     except OSError as exc:
@@ -74,6 +77,11 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
             return EXIT_PORT_IN_USE
         log.error("Cannot open the HTTP port %s:%d: %s", host, port, exc)
         return EXIT_STARTUP_FAILURE
+    problem = dicom_port_problem(config)
+    if problem is not None:
+        log.error("%s", problem)
+        sock.close()
+        return EXIT_PORT_IN_USE
 
     changes_from: int | None = None
     try:

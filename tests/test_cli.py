@@ -150,6 +150,48 @@ def test_wrong_type_in_configuration(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"DicomModalities": {"x": ["ONLY"]}}, 'Bad file format in "DicomModalities", entry "x"'),
+        ({"OrthancPeers": {"x": 5}}, 'Bad file format in "OrthancPeers", entry "x"'),
+        ({"LuaScripts": ["absent.lua"]}, "does not point to a regular file"),
+        ({"DefaultEncoding": "Klingon"}, 'Unknown encoding in "DefaultEncoding"'),
+        ({"UserMetadata": {"A": 5}}, "must have index between 1024 and 65535"),
+        ({"UserContentType": {"B": [70000, "text/plain"]}}, "between 1024 and 65535"),
+        ({"DicomAet": "A" * 17}, "cannot be empty or be longer than 16 characters"),
+        ({"SslEnabled": True}, '"SslEnabled": true is not supported'),
+        ({"HttpServerEnabled": False}, '"HttpServerEnabled": false is not supported'),
+    ],
+)
+def test_what_orthanc_refuses_to_start_with(
+    tmp_path: Path, settings: dict[str, object], message: str
+) -> None:
+    """Orthanc stops at start-up on these: a server running without its DICOM
+    listener, its script or its HTTPS would look healthy to its service manager."""
+    path = tmp_path / "c.json"
+    http, dicom = free_port(), free_port()
+    base = {"HttpPort": http, "DicomPort": dicom, "StorageDirectory": str(tmp_path / "s")}
+    path.write_text(json.dumps({**base, **settings}))
+    result = run(str(path))
+    assert result.returncode == EXIT_ERROR, result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "s").exists()  # nothing was started
+
+
+def test_a_dicom_port_in_use_stops_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        dicom = taken.getsockname()[1]
+        path.write_text(json.dumps({"HttpPort": free_port(), "DicomPort": dicom}))
+        result = run(str(path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr  # as for the HTTP port
+    assert "The TCP port of the DICOM server is privileged or already in use" in result.stderr
+
+
+@pytest.mark.parametrize(
     "args",
     [
         ["--bogus"],

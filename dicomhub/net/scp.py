@@ -548,6 +548,24 @@ def _text(value: Any) -> str:
     return str(value or "").strip()
 
 
+def dicom_port_problem(config: Mapping[str, Any]) -> str | None:
+    """Why the DICOM port of ``config`` cannot be opened (``None``: it can, or no DICOM
+    server is configured). Checked once before the workers start, as the listener
+    opens it later in the primary worker: Orthanc does not start without its port."""
+    if not _flag(config, "DicomServerEnabled", True):
+        return None
+    port = int(config.get("DicomPort") or 4242)
+    host = str(config.get("DicomBindAddress") or "0.0.0.0")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listener
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"The TCP port of the DICOM server is privileged or already in use ({host}:{port}: {exc.strerror})"
+    return None
+
+
 def start_listener(archive: Archive, config: Mapping[str, Any]) -> DicomListener | None:
     """Start the listener of the primary process (None when ``DicomServerEnabled`` is
     false or the port cannot be opened: the HTTP server still runs, as logged)."""
@@ -567,4 +585,10 @@ def start_listener(archive: Archive, config: Mapping[str, Any]) -> DicomListener
     return listener
 
 
-__all__ = ["DicomListener", "start_listener", "storage_classes", "transfer_syntaxes"]
+__all__ = [
+    "DicomListener",
+    "dicom_port_problem",
+    "start_listener",
+    "storage_classes",
+    "transfer_syntaxes",
+]
