@@ -103,14 +103,23 @@ def serve(config: Mapping[str, Any], no_jobs: bool = False) -> int:
         sock.close()
         return EXIT_STARTUP_FAILURE
 
-    log.info("dicomhub HTTP server listening on %s:%d (%d worker(s))", host, port, workers)
+    # As Orthanc, at the default level: where the data is, what listens, start and stop.
+    log.warning("Storage directory: %s", os.path.abspath(str(config.get("StorageDirectory"))))
+    log.warning("Index directory: %s", os.path.abspath(str(config.get("IndexDirectory"))))
+    log.warning(
+        "HTTP server listening on port: %d (HTTPS encryption is disabled, remote access is "
+        "%s, %d worker(s))",
+        port,
+        "allowed" if remote else "not allowed",
+        workers,
+    )
     try:
         if workers == 1:
             return _run_worker(sock, config, archive, app, primary=True, no_jobs=no_jobs)
         return _supervise(sock, config, workers, no_jobs, changes_from)
     finally:
         sock.close()
-        log.info("dicomhub has stopped")
+        log.warning("dicomhub has stopped")
 
 
 def _run_worker(
@@ -157,6 +166,8 @@ def _run_worker(
 
     jobs = start_runner(archive, config, no_jobs) if primary else None
     stop_nudges = None
+    if primary:
+        log.warning("dicomhub has started")
     if group is not None:
         stop_nudges = _start_nudges(archive, group, scripting)
         if primary:

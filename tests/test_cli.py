@@ -330,6 +330,16 @@ def test_server_starts_with_expanded_configuration_and_stops_cleanly(tmp_path: P
         assert system["HttpPort"] == port
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+        # As Orthanc, at the default level: the folders, the listeners, start and stop.
+        log = process.stdout.read()
+        for line in (
+            f"Storage directory: {tmp_path / 'storage'}",
+            f"HTTP server listening on port: {port}",
+            "DICOM server listening with AET ORTHANC on port:",
+            "dicomhub has started",
+            "dicomhub has stopped",
+        ):
+            assert line in log, line
     finally:
         if process.poll() is None:
             process.kill()

@@ -272,7 +272,7 @@ class DicomListener:
         self._server = self._application_entity().start_server(
             (self.host, self.port), block=False, evt_handlers=handlers
         )
-        log.info("DICOM server listening on %s:%d with AET %s", self.host, self.port, self.aet)
+        log.warning("DICOM server listening with AET %s on port: %d", self.aet, self.port)
 
     def stop(self) -> None:
         if self._server is not None:
