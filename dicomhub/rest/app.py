@@ -66,9 +66,13 @@ def error_response(request: Request, exc: Exception) -> Response:
     else:
         log.exception("internal error on %s %s", request.method, request.url.path)
         status, message, code, details = 500, "Internal error", -1, str(exc) or None
-    response = json_response(
-        error_body(status, request.method, request.url.path, message, code, details), status
-    )
+    config = getattr(request.app.state, "config", None) or {}
+    if config.get("HttpDescribeErrors", True) is False:
+        response: Response = Response(b"", status)  # as Orthanc: the status alone
+    else:
+        response = json_response(
+            error_body(status, request.method, request.url.path, message, code, details), status
+        )
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)
     if status == 405:

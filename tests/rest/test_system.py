@@ -172,3 +172,15 @@ def test_default_encoding_of_the_configuration_in_any_case(make_server) -> None:
     ds = make_dataset()
     ds.PatientID = "ŽLUŤ".encode()  # UTF-8 bytes, no SpecificCharacterSet
     assert upload(server.client, to_bytes(ds))["ParentPatient"] == orthanc_id("ŽLUŤ")
+
+
+def test_errors_are_not_described_when_told_not_to(make_server) -> None:
+    """``HttpDescribeErrors: false``: Orthanc answers the status with an empty body."""
+    server = make_server(HttpDescribeErrors=False)
+    for response in (
+        server.client.get("/instances/unknown"),
+        server.client.post("/instances", content=b"not dicom"),
+        server.client.delete("/system"),
+    ):
+        assert response.status_code in (400, 404, 405)
+        assert response.content == b""
