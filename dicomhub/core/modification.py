@@ -46,6 +46,7 @@ from .errors import (
     ParameterOutOfRange,
     UnknownDicomTag,
 )
+from .job_requests import wants_job
 from .settings import Settings
 
 DEIDENTIFICATION_METHOD = 0x00120063
@@ -181,10 +182,7 @@ def _job_fields(request: Request, body: Mapping[str, Any], settings: Settings) -
     request.keep_source = _field_bool(body, "KeepSource", True)
     request.keep_labels = _field_bool(body, "KeepLabels", False)
     request.permissive = _field_bool(body, "Permissive", False)
-    request.asynchronous = body.get("Asynchronous") is True or body.get("Synchronous") is False
-    for key in ("Asynchronous", "Synchronous"):
-        if key in body and not isinstance(body[key], bool):
-            raise BadFileFormat(f"Boolean value expected in field: {key}")
+    request.asynchronous = wants_job(body)
     priority = body.get("Priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise BadFileFormat("Integer value expected in field: Priority")

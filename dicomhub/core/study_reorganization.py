@@ -40,6 +40,7 @@ from .errors import (
     UnknownResource,
 )
 from .ingest import Origin
+from .job_requests import wants_job
 from .jobs import engine
 from .jobs.engine import JobContext, JobStopped
 from .modification import new_seed
@@ -89,10 +90,7 @@ def _options(body: Mapping[str, Any], labels: bool) -> JobOptions:
     if labels:
         options.keep_labels = _boolean(body, "KeepLabels", False)
     options.permissive = _boolean(body, "Permissive", False)
-    synchronous = _boolean(body, "Synchronous", True)
-    asynchronous = _boolean(body, "Asynchronous", False)
-    # Orthanc reads "Synchronous" first: it wins when both are given.
-    options.asynchronous = not synchronous if "Synchronous" in body else asynchronous
+    options.asynchronous = wants_job(body)
     priority = body.get("Priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise BadFileFormat("Integer value expected in field: Priority")

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from ..core import archives, transcoding
 from ..core.errors import BadFileFormat, BadRequest
+from ..core.job_requests import wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..dicom.levels import Level
@@ -98,7 +99,7 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
         body = {"Resources": body}
     if not isinstance(body, dict):
         body = {}
-    asynchronous = body.get("Asynchronous") is True or body.get("Synchronous") is False
+    asynchronous = wants_job(body)
     priority = body.get("Priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise BadFileFormat("Integer value expected in field: Priority")

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from ..core import ingest, reading
 from ..core.errors import BadFileFormat
+from ..core.job_requests import wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.jobs.engine import JobContext
@@ -166,9 +167,7 @@ async def store(request: Request) -> Response:
     body = _json_body(await request.body(), allow_empty=False)
     resources = resources_in_body(body)
     options = _options(body)
-    asynchronous = body_bool(options, "Asynchronous", False) or not body_bool(
-        options, "Synchronous", True
-    )
+    asynchronous = wants_job(options)
     commitment = body_bool(options, "StorageCommitment", False)
     originator_aet = options.get("MoveOriginatorAet")
     originator_id = options.get("MoveOriginatorID")

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from ..core import reading, transcoding
 from ..core.errors import BadFileFormat
+from ..core.job_requests import wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.modalities import instances_to_send
@@ -93,9 +94,7 @@ async def store(request: Request) -> Response:
     resources = resources_in_body(body)
     options: Mapping[str, Any] = body if isinstance(body, dict) else {}
     compress = body_bool(options, "Compress", False)
-    asynchronous = body_bool(options, "Asynchronous", False) or not body_bool(
-        options, "Synchronous", True
-    )
+    asynchronous = wants_job(options)
     syntax = options.get("Transcode")
     target = transcoding.parse_syntax(syntax) if syntax not in (None, "") else None
     quality = transcoding.parse_quality(options.get("LossyQuality"), archive_of(request).settings)

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from ..core import queries as q
 from ..core.describe import TagStyle
 from ..core.errors import BadFileFormat, UnknownResource
+from ..core.job_requests import wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.jobs.engine import JobContext
@@ -312,9 +313,7 @@ async def _submit_retrieve(
     body: Mapping[str, Any],
     params: dict[str, Any],
 ) -> Response:
-    asynchronous = body_bool(body, "Asynchronous", False) or not body_bool(
-        body, "Synchronous", True
-    )
+    asynchronous = wants_job(body)
     if not asynchronous:
         archive = archive_of(request)
         return json_response(await run_in_threadpool(run_retrieve, archive, params))

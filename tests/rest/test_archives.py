@@ -255,6 +255,19 @@ def test_small_members_are_readable_by_streaming_readers(client: httpx.Client) -
                 assert member.compress_type == zipfile.ZIP_DEFLATED, (path, member.filename)
 
 
+def test_synchronous_is_read_first_and_must_be_a_boolean(client: httpx.Client) -> None:
+    """As Orthanc reads a job request: ``Synchronous`` wins over ``Asynchronous``."""
+    answer = upload(client, to_bytes(make_dataset(patient_id=f"ARXJ{uuid.uuid4().hex[:6]}")))
+    path = f"/studies/{answer['ParentStudy']}/archive"
+    both = client.post(path, json={"Synchronous": True, "Asynchronous": True})
+    assert both.headers["content-type"] == "application/zip"
+    _zip(both)
+    job = client.post(path, json={"Synchronous": False, "Asynchronous": False})
+    assert set(job.json()) == {"ID", "Path"}
+    for body in ({"Synchronous": "yes"}, {"Asynchronous": "true"}):
+        assert_orthanc_error(client.post(path, json=body), 400, "Bad file format", 15)
+
+
 def test_create_archive_inputs(client: httpx.Client) -> None:
     answer = upload(client, to_bytes(make_dataset(patient_id=f"ARXI{uuid.uuid4().hex[:6]}")))
     instance, study = answer["ID"], answer["ParentStudy"]
