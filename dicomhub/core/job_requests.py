@@ -20,3 +20,21 @@ def wants_job(body: Mapping[str, Any], synchronous_by_default: bool = True) -> b
                 raise BadFileFormat(f"Boolean value expected in field: {key}")
             return value != synchronous_if_true
     return not synchronous_by_default
+
+
+def boolean_field(body: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A Boolean option of a job request (``KeepSource``, ``Permissive``, ...)."""
+    if key not in body:
+        return default
+    value = body[key]
+    if not isinstance(value, bool):
+        raise BadFileFormat(f"Boolean value expected in field: {key}")
+    return value
+
+
+def priority(body: Mapping[str, Any]) -> int:
+    """The ``Priority`` of a job request (0 by default)."""
+    value = body.get("Priority", 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadFileFormat("Integer value expected in field: Priority")
+    return value

@@ -46,7 +46,7 @@ from .errors import (
     ParameterOutOfRange,
     UnknownDicomTag,
 )
-from .job_requests import wants_job
+from .job_requests import boolean_field, priority, wants_job
 from .settings import Settings
 
 DEIDENTIFICATION_METHOD = 0x00120063
@@ -81,15 +81,6 @@ def _bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise BadFileFormat(f'Member "{key}" should be a Boolean value')
     return value
-
-
-def _field_bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
-    """The job fields use Orthanc's other wording for the same error."""
-    if key not in body:
-        return default
-    if not isinstance(body[key], bool):
-        raise BadFileFormat(f"Boolean value expected in field: {key}")
-    return body[key]
 
 
 def _path(name: str) -> TagPath:
@@ -179,14 +170,11 @@ def _transcode(request: Request, body: Mapping[str, Any], settings: Settings) ->
 
 
 def _job_fields(request: Request, body: Mapping[str, Any], settings: Settings) -> None:
-    request.keep_source = _field_bool(body, "KeepSource", True)
-    request.keep_labels = _field_bool(body, "KeepLabels", False)
-    request.permissive = _field_bool(body, "Permissive", False)
+    request.keep_source = boolean_field(body, "KeepSource", True)
+    request.keep_labels = boolean_field(body, "KeepLabels", False)
+    request.permissive = boolean_field(body, "Permissive", False)
     request.asynchronous = wants_job(body)
-    priority = body.get("Priority", 0)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise BadFileFormat("Integer value expected in field: Priority")
-    request.priority = priority
+    request.priority = priority(body)
     request.user_data = body.get("UserData")
     _transcode(request, body, settings)
 

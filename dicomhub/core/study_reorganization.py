@@ -40,7 +40,7 @@ from .errors import (
     UnknownResource,
 )
 from .ingest import Origin
-from .job_requests import wants_job
+from .job_requests import boolean_field, priority, wants_job
 from .jobs import engine
 from .jobs.engine import JobContext, JobStopped
 from .modification import new_seed
@@ -77,24 +77,13 @@ def _strings(body: Mapping[str, Any], key: str) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _boolean(body: Mapping[str, Any], key: str, default: bool) -> bool:
-    if key not in body:
-        return default
-    if not isinstance(body[key], bool):
-        raise BadFileFormat(f"Boolean value expected in field: {key}")
-    return body[key]
-
-
 def _options(body: Mapping[str, Any], labels: bool) -> JobOptions:
-    options = JobOptions(keep_source=_boolean(body, "KeepSource", False))
+    options = JobOptions(keep_source=boolean_field(body, "KeepSource", False))
     if labels:
-        options.keep_labels = _boolean(body, "KeepLabels", False)
-    options.permissive = _boolean(body, "Permissive", False)
+        options.keep_labels = boolean_field(body, "KeepLabels", False)
+    options.permissive = boolean_field(body, "Permissive", False)
     options.asynchronous = wants_job(body)
-    priority = body.get("Priority", 0)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise BadFileFormat("Integer value expected in field: Priority")
-    options.priority = priority
+    options.priority = priority(body)
     options.user_data = body.get("UserData")
     return options
 

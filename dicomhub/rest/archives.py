@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from ..core import archives, transcoding
 from ..core.errors import BadFileFormat, BadRequest
-from ..core.job_requests import wants_job
+from ..core.job_requests import priority, wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..dicom.levels import Level
@@ -100,9 +100,7 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
     if not isinstance(body, dict):
         body = {}
     asynchronous = wants_job(body)
-    priority = body.get("Priority", 0)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise BadFileFormat("Integer value expected in field: Priority")
+    job_priority = priority(body)
     syntax = _check_transcode(body.get("Transcode"))
     quality = transcoding.parse_quality(body.get("LossyQuality"), settings)
     resources: list[str] = []
@@ -125,7 +123,7 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
         extended,
         utf8,
         asynchronous,
-        priority,
+        job_priority,
         body.get("UserData"),
         syntax,
         quality,
