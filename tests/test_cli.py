@@ -294,6 +294,43 @@ def test_main_hands_the_configuration_to_the_server(tmp_path: Path, monkeypatch)
 # --- a real start -------------------------------------------------------------------------
 
 
+def test_verbose_logs_each_http_request(tmp_path: Path) -> None:
+    """As Orthanc's ``--verbose``: one line per request, with its method and path."""
+    port = free_port()
+    path = tmp_path / "c.json"
+    storage = str(tmp_path / "s")
+    path.write_text(
+        json.dumps({"HttpPort": port, "DicomPort": free_port(), "StorageDirectory": storage})
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ORTHANC")}
+    environment.update(PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dicomhub", "--verbose", str(path)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        answered = False
+        while time.monotonic() < deadline and process.poll() is None and not answered:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/statistics", timeout=1):
+                    answered = True
+            except OSError:
+                time.sleep(0.1)
+        assert answered
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert re.search(r"^I.*\] GET /statistics$", process.stdout.read(), re.M)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def test_server_starts_with_expanded_configuration_and_stops_cleanly(tmp_path: Path) -> None:
     pytest.importorskip("dicomhub.server")
     port = free_port()

@@ -137,6 +137,8 @@ class AccessMiddleware:
             scope["dicomhub.user"] = user
         if not await passes_http_filter(self.hooks, scope, send):
             return
+        if log.isEnabledFor(logging.INFO):  # --verbose: each request, as Orthanc logs it
+            log.info("%s %s", scope["method"], scope["path"])
         await self.app(scope, receive, send)
 
 
