@@ -25,6 +25,7 @@ import signal
 import socket
 import tempfile
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from .config import ConfigurationError
@@ -196,8 +197,9 @@ def _run_worker(
     )
     # uvicorn re-raises the SIGTERM it handled once it has drained the requests; with
     # the default handler that killed the process before the clean-up below (so Lua's
-    # Finalize never ran). An exception instead runs it, and the worker returns 0.
-    signal.signal(signal.SIGTERM, _terminated)
+    # Finalize never ran). This handler only asks the server to stop: raising from it
+    # could land inside the event loop's own start-up, failing the worker.
+    signal.signal(signal.SIGTERM, partial(_terminated, server))
     if primary and not _supervised:
         # POST /tools/reset: stop like a shutdown, then ``cli`` starts dicomhub again.
         def restart(_signum: int, _frame: object) -> None:
@@ -207,8 +209,6 @@ def _run_worker(
         signal.signal(signal.SIGHUP, restart)
     try:
         server.run(sockets=sockets)
-    except _Terminated:
-        pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
         if monitor:
@@ -284,10 +284,6 @@ def _end_with_parent(supervisor: int) -> None:
 PR_SET_PDEATHSIG = 1
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived: stop serving, then clean up."""
-
-
 _restart = False
 _supervised = False  # this process is a worker forked by ``_supervise``
 
@@ -303,8 +299,9 @@ def restart_requested() -> bool:
     return _restart
 
 
-def _terminated(_signum: int, _frame: object) -> None:
-    raise _Terminated()
+def _terminated(server: Any, _signum: int, _frame: object) -> None:
+    """SIGTERM: stop serving (uvicorn drains the requests), then clean up."""
+    server.should_exit = True
 
 
 def _supervise(
