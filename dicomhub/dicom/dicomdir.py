@@ -95,6 +95,8 @@ class DicomDirBuilder:
         series = RecordNode(_record(header, "SERIES", self._spec("SERIES")))
         leaf_type = fileset._four_level_record_type(header)  # pydicom's SOP class table
         leaf_record = _record(header, leaf_type, self._spec("LEAF"))
+        if leaf_type != "IMAGE":
+            _add_required_keys(leaf_record, header, leaf_type)
         leaf_record.ReferencedFileID = file_id
         leaf_record.ReferencedSOPClassUIDInFile = header.get("SOPClassUID", "")
         leaf_record.ReferencedSOPInstanceUIDInFile = sop_uid
@@ -119,6 +121,28 @@ class DicomDirBuilder:
         buffer = io.BytesIO()
         self._fs._write_dicomdir(DicomFileLike(buffer))
         return buffer.getvalue()
+
+
+#: Keys a record may hold that would copy a large part of the file (an SR's tree).
+_LEFT_OUT_OF_RECORDS = frozenset({"ContentSequence"})
+
+
+def _add_required_keys(record: Dataset, header: Dataset, record_type: str) -> None:
+    """The keys PS3.3 requires in a record of ``record_type`` (an SR DOCUMENT needs its
+    completion and verification flags, content date and concept name...), taken from
+    the file with pydicom's table of record types. A file lacking them gets an IMAGE
+    record, as Orthanc writes for every instance, rather than an incomplete one."""
+    recorder = fileset.DIRECTORY_RECORDERS.get(record_type)
+    try:
+        required = recorder(header) if recorder is not None else None
+    except (ValueError, AttributeError, KeyError, TypeError):
+        required = None
+    if required is None:
+        record.DirectoryRecordType = "IMAGE"
+        return
+    for elem in required:
+        if elem.keyword not in _LEFT_OUT_OF_RECORDS and elem.tag not in record:
+            record.add(elem)
 
 
 def _with_defaults(header: Dataset) -> Dataset:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from pydicom import dcmread
+from pydicom.data import get_testdata_file
 from pydicom.fileset import FileSet
 from pydicom.uid import generate_uid
 
@@ -476,3 +477,21 @@ def test_media_has_a_dicomdir_readable_by_pydicom_and_dcmtk(
     (tmp_path / "theirs" / "DICOMDIR").write_bytes(theirs.read("DICOMDIR"))
     (tmp_path / "ours" / "DICOMDIR").write_bytes(extended.read("DICOMDIR"))
     assert _media_records(tmp_path / "theirs") == _media_records(tmp_path / "ours")
+
+
+def test_media_record_of_a_structured_report_has_the_keys_its_type_requires(
+    client: httpx.Client,
+) -> None:
+    """An SR DOCUMENT record needs its completion and verification flags, content date
+    and time and concept name (PS3.3); a file without what its record type requires
+    gets an IMAGE record, as Orthanc writes for every instance."""
+    report = Path(get_testdata_file("reportsi.dcm", download=False)).read_bytes()
+    answer = upload(client, report)
+    z = _zip(client.get(f"/patients/{answer['ParentPatient']}/media"))
+    leaf = dcmread(io.BytesIO(z.read("DICOMDIR"))).DirectoryRecordSequence[-1]
+    assert leaf.DirectoryRecordType == "SR DOCUMENT"
+    for keyword in ("CompletionFlag", "VerificationFlag", "ContentDate", "ContentTime"):
+        assert keyword in leaf, keyword
+    assert leaf.ConceptNameCodeSequence[0].CodeValue
+    assert "ContentSequence" not in leaf  # the report's tree stays in its file
+    client.delete(f"/patients/{answer['ParentPatient']}")
