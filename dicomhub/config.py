@@ -648,12 +648,11 @@ def _read_file(path: str, environ: Mapping[str, str]) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        # Orthanc loads such a file (a Windows editor's Latin-1): read it as Latin-1,
+        # which every byte is, rather than refuse a configuration that works there.
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigurationError(
-            f"The configuration file {path} is not valid UTF-8 (line {line})",
-            path=path,
-            line=line,
-        ) from exc
+        log.warning("The configuration file %s is not UTF-8 (line %d): read as Latin-1", path, line)
+        text = raw.decode("latin-1")
     return parse_configuration_text(text, path, environ)
 
 

@@ -147,11 +147,12 @@ def test_other_malformed_files(tmp_path: Path, text: str, line: int) -> None:
     assert f"line {line}" in str(info.value)
 
 
-def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
+def test_invalid_utf8_names_the_line(tmp_path: Path, caplog) -> None:
     path = tmp_path / "bad.json"
     path.write_bytes(b'{\n "Name" : "H\xf4pital"\n}')
-    with pytest.raises(ConfigurationError, match="line 2"):
+    with caplog.at_level(logging.WARNING, logger="dicomhub.config"):
         load_configuration(path, NO_ENV)
+    assert any("line 2" in r.getMessage() for r in caplog.records)
 
 
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
@@ -482,3 +483,13 @@ def test_name_is_empty_when_a_file_does_not_give_it(tmp_path: Path) -> None:
     assert load_configuration(None, NO_ENV)["Name"] == "MyOrthanc"
     env = {"ORTHANC__NAME": "FromEnv"}
     assert load_configuration(write(tmp_path / "d.json", "{}"), env)["Name"] == "FromEnv"
+
+
+def test_a_latin1_file_is_read_as_latin1(tmp_path: Path, caplog) -> None:
+    """Orthanc loads a configuration saved in Latin-1 (a Windows editor's): so do we,
+    with a warning, rather than refuse it."""
+    path = tmp_path / "c.json"
+    path.write_bytes('{ "Name" : "H\u00f4pital" }'.encode("latin-1"))
+    with caplog.at_level(logging.WARNING, logger="dicomhub.config"):
+        assert load_configuration(path, NO_ENV)["Name"] == "H\u00f4pital"
+    assert any("read as Latin-1" in r.getMessage() for r in caplog.records)
