@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 
@@ -181,6 +182,15 @@ def _fail(message: str, logs_elsewhere: bool) -> int:
     return EXIT_ERROR
 
 
+class _StoppedBeforeServing(BaseException):
+    """SIGTERM during start-up (a BaseException: no ``except Exception`` holds it)."""
+
+
+def _stop_before_serving(_signum: int, _frame: object) -> None:
+    log.warning("Stopped by SIGTERM before serving")
+    raise _StoppedBeforeServing()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
@@ -216,26 +226,31 @@ def main(argv: list[str] | None = None) -> int:
     logs_elsewhere = logpath is not None
 
     log.warning("dicomhub version: %s (Orthanc API %s)", __version__, ORTHANC_API_VERSION)
+    # Until the server installs its own handling, a SIGTERM stops the start cleanly
+    # (status 0, as Orthanc), rather than killing the process by the signal.
+    previous = signal.signal(signal.SIGTERM, _stop_before_serving)
     try:
-        config = load_configuration(options.config_path)
-    except ConfigurationError as exc:
-        return _fail(str(exc), logs_elsewhere)
-    if options.config_path is None:
-        log.warning("Using the default configuration")
+        try:
+            config = load_configuration(options.config_path)
+        except ConfigurationError as exc:
+            return _fail(str(exc), logs_elsewhere)
+        if options.config_path is None:
+            log.warning("Using the default configuration")
 
-    from .server import restart_requested, serve  # late: --help and --config need no server
+        from .server import restart_requested, serve  # late: --help and --config need no server
 
-    try:
         code = serve(config, no_jobs=options.no_jobs)
         if code == 0 and restart_requested():
             _restart(args)
         return code
     except ConfigurationError as exc:
         return _fail(str(exc), logs_elsewhere)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _StoppedBeforeServing):
         return 0
     except Exception:
         log.exception("dicomhub stopped on an unexpected error")
         if logs_elsewhere:
             print("dicomhub: stopped on an unexpected error, see the log", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        signal.signal(signal.SIGTERM, previous)

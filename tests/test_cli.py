@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
@@ -292,6 +293,51 @@ def test_main_hands_the_configuration_to_the_server(tmp_path: Path, monkeypatch)
 
 
 # --- a real start -------------------------------------------------------------------------
+
+
+def test_sigterm_during_start_up_stops_cleanly(tmp_path: Path) -> None:
+    """As Orthanc: status 0, not a death by the signal. The start is held where it
+    opens the index (its lock is taken here), and stopped there."""
+    storage = tmp_path / "s"
+    storage.mkdir()
+    path = tmp_path / "c.json"
+    path.write_text(
+        json.dumps(
+            {"HttpPort": free_port(), "DicomPort": free_port(), "StorageDirectory": str(storage)}
+        )
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ORTHANC")}
+    environment.update(PYTHONPATH=str(ROOT))
+    with open(storage / "dicomhub-index.lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dicomhub", str(path)],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not _waits_on_a_lock(process.pid):
+                time.sleep(0.05)
+            assert _waits_on_a_lock(process.pid)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert "Stopped by SIGTERM before serving" in process.stdout.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def _waits_on_a_lock(pid: int) -> bool:
+    """Whether the main thread of ``pid`` is blocked in ``flock`` (syscall 73)."""
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text().split()[0] == "73"
+    except (OSError, IndexError):
+        return False
 
 
 def test_verbose_logs_each_http_request(tmp_path: Path) -> None:
