@@ -74,6 +74,8 @@ def parse_constraint(
         return Constraint(tag, Kind.WILDCARD, (value,), case_sensitive)
     if vr in _RANGE_VRS and "-" in value:
         low, _, high = value.partition("-")
+        if not low and not high:  # "-": no bound at all, as Orthanc reads it
+            return None
         return Constraint(tag, Kind.RANGE, (low, high), case_sensitive)
     return Constraint(tag, Kind.EQUAL, (value,), case_sensitive)
 

@@ -26,7 +26,6 @@ from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:upper_levels}
 from .common import archive_of, level_of
 from .jobs import job_created
-from .responses import flag
 
 
 @dataclass
@@ -83,8 +82,8 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
         syntax = _check_transcode(query.get("transcode"))
         quality = transcoding.parse_quality(query.get("lossy-quality"), settings)
         resources = [r for r in query.get("resources", "").split(",") if r] if tools else []
-        if "extended" in query:
-            extended = flag(request, "extended")
+        if "extended" in query:  # as Orthanc: present means extended, whatever its value
+            extended = True
         return _Options(
             resources,
             _check_filename(query.get("filename") or default_name),

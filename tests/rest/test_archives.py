@@ -460,6 +460,12 @@ def test_media_has_a_dicomdir_readable_by_pydicom_and_dcmtk(
     extended = _zip(client.post(f"/studies/{study}/media", json={"Extended": True}))
     records = dcmread(io.BytesIO(extended.read("DICOMDIR"))).DirectoryRecordSequence
     assert any("SeriesDescription" in r for r in records if r.DirectoryRecordType == "SERIES")
+    # As Orthanc: "?extended" asks for it when present, whatever its value.
+    for value in ("", "false"):
+        media = _zip(client.get(f"/studies/{study}/media", params={"extended": value}))
+        records = dcmread(io.BytesIO(media.read("DICOMDIR"))).DirectoryRecordSequence
+        series = [r for r in records if r.DirectoryRecordType == "SERIES"]
+        assert any("SeriesDescription" in r for r in series), value
     tools = _zip(client.post("/tools/create-media-extended", json={"Resources": [study]}))
     assert tools.namelist() == names
     assert _zip(client.get("/tools/create-media", params={"resources": study})).namelist() == names
