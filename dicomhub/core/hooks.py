@@ -159,7 +159,10 @@ class Hooks:
     def allow_http(
         self, method: str, uri: str, ip: str, username: str, headers: Mapping[str, str]
     ) -> bool:
-        """Whether an HTTP request may go on; Orthanc only filters the four methods."""
+        """Whether an HTTP request may go on; Orthanc only filters the four methods, and a
+        HEAD request as the GET it answers like (else HEAD would get past a filter)."""
+        if method == "HEAD":
+            method = "GET"
         if method not in ("GET", "POST", "PUT", "DELETE"):
             return True
         for function in self._filters[INCOMING_HTTP_REQUEST]:

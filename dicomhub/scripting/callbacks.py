@@ -196,8 +196,7 @@ class CallbackDispatcher:
         resource = self._get_json(f"/{plural}/{public_id}")
         if resource is None:
             return None, None
-        tags = dict(resource.get("PatientMainDicomTags") or {})
-        tags.update(resource.get("MainDicomTags") or {})
+        tags = dict(resource.get("MainDicomTags") or {})  # the level's own, as Orthanc
         metadata = self._get_json(f"/{plural}/{public_id}/metadata?expand") or {}
         return tags, metadata
 

@@ -108,6 +108,7 @@ class LuaEngine:
         self._install_api()
         # Lua's own helpers: written here from the Orthanc Book, not copied.
         self._execute_locked(_HELPERS, "=dicomhub-helpers")
+        self._execute_locked(_LUA52_COMPATIBILITY, "=dicomhub-lua52")
 
     # ---- running code --------------------------------------------------------------
     def close(self) -> None:
@@ -221,13 +222,20 @@ class LuaEngine:
             "DumpJson": lambda value, keep_strings=False: dump_json(
                 from_lua(value, bool(keep_strings))
             ).encode(),
-            "GetOrthancConfiguration": lambda: to_lua(self.runtime, _plain(self.config)),
+            "GetOrthancConfiguration": lambda: to_lua(self.runtime, _plain(_given(self.config))),
             "GenerateDicomUid": lambda level=None: generate_uid().encode(),
             "SetStableStatus": self._set_stable_status,
             "CallSystem": self._call_system,
         }
         for name, function in api.items():
             g[name.encode()] = function
+        # As Lua functions (``type(HttpGet) == "function"``, as in Orthanc), not the
+        # Python objects themselves.
+        self.runtime.execute(
+            b"for _, name in ipairs({...}) do local f = _G[name]; "
+            b"_G[name] = function(...) return f(...) end end",
+            *[name.encode() for name in api],
+        )
 
     def _headers(self, headers: Any) -> dict[str, str]:
         if headers is None:
@@ -261,8 +269,9 @@ class LuaEngine:
             return None
         if answer.status_code >= 400:
             log.error("Lua: Http%s() on %s answered %d", method.title(), url, answer.status_code)
-            return None
-        return True if method == "DELETE" else answer.content
+            # As Orthanc: the (empty) answer, not nil, which only a failed connection gives.
+            return None if method == "DELETE" else b""
+        return b"SUCCESS" if method == "DELETE" else answer.content
 
     def _set_credentials(self, username: Any, password: Any) -> None:
         self._http_auth = (to_text(username), to_text(password))
@@ -321,13 +330,30 @@ class LuaEngine:
         return resource_id
 
     def _parse_json(self, text: Any) -> Any:
-        return to_lua(self.runtime, json.loads(to_text(text)))
+        """The value of a JSON text; nil for what is not JSON (as Orthanc answers), and
+        text after the value is ignored, as Orthanc's reader ignores it."""
+        if text is None:
+            return None
+        try:
+            value, _ = json.JSONDecoder().raw_decode(to_text(text).strip())
+        except (ValueError, TypeError):
+            return None
+        return to_lua(self.runtime, value)
 
 
 def _lua_type(value: Any) -> str | None:
     from lupa.lua53 import lua_type
 
     return lua_type(value)
+
+
+def _given(config: Any) -> Any:
+    """The options the configuration gives (its files, the environment), without the
+    defaults: what Orthanc's ``GetOrthancConfiguration()`` answers."""
+    is_set = getattr(config, "is_set", None)
+    if is_set is None:  # a plain mapping (tests, embedding): all of it is given
+        return config
+    return {key: value for key, value in config.items() if is_set(key)}
 
 
 def _plain(value: Any) -> Any:
@@ -347,6 +373,82 @@ def _clean_message(exc: BaseException) -> str:
 
 #: Helpers that Orthanc's Lua toolbox offers scripts, written from the Book's
 #: descriptions of what they do (each is one call of the REST API).
+#: Lua 5.2's functions that Orthanc's Lua 5.3 (Debian's, built with its compatibility
+#: option) still offers and older scripts use: ``bit32``, ``math.pow``, ``math.atan2``,
+#: ``math.cosh``... This Lua 5.3 lacks them; they are written here with 5.3's own
+#: operators, on 32-bit unsigned values as ``bit32`` defines them.
+_LUA52_COMPATIBILITY = b"""
+local M = 0xFFFFFFFF
+local function n(x) return math.floor(x) % 4294967296 end
+local function fold(op, init)
+  return function(...)
+    local r = init
+    for i = 1, select('#', ...) do r = op(r, n((select(i, ...)))) end
+    return r
+  end
+end
+local b = {}
+b.band = fold(function(x, y) return x & y end, M)
+b.bor = fold(function(x, y) return x | y end, 0)
+b.bxor = fold(function(x, y) return x ~ y end, 0)
+b.bnot = function(x) return (~n(x)) & M end
+b.btest = function(...) return b.band(...) ~= 0 end
+b.lshift = function(x, d)
+  if d < 0 then return b.rshift(x, -d) end
+  if d >= 32 then return 0 end
+  return (n(x) << d) & M
+end
+b.rshift = function(x, d)
+  if d < 0 then return b.lshift(x, -d) end
+  if d >= 32 then return 0 end
+  return n(x) >> d
+end
+b.arshift = function(x, d)
+  x = n(x)
+  if d <= 0 then return b.lshift(x, -d) end
+  local negative = x >= 0x80000000
+  if d >= 32 then return negative and M or 0 end
+  local r = x >> d
+  if negative then r = r | ((M << (32 - d)) & M) end
+  return r
+end
+b.lrotate = function(x, d)
+  x, d = n(x), math.floor(d) % 32
+  return ((x << d) | (x >> (32 - d))) & M
+end
+b.rrotate = function(x, d)
+  x, d = n(x), math.floor(d) % 32
+  return ((x >> d) | (x << (32 - d))) & M
+end
+b.extract = function(x, field, width)
+  width = width or 1
+  return (n(x) >> field) & ((1 << width) - 1)
+end
+b.replace = function(x, v, field, width)
+  width = width or 1
+  local mask = ((1 << width) - 1) << field
+  return (n(x) & (~mask & M)) | ((n(v) << field) & mask)
+end
+bit32 = bit32 or b
+math.pow = math.pow or function(x, y) return x ^ y end
+math.atan2 = math.atan2 or function(y, x) return math.atan(y, x) end
+math.cosh = math.cosh or function(x) return (math.exp(x) + math.exp(-x)) / 2 end
+math.sinh = math.sinh or function(x) return (math.exp(x) - math.exp(-x)) / 2 end
+math.tanh = math.tanh or function(x)
+  local p, q = math.exp(x), math.exp(-x)
+  return (p - q) / (p + q)
+end
+math.log10 = math.log10 or function(x) return math.log(x, 10) end
+math.ldexp = math.ldexp or function(m, e) return m * 2.0 ^ e end
+math.frexp = math.frexp or function(x)
+  if x == 0 or x ~= x or x == math.huge or x == -math.huge then return x, 0 end
+  local e = math.floor(math.log(math.abs(x), 2)) + 1
+  local m = x / 2.0 ^ e
+  if math.abs(m) >= 1 then m, e = m / 2, e + 1 elseif math.abs(m) < 0.5 then m, e = m * 2, e - 1 end
+  return m, e
+end
+"""
+
 _HELPERS = b"""
 function Delete(resourceId)
   if resourceId == nil then error('Cannot delete a nonexistent resource') end

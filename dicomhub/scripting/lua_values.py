@@ -106,15 +106,12 @@ def dump_json(value: Any) -> str:
     """JSON as Orthanc's writer (jsoncpp) spells it: members sorted, no spaces,
     17 significant digits for non-integral numbers, infinities as ``1e+9999``."""
     if isinstance(value, dict):
-        items = (
-            json.dumps(str(k), ensure_ascii=False) + ":" + dump_json(v)
-            for k, v in sorted(value.items())
-        )
+        items = (json.dumps(str(k)) + ":" + dump_json(v) for k, v in sorted(value.items()))
         return "{" + ",".join(items) + "}"
     if isinstance(value, list):
         return "[" + ",".join(dump_json(v) for v in value) + "]"
     if isinstance(value, bool) or value is None or isinstance(value, str | int):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(value)  # non-ASCII as \u escapes, as Orthanc's writer
     if isinstance(value, float):
         if math.isnan(value):
             return "null"

@@ -143,9 +143,14 @@ def test_http_client_functions(
     print(ParseJson(HttpGet("{other.url}/system")).Name)
     print(HttpPost("{other.url}/tools/lookup", "1.2.3"))
     print(HttpDelete("{other.url}/patients/nope"))
+    print(HttpDelete("{other.url}/changes"))
     print(HttpGet("http://127.0.0.1:9/unreachable"))
+    print(type(HttpGet), ParseJson(HttpGet("http://127.0.0.1:9/unreachable")))
     """
-    assert _run(lua, code).text == "nil\ndicomhub-test\n[]\nnil\nnil\n"
+    # As Orthanc: an HTTP error status answers "" (the 401 of the first call), only a
+    # failed connection nil; a DELETE answers "SUCCESS"; ParseJson of nil is nil.
+    expected = "\ndicomhub-test\n[]\nnil\nSUCCESS\nnil\nfunction, nil\n"
+    assert _run(lua, code).text == expected
 
 
 def test_callbacks_from_configured_script(
@@ -370,3 +375,31 @@ def test_job_callbacks(
         assert f"submitted {done_id}" in found and f"submitted {failed_id}" in found
         assert found.index(f"submitted {done_id}") < found.index(f"success {done_id}")
     assert f"failure {done_id}" not in found and f"success {failed_id}" not in found
+
+
+def test_configuration_holds_what_the_file_gives(lua: RunningServer) -> None:
+    """As Orthanc's ``GetOrthancConfiguration()``: the file's options, not the defaults."""
+    code = """
+    local config = GetOrthancConfiguration()
+    print(config.Name, config.StableAge == 60, config.DicomAet, config.MaximumPatientCount)
+    """
+    assert _run(lua, code).text == "dicomhub-test, true, nil, nil\n"
+
+
+def test_lua52_functions_and_json_as_orthancs_lua_offers_them(lua: RunningServer) -> None:
+    """Orthanc's Lua 5.3 keeps Lua 5.2's ``bit32`` and ``math`` functions; its
+    ``ParseJson`` answers nil for what is not JSON, its ``DumpJson`` escapes non-ASCII."""
+    code = """
+    print(bit32.band(0xFF, 0x0F), bit32.bor(1, 2, 4), bit32.bnot(0), bit32.lshift(1, 31))
+    print(bit32.arshift(0x80000000, 4), bit32.lrotate(0x80000001, 1), bit32.extract(0xF0, 4, 4))
+    print(math.pow(2, 10), math.log10(1000), math.ldexp(0.5, 3), math.frexp(8))
+    print(ParseJson("not json"), ParseJson(""), ParseJson(nil))
+    print(DumpJson({name = "\\195\\169"}))
+    """
+    assert _run(lua, code).text == (
+        "15, 7, 4294967295, 2147483648\n"
+        "4160749568, 3, 15\n"
+        "1024.0, 3.0, 4.0, 0.5, 4\n"
+        "nil, nil, nil\n"
+        '{"name":"\\u00e9"}\n'
+    )
