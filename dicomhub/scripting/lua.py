@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +228,7 @@ class LuaEngine:
             "CallSystem": self._call_system,
         }
         for name, function in api.items():
-            g[name.encode()] = function
+            g[name.encode()] = _nil_on_bad_arguments(function)
         # As Lua functions (``type(HttpGet) == "function"``, as in Orthanc), not the
         # Python objects themselves.
         self.runtime.execute(
@@ -345,6 +345,21 @@ def _lua_type(value: Any) -> str | None:
     from lupa.lua53 import lua_type
 
     return lua_type(value)
+
+
+def _nil_on_bad_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` answering nil when called with arguments it does not take (none,
+    too many), as Orthanc's API functions answer, rather than a Python error."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except TypeError as exc:
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+                return None  # raised by the call itself: the arguments did not fit
+            raise
+
+    return call
 
 
 def _given(config: Any) -> Any:

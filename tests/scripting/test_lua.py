@@ -394,6 +394,7 @@ def test_lua52_functions_and_json_as_orthancs_lua_offers_them(lua: RunningServer
     print(bit32.arshift(0x80000000, 4), bit32.lrotate(0x80000001, 1), bit32.extract(0xF0, 4, 4))
     print(math.pow(2, 10), math.log10(1000), math.ldexp(0.5, 3), math.frexp(8))
     print(ParseJson("not json"), ParseJson(""), ParseJson(nil))
+    print(pcall(RestApiGet), DumpJson())
     print(DumpJson({name = "\\195\\169"}))
     """
     assert _run(lua, code).text == (
@@ -401,5 +402,6 @@ def test_lua52_functions_and_json_as_orthancs_lua_offers_them(lua: RunningServer
         "4160749568, 3, 15\n"
         "1024.0, 3.0, 4.0, 0.5, 4\n"
         "nil, nil, nil\n"
+        "true, nil\n"  # (pcall's first value only, in the middle of a list)
         '{"name":"\\u00e9"}\n'
     )
