@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,28 @@ def run(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Completed
         cwd=cwd or ROOT,
         env=environment,
     )
+
+
+@contextlib.contextmanager
+def server_process(cwd: Path, *args: str, **env: str) -> Iterator[subprocess.Popen[str]]:
+    """``python -m dicomhub ARGS`` (output and errors in ``stdout``), killed if still
+    running when the block ends."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ORTHANC")}
+    environment.update(env, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dicomhub", *args],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def free_port() -> int:
@@ -306,19 +330,9 @@ def test_sigterm_during_start_up_stops_cleanly(tmp_path: Path) -> None:
             {"HttpPort": free_port(), "DicomPort": free_port(), "StorageDirectory": str(storage)}
         )
     )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ORTHANC")}
-    environment.update(PYTHONPATH=str(ROOT))
     with open(storage / "dicomhub-index.lock", "a+b") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dicomhub", str(path)],
-            cwd=tmp_path,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
+        with server_process(tmp_path, str(path)) as process:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not _waits_on_a_lock(process.pid):
                 time.sleep(0.05)
@@ -326,10 +340,6 @@ def test_sigterm_during_start_up_stops_cleanly(tmp_path: Path) -> None:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
             assert "Stopped by SIGTERM before serving" in process.stdout.read()
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def _waits_on_a_lock(pid: int) -> bool:
@@ -348,17 +358,7 @@ def test_verbose_logs_each_http_request(tmp_path: Path) -> None:
     path.write_text(
         json.dumps({"HttpPort": port, "DicomPort": free_port(), "StorageDirectory": storage})
     )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ORTHANC")}
-    environment.update(PYTHONPATH=str(ROOT))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dicomhub", "--verbose", str(path)],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with server_process(tmp_path, "--verbose", str(path)) as process:
         deadline = time.monotonic() + 30
         answered = False
         while time.monotonic() < deadline and process.poll() is None and not answered:
@@ -371,10 +371,6 @@ def test_verbose_logs_each_http_request(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
         assert re.search(r"^I.*\] GET /statistics$", process.stdout.read(), re.M)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_server_starts_with_expanded_configuration_and_stops_cleanly(tmp_path: Path) -> None:
@@ -388,17 +384,7 @@ def test_server_starts_with_expanded_configuration_and_stops_cleanly(tmp_path: P
     }
     path = tmp_path / "c.json"
     path.write_text("// started by test_cli\n" + json.dumps(config))
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ORTHANC")}
-    environment.update(PYTHONPATH=str(ROOT), SITE_NAME="cli-test")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dicomhub", str(path)],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with server_process(tmp_path, str(path), SITE_NAME="cli-test") as process:
         system = None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and process.poll() is None:
@@ -423,7 +409,3 @@ def test_server_starts_with_expanded_configuration_and_stops_cleanly(tmp_path: P
             "dicomhub has stopped",
         ):
             assert line in log, line
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)

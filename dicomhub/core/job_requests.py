@@ -13,13 +13,9 @@ def wants_job(body: Mapping[str, Any], synchronous_by_default: bool = True) -> b
     """``Synchronous`` is read first and wins when both are given; either must be a
     Boolean (Orthanc's "Bad file format" otherwise); without both, the route's
     default."""
-    for key, synchronous_if_true in (("Synchronous", True), ("Asynchronous", False)):
-        if key in body:
-            value = body[key]
-            if not isinstance(value, bool):
-                raise BadFileFormat(f"Boolean value expected in field: {key}")
-            return value != synchronous_if_true
-    return not synchronous_by_default
+    if "Synchronous" in body:
+        return not boolean_field(body, "Synchronous", True)
+    return boolean_field(body, "Asynchronous", not synchronous_by_default)
 
 
 def boolean_field(body: Mapping[str, Any], key: str, default: bool) -> bool:

@@ -13,6 +13,7 @@ passwords in clear.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -101,11 +102,7 @@ def _scripts(config: Mapping[str, Any]) -> None:
 def _unsupported(config: Mapping[str, Any]) -> None:
     for key, (value, why) in UNSUPPORTED.items():
         if config.get(key) == value:
-            raise ConfigurationError(f'"{key}": {json_value(value)} is not supported: {why}')
-
-
-def json_value(value: Any) -> str:
-    return "true" if value is True else "false" if value is False else str(value)
+            raise ConfigurationError(f'"{key}": {json.dumps(value)} is not supported: {why}')
 
 
 _CHECKS: tuple[Callable[[Mapping[str, Any]], None], ...] = (
