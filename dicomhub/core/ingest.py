@@ -20,7 +20,6 @@ from .enums import ChangeType, ContentType, MetadataType
 from .errors import BadFileFormat, CannotWriteFile, FullStorage, InexistentTag
 from .hooks import RECEIVED_INSTANCE, hooks_of
 from .recycling import make_room
-from .series_status import expected_instances
 from .transactions import Transaction
 from .transcoding import ingest_transcoding
 
@@ -237,7 +236,7 @@ def _index_instance(
     rows += [(instance_internal, int(k), v) for k, v in metadata.items()]
     # As Orthanc, the instance being stored tells how many instances its series
     # expects; the series keeps the number announced by its first instance.
-    expected = expected_instances(parsed.dataset)
+    expected = parsed.expected_instances
     if Level.SERIES in created:
         # As Orthanc, a new series records who sent its first instance.
         rows.append((series_internal, int(MetadataType.RemoteAET), origin.remote_aet))

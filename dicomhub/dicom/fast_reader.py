@@ -90,6 +90,10 @@ def _shared_tag(tag: int) -> BaseTag:
     return key
 
 
+#: The key of Transfer Syntax UID in the file meta this reader reads.
+TRANSFER_SYNTAX_KEY = _shared_tag(0x00020010)
+
+
 class _Unsure(Exception):
     """The file is not one this reader is sure to read as pydicom does."""
 
@@ -98,28 +102,19 @@ def read_part10(data: bytes) -> FileDataset | None:
     """The dataset pydicom reads from the Part 10 file ``data`` (file meta and body
     read separately, as ``parsing._read_plain_part10`` does), or ``None`` when the
     file is not one of the usual, well-formed ones (see the module docstring)."""
-    if config._use_future or config.debugging or config.use_none_as_empty_text_VR_value:  # noqa: SLF001
-        return None  # other dataset state, or other empty values (see _EMPTY)
-    if not _SAME_STATE_AS_PYDICOM or type(data) is not bytes:  # values are slices of it
+    start = _usual_start(data)
+    if start is None:
         return None
-    if data[128:132] != b"DICM" or data[132:134] != b"\x02\x00":
-        return None
-    stream = io.BytesIO(data)
+    meta, pos, implicit = start
+    body: dict[BaseTag, RawDataElement | DataElement] = {}
     try:
-        meta: dict[BaseTag, RawDataElement | DataElement] = {}
-        start = _scan_meta(data, meta)
-        implicit = _body_is_implicit(meta)
-        if implicit is None or data[start : start + 2] == b"\x00\x00":
-            return None  # not a syntax read here, or a command group
-        body: dict[BaseTag, RawDataElement | DataElement] = {}
         if implicit:
-            if _looks_explicit(data, start):
-                return None  # pydicom would switch to explicit VR (with a warning)
-            _scan_implicit(data, start, body)
+            _scan_implicit(data, pos, body)
         else:
-            _scan_explicit(data, start, body)
+            _scan_explicit(data, pos, body)
     except Exception:  # noqa: BLE001 - _Unsure, a cut header, an unknown VR, deep nesting
         return None
+    stream = io.BytesIO(data)
     stream.seek(len(data))
     ds = _new_file_dataset(body, implicit, meta, data[:128], stream)
     if SPECIFIC_CHARACTER_SET in body:
@@ -128,6 +123,95 @@ def read_part10(data: bytes) -> FileDataset | None:
         # (without the element, it answers the parent encoding, already recorded).
         ds.__dict__["_read_charset"] = ds._character_set  # noqa: SLF001
     return ds
+
+
+def _usual_start(data: bytes) -> tuple[dict, int, bool] | None:
+    """For a file this reader reads: its file meta elements, where the body starts
+    and whether the body is implicit VR; ``None`` for any other file."""
+    if config._use_future or config.debugging or config.use_none_as_empty_text_VR_value:  # noqa: SLF001
+        return None  # other dataset state, or other empty values (see _EMPTY)
+    if not _SAME_STATE_AS_PYDICOM or type(data) is not bytes:  # values are slices of it
+        return None
+    if data[128:132] != b"DICM" or data[132:134] != b"\x02\x00":
+        return None
+    meta: dict[BaseTag, RawDataElement | DataElement] = {}
+    try:
+        start = _scan_meta(data, meta)
+        implicit = _body_is_implicit(meta)
+    except Exception:  # noqa: BLE001 - _Unsure, a cut header, an unknown VR
+        return None
+    if implicit is None or data[start : start + 2] == b"\x00\x00":
+        return None  # not a syntax read here, or a command group
+    if implicit and _looks_explicit(data, start):
+        return None  # pydicom would switch to explicit VR (with a warning)
+    return meta, start, implicit
+
+
+#: Where ``scan_values`` found an element: (VR as pydicom's reader gives it, start
+#: and end of its value in the file; end -1 for a value of undefined length).
+Found = tuple[str | None, int, int]
+
+
+def scan_values(data: bytes, wanted: frozenset[int]) -> tuple[dict, bool, dict[int, Found]] | None:
+    """Where the top-level elements of ``wanted`` are in ``data``, for a file that
+    ``read_part10`` reads, without building its dataset: most of the CPU of reading
+    a small file goes into building the elements and datasets, while indexing an
+    instance needs a few dozen values. Answers the file meta elements, whether the
+    body is implicit VR, and what was found; ``None`` whenever ``read_part10``
+    might not read the file, or would read it otherwise (the same checks, and
+    tags out of order are left to it too)."""
+    start = _usual_start(data)
+    if start is None:
+        return None
+    meta, pos, implicit = start
+    try:
+        return meta, implicit, _scan_wanted(data, pos, implicit, wanted)
+    except Exception:  # noqa: BLE001 - as read_part10
+        return None
+
+
+def _scan_wanted(data: bytes, pos: int, implicit: bool, wanted: frozenset[int]) -> dict[int, Found]:
+    """``_scan_explicit`` / ``_scan_implicit`` keeping only the place of the values
+    of ``wanted``. Elements of undefined length are read as they read them (so a
+    file fails here where it fails there); each tag must follow a smaller one, which
+    also rules out the repeated tags they refuse."""
+    size = len(data)
+    vrs = _VRS
+    found: dict[int, Found] = {}
+    encoding: str | list[str] = default_encoding
+    last = -1
+    while pos < size:
+        if implicit:
+            group, elem, length = _implicit_header(data, pos)
+            vr = None
+            tell = pos + 8
+        else:
+            group, elem, raw_vr, length = _explicit_header(data, pos)
+            vr, long_length = vrs[raw_vr]
+            if long_length:
+                length = _uint32(data, pos + 8)[0]
+                tell = pos + 12
+            else:
+                tell = pos + 8
+        tag = group << 16 | elem
+        if tag <= last or tag == ITEM_DELIMITER:
+            raise _Unsure
+        last = tag
+        if length != UNDEFINED_LENGTH:
+            end = tell + length
+            if end > size:
+                raise _Unsure  # a value shorter than declared
+            if tag == SPECIFIC_CHARACTER_SET:
+                encoding = _encoding_of(data[tell:end])  # fails where they fail
+            if tag in wanted:
+                found[tag] = (vr, tell, end)
+        else:
+            key = _TAGS.get(tag) or _shared_tag(tag)
+            element, end = _undefined_length(data, key, vr, tell, implicit, encoding)
+            if tag in wanted:
+                found[tag] = (element.VR, tell, -1)
+        pos = end
+    return found
 
 
 def _new_file_dataset(
@@ -244,7 +328,7 @@ def _body_is_implicit(meta: dict) -> bool | None:
     """Whether the body is implicit VR (``False``: explicit), as
     ``parsing._read_plain_part10`` decides it; ``None`` for the syntaxes it leaves
     to ``dcmread`` (big endian, deflated, private or unknown)."""
-    syntax_elem = meta.get(0x00020010)
+    syntax_elem = meta.get(TRANSFER_SYNTAX_KEY)
     if not isinstance(syntax_elem, RawDataElement) or syntax_elem.VR != "UI":
         return None
     syntax = (syntax_elem.value or b"").rstrip(b"\x00 ").decode("ascii", "replace")
@@ -288,7 +372,11 @@ def _scan_meta(data: bytes, elements: dict) -> int:
             raise _Unsure
         key = _shared_tag(group << 16 | elem)
         value = data[tell:end] if length else _EMPTY[vr]
-        elements[key] = RawDataElement(key, vr, length, value, tell, False, True)
+        # RawDataElement(key, vr, length, value, tell, False, True), without the
+        # namedtuple's Python-level constructor (as _scan_explicit)
+        elements[key] = tuple.__new__(
+            RawDataElement, (key, vr, length, value, tell, False, True, True, False)
+        )
         pos = end
         if pos >= size:
             raise _Unsure  # no body

@@ -21,8 +21,8 @@ def clean_identifier(value: str | None) -> str:
 
 
 def hash_identifier(*parts: str) -> str:
-    digest = hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()
-    return "-".join(digest[i : i + 8] for i in range(0, 40, 8))
+    d = hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()
+    return f"{d[:8]}-{d[8:16]}-{d[16:24]}-{d[24:32]}-{d[32:]}"  # four of them per stored file
 
 
 def patient_id(patient: str) -> str:

@@ -81,6 +81,8 @@ DEFAULT_MAIN_TAGS: dict[Level, tuple[int, ...]] = {
 #: The tags indexed per level: the defaults plus ``ExtraMainDicomTags``. Mutated in
 #: place by ``configure_extra_main_tags`` so that modules holding it see the change.
 MAIN_TAGS: dict[Level, tuple[int, ...]] = dict(DEFAULT_MAIN_TAGS)
+#: Every tag of ``MAIN_TAGS``, whatever its level (kept with it).
+_INDEXED: list[frozenset[int]] = [frozenset().union(*MAIN_TAGS.values())]
 
 _LEVEL_NAMES = {
     "Patient": Level.PATIENT,
@@ -126,6 +128,12 @@ def configure_extra_main_tags(extra: dict[Level, tuple[int, ...]]) -> None:
     for level, defaults in DEFAULT_MAIN_TAGS.items():
         added = tuple(t for t in extra.get(level, ()) if t not in defaults)
         MAIN_TAGS[level] = defaults + added
+    _INDEXED[0] = frozenset().union(*MAIN_TAGS.values())
+
+
+def indexed_tags() -> frozenset[int]:
+    """Every main tag, of any level (the tags ingest must read from each file)."""
+    return _INDEXED[0]
 
 
 #: Tags that identify a resource; Orthanc matches them case-insensitively in find.

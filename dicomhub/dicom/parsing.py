@@ -9,7 +9,7 @@ as a strict reader would.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from pydicom import dcmread
@@ -22,11 +22,12 @@ from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from .fast_reader import TRANSFER_SYNTAX_KEY, scan_values, shared_tags
 from .fast_reader import read_part10 as fast_read_part10
-from .fast_reader import shared_tags
 from .identifiers import clean_identifier, instance_id, patient_id, series_id, study_id
 from .levels import Level
-from .main_tags import MAIN_TAGS
+from .main_tags import MAIN_TAGS, indexed_tags
+from .series_size import ANNOUNCING_TAGS, expected_instances, expected_instances_of_strings
 from .values import INTEGER_VRS, STRING_VRS, _dictionary_vr, dataset_charsets, element_string
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -50,8 +51,8 @@ class MissingTag(ValueError):
 
 @dataclass
 class ParsedInstance:
-    dataset: Dataset
-    charsets: list[str]
+    """What the index records of an incoming file, with the file's dataset."""
+
     patient_id: str  # the DICOM PatientID (cleaned)
     study_uid: str
     series_uid: str
@@ -62,6 +63,26 @@ class ParsedInstance:
     sop_class_uid: str
     pixel_data_offset: int | None
     pixel_data_vr: str | None
+    expected_instances: int | None  # what the series announces (``series_size``)
+    # The dataset and its character sets; or, until someone asks for them, the file
+    # and the DefaultEncoding to read them from (``parse_instance`` of a usual file).
+    _dataset: Dataset | None = field(default=None, repr=False, compare=False)
+    _charsets: list[str] | None = field(default=None, repr=False, compare=False)
+    _source: tuple[bytes, str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            assert self._source is not None
+            self._dataset, _ = read_dataset(self._source[0])
+        return self._dataset
+
+    @property
+    def charsets(self) -> list[str]:
+        if self._charsets is None:
+            assert self._source is not None
+            self._charsets = dataset_charsets(self.dataset, self._source[1])
+        return self._charsets
 
 
 def read_dataset(data: bytes) -> tuple[FileDataset, int]:
@@ -297,8 +318,95 @@ def parse_instance(data: bytes, default_encoding: str = "Latin1") -> ParsedInsta
     """``data``: a Part 10 file or, as the reference stores them too, a data set
     without the preamble and ``DICM`` prefix (alone, or after its file meta group),
     whose transfer syntax is then the one its first element shows."""
+    parsed = _describe_usual(data, default_encoding)
+    if parsed is not None:
+        return parsed
     ds, offset = read_dataset(data)
     return describe(ds, data, offset, default_encoding)
+
+
+def _describe_usual(data: bytes, default_encoding: str) -> ParsedInstance | None:
+    """``describe(*read_dataset(data))`` for the usual file, read from the bytes of
+    the few values the index needs, without building the dataset (the larger part
+    of the parse of a small file; ``ParsedInstance.dataset`` reads it if asked).
+
+    Taken when ``fast_reader`` reads the file and every value needed is text in
+    plain ASCII (no escape sequence), which every character set reads alike: the
+    element string is then the value without its padding. ``None`` otherwise (binary
+    numbers, sequences, other text, a missing or empty UID, an unusual transfer
+    syntax value, float pixel data only): ``describe`` decides, and answers the same.
+    """
+    scanned = scan_values(data, _usual_wanted(indexed_tags()))
+    if scanned is None:
+        return None
+    meta, implicit, found = scanned
+    strings: dict[int, str] = {}
+    for tag, (vr, start, end) in found.items():
+        if vr not in STRING_VRS and (vr is not None or _implicit_vr(tag) not in STRING_VRS):
+            if tag in _PIXEL_DATA_TAG_VALUES:
+                continue
+            return None
+        if end < 0:
+            return None
+        value = data[start:end]
+        if not value.isascii() or b"\x1b" in value:
+            return None
+        strings[tag] = value.decode("ascii").rstrip(" \x00")
+    study = strings.get(STUDY_INSTANCE_UID)
+    series = strings.get(SERIES_INSTANCE_UID)
+    sop = strings.get(SOP_INSTANCE_UID)
+    transfer_syntax = _raw_transfer_syntax(meta.get(TRANSFER_SYNTAX_KEY))
+    if not study or not series or not sop or transfer_syntax is None:
+        return None
+    offset, pixel_data_vr = -1, None
+    for tag in PIXEL_DATA_TAGS:
+        place = found.get(tag)
+        if place is not None:
+            offset = place[1] - (8 if implicit else 12)  # as _pixel_data_offset
+            break
+    pixel = found.get(PIXEL_DATA_TAGS[0])
+    if pixel is not None:
+        pixel_data_vr = pixel[0]
+    elif offset >= 0:
+        return None  # float pixel data only: _pixel_data_vr reads the header
+    patient = strings.get(PATIENT_ID, "")
+    main: dict[Level, dict[int, str]] = {}
+    for level, tags in MAIN_TAGS.items():
+        # ASCII: kept up to MAX_MAIN_TAG_LENGTH characters, empty ones too (_indexed)
+        main[level] = {
+            tag: strings[tag]
+            for tag in tags
+            if tag in strings and len(strings[tag]) <= MAX_MAIN_TAG_LENGTH
+        }
+    main[Level.STUDY].update(main[Level.PATIENT])
+    return ParsedInstance(
+        patient_id=patient,
+        study_uid=study,
+        series_uid=series,
+        sop_uid=sop,
+        ids={
+            Level.PATIENT: patient_id(patient),
+            Level.STUDY: study_id(patient, study),
+            Level.SERIES: series_id(patient, study, series),
+            Level.INSTANCE: instance_id(patient, study, series, sop),
+        },
+        main_tags=main,
+        transfer_syntax=transfer_syntax,
+        sop_class_uid=strings.get(SOP_CLASS_UID, ""),
+        pixel_data_offset=offset if offset >= 0 else None,
+        pixel_data_vr=pixel_data_vr if offset >= 0 else None,
+        expected_instances=expected_instances_of_strings(strings),
+        _source=(data, default_encoding),
+    )
+
+
+@lru_cache(maxsize=8)
+def _usual_wanted(main_tags: frozenset[int]) -> frozenset[int]:
+    """The tags ``_describe_usual`` reads: the main tags, the UIDs, Pixel Data and
+    the counts a series announces."""
+    return main_tags.union(
+        _IDENTIFYING_TAGS, (SOP_CLASS_UID,), _PIXEL_DATA_TAG_VALUES, ANNOUNCING_TAGS
+    )
 
 
 def describe(
@@ -368,8 +476,6 @@ def describe(
     transfer_syntax = _transfer_syntax(getattr(ds, "file_meta", None))
     sop_class = text(sop_class_key) or ""
     return ParsedInstance(
-        dataset=ds,
-        charsets=charsets,
         patient_id=patient,
         study_uid=study,
         series_uid=series,
@@ -380,6 +486,9 @@ def describe(
         sop_class_uid=sop_class,
         pixel_data_offset=pixel_data_offset if pixel_data_offset >= 0 else None,
         pixel_data_vr=_pixel_data_vr(ds, data, pixel_data_offset, encoding),
+        expected_instances=expected_instances(ds),
+        _dataset=ds,
+        _charsets=charsets,
     )
 
 
@@ -413,9 +522,9 @@ def _ascii_string(elem: RawDataElement) -> str | None:
 
 
 #: PatientID, StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, SOPClassUID.
-_IDENTIFYING_KEYS = shared_tags(
-    (PATIENT_ID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID, SOP_CLASS_UID)
-)
+_IDENTIFYING_TAGS = (PATIENT_ID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID)
+_IDENTIFYING_KEYS = shared_tags((*_IDENTIFYING_TAGS, SOP_CLASS_UID))
+_PIXEL_DATA_TAG_VALUES = frozenset(PIXEL_DATA_TAGS)
 
 #: The VR element_string gives an element of an implicit VR file (a dictionary look-up).
 _implicit_vr = lru_cache(maxsize=4096)(_dictionary_vr)
@@ -426,14 +535,22 @@ def _transfer_syntax(meta: Dataset | None) -> str:
     from the raw value when it is one (converting it costs as much as reading a
     small file's elements); the implicit VR default when there is none (a data set
     stored without its file meta has the one of its encoding: ``read_dataset``)."""
-    elem = meta._dict.get(TRANSFER_SYNTAX_UID) if meta else None  # noqa: SLF001
+    elem = meta._dict.get(TRANSFER_SYNTAX_KEY) if meta else None  # noqa: SLF001
+    raw = _raw_transfer_syntax(elem)
+    if raw is not None:
+        return raw
+    transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
+    return transfer_syntax or IMPLICIT_LITTLE_ENDIAN
+
+
+def _raw_transfer_syntax(elem: DataElement | RawDataElement | None) -> str | None:
+    """``_transfer_syntax`` of a raw Transfer Syntax UID of one value (pydicom's UI
+    conversion: decoded, padding stripped, the UID stripped); ``None`` otherwise."""
     if isinstance(elem, RawDataElement) and elem.VR == "UI" and elem.value is not None:
-        # pydicom's UI conversion: decoded, padding stripped, one value (a UID is stripped)
         text = elem.value.decode(default_encoding).rstrip("\x00 ")
         if "\\" not in text:
             return text.strip() or IMPLICIT_LITTLE_ENDIAN
-    transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
-    return transfer_syntax or IMPLICIT_LITTLE_ENDIAN
+    return None
 
 
 def _file_encoding(ds: Dataset) -> tuple[bool, bool]:

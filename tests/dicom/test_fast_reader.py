@@ -10,6 +10,7 @@ same exception with the same message.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -29,7 +30,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from dicomhub.dicom import fast_reader, parsing
 from dicomhub.dicom.identifiers import clean_identifier
 from dicomhub.dicom.levels import Level
-from dicomhub.dicom.main_tags import MAIN_TAGS
+from dicomhub.dicom.main_tags import MAIN_TAGS, configure_extra_main_tags
 from dicomhub.dicom.parsing import InvalidDicom, MissingTag, parse_instance, read_dataset
 from dicomhub.dicom.values import (
     INTEGER_VRS,
@@ -52,6 +53,7 @@ FIELDS = (
     "sop_class_uid",
     "pixel_data_offset",
     "pixel_data_vr",
+    "expected_instances",
 )
 
 
@@ -141,8 +143,12 @@ def assert_equivalent(data: bytes, where: str) -> bool:
     fast = fast_reader.read_part10(data)
     assert outcome(parse_instance, data) == outcome(reference_parse, data), where
     if fast is None:
+        assert parsing._describe_usual(data, "Latin1") is None, where  # noqa: SLF001
         return False
     expected, _ = reference_read(data)
+    # the dataset of a parse (read when asked, after a parse from the values alone)
+    with contextlib.suppress(InvalidDicom, MissingTag):
+        assert_same_dataset(parse_instance(data).dataset, expected, where + " (parsed)")
     assert_same_dataset(fast, expected, where)
     assert fast.original_encoding == expected.original_encoding, where
     # every value converted (nested sequences too) is the same, or fails alike,
@@ -281,6 +287,14 @@ def _empty_values() -> bytes:
     return to_bytes(ds)
 
 
+def _announcing(**counts: object) -> bytes:
+    """A file announcing how many instances its series has (``series_size``)."""
+    ds = make_dataset(patient_id="COUNTS", rows=8, columns=8)
+    for keyword, value in counts.items():
+        setattr(ds, keyword, value)
+    return to_bytes(ds)
+
+
 GENERATED = {
     "small": lambda: to_bytes(make_dataset(patient_id="SMALL", rows=64, columns=64)),
     "ct": lambda: to_bytes(make_dataset(patient_id="CT", rows=512, columns=512)),
@@ -301,6 +315,31 @@ GENERATED = {
         )
     ),
     "empty-values": _empty_values,
+    "announcing-acquisition": lambda: _announcing(
+        ImagesInAcquisition="4", NumberOfTemporalPositions="2"
+    ),
+    "announcing-slices": lambda: _announcing(NumberOfSlices=3, NumberOfTimeSlices=2),
+    "announcing-cardiac": lambda: _announcing(CardiacNumberOfImages="12 "),
+    "announcing-bad": lambda: _announcing(
+        ImagesInAcquisition="7", CardiacNumberOfImages="0", NumberOfTemporalPositions="2"
+    ).replace(b"\x20\x00\x02\x10IS\x02\x007 ", b"\x20\x00\x02\x10IS\x02\x00x "),
+}
+
+#: Generated files parsed from the values alone (``parsing._describe_usual``); the
+#: others need more than ASCII text (character sets, binary numbers).
+USUAL = {
+    "small",
+    "ct",
+    "implicit",
+    "sequences-defined",
+    "sequences-undefined",
+    "sequences-undefined-implicit",
+    "encapsulated-jpeg",
+    "encapsulated-rle-fragments",
+    "empty-values",
+    "announcing-acquisition",
+    "announcing-cardiac",
+    "announcing-bad",
 }
 
 
@@ -308,6 +347,35 @@ GENERATED = {
 def test_generated_files_read_as_the_reference(name: str) -> None:
     data = GENERATED[name]()
     assert assert_equivalent(data, name), "the fast reader should take the usual files"
+
+
+def test_usual_files_are_parsed_from_their_values_alone() -> None:
+    for name, make in GENERATED.items():
+        parsed = parsing._describe_usual(make(), "Latin1")  # noqa: SLF001
+        assert (parsed is not None) == (name in USUAL), name
+    usual = [n for n in _shipped_names() if parsing._describe_usual(_shipped(n), "Latin1")]  # noqa: SLF001
+    assert len(usual) > 60
+    assert {"CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"} <= set(usual)
+
+
+def test_extra_main_tags_are_parsed_as_the_reference() -> None:
+    """Extra main tags of any VR (a binary number, a sequence, a long text)."""
+    extra = {
+        Level.SERIES: (0x00280010, 0x00180050, 0x00081140),  # Rows, SliceThickness, a SQ
+        Level.INSTANCE: (0x00204000, 0x00080008),  # ImageComments, ImageType
+    }
+    files = [GENERATED[name]() for name in ("small", "implicit", "sequences-undefined")]
+    ds = make_dataset(patient_id="LONG", rows=8, columns=8)
+    ds.ImageComments = "x" * 300
+    files.append(to_bytes(ds))
+    configure_extra_main_tags(extra)
+    try:
+        for number, data in enumerate(files):
+            assert outcome(parse_instance, data) == outcome(reference_parse, data), number
+        rows = [parse_instance(data).main_tags[Level.SERIES].get(0x00280010) for data in files]
+        assert rows[:2] == ["64", "16"]
+    finally:
+        configure_extra_main_tags({})
 
 
 def test_generated_files_in_other_default_encodings() -> None:
