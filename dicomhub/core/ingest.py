@@ -218,9 +218,10 @@ def _index_instance(
         MetadataType.RemoteAET: origin.remote_aet,
         MetadataType.Origin: origin.origin,
         MetadataType.TransferSyntax: parsed.transfer_syntax,
-        MetadataType.SopClassUid: parsed.sop_class_uid,
         MetadataType.RemoteIP: origin.remote_ip,
     }
+    if parsed.sop_class_uid is not None:  # as Orthanc: not for a file without one
+        metadata[MetadataType.SopClassUid] = parsed.sop_class_uid
     if origin.origin == "RestApi":  # Orthanc records the HTTP user only for REST uploads
         metadata[MetadataType.HttpUsername] = origin.http_username
     if index_in_series is not None:

@@ -50,10 +50,9 @@ def reconstruct_instance(
         for level in levels:
             session.replace_main_tags(chain[level].id, parsed.main_tags[level])
         if Level.INSTANCE in levels:
-            values = {
-                MetadataType.TransferSyntax: parsed.transfer_syntax,
-                MetadataType.SopClassUid: parsed.sop_class_uid,
-            }
+            values = {MetadataType.TransferSyntax: parsed.transfer_syntax}
+            if parsed.sop_class_uid is not None:
+                values[MetadataType.SopClassUid] = parsed.sop_class_uid
             if parsed.pixel_data_offset is not None:
                 values[MetadataType.PixelDataOffset] = str(parsed.pixel_data_offset)
             session.set_many_metadata(current.id, {int(k): v for k, v in values.items()})

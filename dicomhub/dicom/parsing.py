@@ -60,7 +60,7 @@ class ParsedInstance:
     ids: dict[Level, str]  # Orthanc identifiers per level
     main_tags: dict[Level, dict[int, str]]
     transfer_syntax: str
-    sop_class_uid: str
+    sop_class_uid: str | None  # None: absent (or not text), as Orthanc records no metadata
     pixel_data_offset: int | None
     pixel_data_vr: str | None
     expected_instances: int | None  # what the series announces (``series_size``)
@@ -392,7 +392,7 @@ def _describe_usual(data: bytes, default_encoding: str) -> ParsedInstance | None
         },
         main_tags=main,
         transfer_syntax=transfer_syntax,
-        sop_class_uid=strings.get(SOP_CLASS_UID, ""),
+        sop_class_uid=strings.get(SOP_CLASS_UID),
         pixel_data_offset=offset if offset >= 0 else None,
         pixel_data_vr=pixel_data_vr if offset >= 0 else None,
         expected_instances=expected_instances_of_strings(strings),
@@ -474,7 +474,7 @@ def describe(
     )
 
     transfer_syntax = _transfer_syntax(getattr(ds, "file_meta", None))
-    sop_class = text(sop_class_key) or ""
+    sop_class = text(sop_class_key)
     return ParsedInstance(
         patient_id=patient,
         study_uid=study,

@@ -414,3 +414,29 @@ def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
     mine, reference = client.get(path).json(), oracle.client.get(path).json()
     assert sorted(mine) == sorted(reference)
     assert client.get(f"{path}/RemoteAET").text == oracle.client.get(f"{path}/RemoteAET").text
+
+
+def test_sop_class_metadata_only_when_the_file_has_one(client: httpx.Client, oracle: Any) -> None:
+    """As Orthanc, an instance without SOPClassUID has no SopClassUid metadata; an
+    empty one is recorded empty."""
+    from dicom_factory import make_dataset, to_bytes
+
+    files = {}
+    for name, value in (("absent", None), ("empty", ""), ("given", "1.2.840.10008.5.1.4.1.1.7")):
+        ds = make_dataset(patient_id=f"MDSOP{name}{uuid.uuid4().hex[:6]}")
+        if value is None:
+            del ds.SOPClassUID  # (the file meta keeps its own)
+        else:
+            ds.SOPClassUID = value
+        files[name] = to_bytes(ds)
+    expected = {"absent": None, "empty": "", "given": "1.2.840.10008.5.1.4.1.1.7"}
+    for name, data in files.items():
+        instance = upload(client, data)["ID"]
+        metadata = client.get(f"/instances/{instance}/metadata", params={"expand": ""}).json()
+        assert metadata.get("SopClassUid") == expected[name], name
+        if oracle is not None:
+            theirs = oracle.upload(data)["ID"]
+            reference = oracle.client.get(
+                f"/instances/{theirs}/metadata", params={"expand": ""}
+            ).json()
+            assert metadata.get("SopClassUid") == reference.get("SopClassUid"), name
