@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TextIO
 
-__all__ = ["CATEGORIES", "LogFormatter", "reset_logging", "setup_logging"]
+__all__ = ["CATEGORIES", "QUIET_LOGGERS", "LogFormatter", "reset_logging", "setup_logging"]
 
 #: Orthanc's log categories and the loggers each one covers.
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -43,6 +43,12 @@ _LETTERS = {
 }
 
 _MARK = "_dicomhub_handler"
+
+#: Loggers kept quiet unless ``--trace``: pydicom's pixel decoders log a traceback at
+#: ERROR for every plugin that fails on a frame before they raise (three for one
+#: undecodable JPEG); the exception carries the same reasons, and ``core.images``
+#: logs them as one line.
+QUIET_LOGGERS = ("pydicom.pixels.decoders.base",)
 
 
 class LogFormatter(logging.Formatter):
@@ -117,6 +123,8 @@ def setup_logging(
     root.setLevel(logging.WARNING)
     level = logging.DEBUG if trace else logging.INFO if verbose else logging.WARNING
     logging.getLogger("dicomhub").setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if trace else logging.CRITICAL)
     for category, category_level in (categories or {}).items():
         for name in CATEGORIES[category]:
             ours = name == "dicomhub" or name.startswith("dicomhub.")
@@ -134,7 +142,7 @@ def reset_logging() -> None:
     for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(old)
         old.close()
-    for names in CATEGORIES.values():
+    for names in (*CATEGORIES.values(), QUIET_LOGGERS):
         for name in names:
             logging.getLogger(name).setLevel(logging.NOTSET)
     logging.captureWarnings(False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 import threading
 import zipfile
 from collections import OrderedDict
@@ -31,6 +32,7 @@ ImageKind = Literal["preview", "rendered", "image-uint8", "image-uint16", "image
 IMAGE_KINDS: tuple[str, ...] = ("preview", "rendered", "image-uint8", "image-uint16", "image-int16")
 
 _encoded = ByteLRU(64 << 20)
+_log = logging.getLogger(__name__)
 
 
 class FrameNotFound(ParameterOutOfRange):
@@ -39,6 +41,10 @@ class FrameNotFound(ParameterOutOfRange):
 
 class Undecodable(BadFileFormat):
     """The instance's pixels cannot be decoded (none, unsupported, corrupted)."""
+
+
+class NotAcceptable(BadFileFormat):
+    """The picture cannot be given in the asked format (16 bits in a JPEG)."""
 
 
 @dataclass(frozen=True)
@@ -100,10 +106,37 @@ def _translate(exc: imaging.ImageError) -> Exception:
     return Undecodable(str(exc))
 
 
+def _decode(ds: Dataset, public_id: str, frame: int) -> np.ndarray:
+    """``imaging.decode_frame``, with one line in the log when a codec fails.
+
+    The codecs' own reports (pydicom logs one traceback per plugin tried) are kept
+    out of the log by ``logs.setup_logging``; this line is what is left of them.
+    """
+    try:
+        return imaging.decode_frame(ds, frame)
+    except imaging.CorruptedPixelData as exc:
+        reason = " ".join(str(exc).split()).removeprefix("Cannot decode the frame: ")
+        if len(reason) > 300:
+            reason = reason[:297] + "..."
+        _log.warning("Cannot decode frame %d of instance %s: %s", frame, public_id, reason)
+        raise
+
+
 def frames(archive: Archive, public_id: str) -> list[int]:
     """``/instances/{id}/frames``: Orthanc lists frame 0 even without pixel data."""
     _, ds = _datasets.get(archive, public_id)
     return list(range(imaging.number_of_frames(ds)))
+
+
+def check_frame(archive: Archive, public_id: str, frame: int) -> None:
+    """Raises what ``image`` would for the frame itself (unknown instance or frame,
+    undecodable pixels): Orthanc decodes before it looks at the request's arguments,
+    so those failures come before an argument's."""
+    _, ds = _datasets.get(archive, public_id)
+    try:
+        _decode(ds, public_id, frame)
+    except imaging.ImageError as exc:
+        raise _translate(exc) from exc
 
 
 def image(
@@ -116,7 +149,9 @@ def image(
     def draw() -> bytes:
         try:
             layout = imaging.pixel_layout(ds)
-            pixels = imaging.decode_frame(ds, frame)
+            pixels = _decode(ds, public_id, frame)
+            if kind in ("image-uint16", "image-int16") and options.mime == imaging.JPEG:
+                raise NotAcceptable(f"{kind} cannot be a JPEG picture")
             picture = _picture(ds, layout, pixels, kind, options)
             if kind == "rendered":
                 size = imaging.fit_size(layout.rows, layout.columns, options.width, options.height)
@@ -173,7 +208,7 @@ def raw_frame_mime(archive: Archive, public_id: str) -> str:
     return _RAW_MIMES.get(str(imaging.transfer_syntax(ds)), "application/octet-stream")
 
 
-def _instance_array(ds: Dataset, frame: int | None, rescale: bool) -> np.ndarray:
+def _instance_array(ds: Dataset, public_id: str, frame: int | None, rescale: bool) -> np.ndarray:
     """Frames as (frames, rows, columns, channels), or one (rows, columns, channels)."""
     try:
         layout = imaging.pixel_layout(ds)
@@ -183,7 +218,7 @@ def _instance_array(ds: Dataset, frame: int | None, rescale: bool) -> np.ndarray
         indices = [frame] if frame is not None else range(layout.frames)
         decoded = []
         for index in indices:
-            pixels = imaging.decode_frame(ds, index)
+            pixels = _decode(ds, public_id, index)
             if layout.photometric == "PALETTE COLOR":  # Orthanc answers the colours
                 pixels = imaging.to_rgb8(ds, layout, pixels)
             elif rescale and not layout.is_color:
@@ -203,7 +238,7 @@ def matlab(archive: Archive, public_id: str, frame: int) -> str:
     _, ds = _datasets.get(archive, public_id)
     try:
         layout = imaging.pixel_layout(ds)
-        pixels = imaging.decode_frame(ds, frame)
+        pixels = _decode(ds, public_id, frame)
         if layout.photometric == "PALETTE COLOR":
             pixels = imaging.to_rgb8(ds, layout, pixels)
     except imaging.FrameOutOfRange as exc:
@@ -229,7 +264,7 @@ def instance_numpy(
 ) -> bytes:
     """``/instances/{id}/numpy`` and ``/frames/{n}/numpy``: ``.npy`` (or zipped) bytes."""
     _, ds = _datasets.get(archive, public_id)
-    return _npy(_instance_array(ds, frame, rescale), compress)
+    return _npy(_instance_array(ds, public_id, frame, rescale), compress)
 
 
 def series_numpy(archive: Archive, public_id: str, rescale: bool, compress: bool) -> bytes:
@@ -237,9 +272,9 @@ def series_numpy(archive: Archive, public_id: str, rescale: bool, compress: bool
     with archive.read() as session:
         row = require_resource(session, public_id, int(Level.SERIES))
         instances = [r.public_id for r in session.descendant_instances(row)]
-    datasets = [_datasets.get(archive, i)[1] for i in instances]
-    datasets.sort(key=_instance_number)
-    arrays = [_instance_array(ds, None, rescale) for ds in datasets]
+    datasets = [(_datasets.get(archive, i)[1], i) for i in instances]
+    datasets.sort(key=lambda item: _instance_number(item[0]))
+    arrays = [_instance_array(ds, instance, None, rescale) for ds, instance in datasets]
     if not arrays:
         raise BadFileFormat("The series has no instance")
     if len({a.shape[1:] for a in arrays}) != 1 or len({a.dtype for a in arrays}) != 1:

@@ -135,6 +135,14 @@ def _check_index(layout: PixelLayout, index: int) -> None:
         raise FrameOutOfRange(f"Frame {index} does not exist ({layout.frames} frames)")
 
 
+def is_native(syntax: UID) -> bool:
+    """Uncompressed pixel data (deflate included); unknown syntaxes are not."""
+    try:
+        return not syntax.is_encapsulated
+    except ValueError:  # not a transfer syntax pydicom knows
+        return False
+
+
 def decode_frame(ds: Dataset, index: int) -> np.ndarray:
     """One frame as stored values: (rows, columns) or (rows, columns, 3) in RGB.
 
@@ -142,6 +150,10 @@ def decode_frame(ds: Dataset, index: int) -> np.ndarray:
     (``to_rgb8`` applies the palette where a picture is wanted).
     """
     layout = pixel_layout(ds)
+    if not is_native(layout.transfer_syntax) and not 0 <= index < layout.frames:
+        # Orthanc asks its decoder for the frame, which fails: the routes answer as
+        # for an undecodable image (415, Bad file format), not as for a wrong index.
+        raise UnsupportedImage(f"Frame {index} does not exist ({layout.frames} frames)")
     _check_index(layout, index)
     try:
         decoder = get_decoder(layout.transfer_syntax)
@@ -161,6 +173,9 @@ def decode_frame(ds: Dataset, index: int) -> np.ndarray:
         raise CorruptedPixelData(f"Cannot decode the frame: {exc}") from exc
     if array.shape[:2] != (layout.rows, layout.columns):
         raise CorruptedPixelData("The decoded frame does not match the header")
+    if layout.bits_allocated == 1:
+        # As Orthanc: a bit set is 255 in every decoded answer (``raw`` keeps the bits)
+        return array.astype(np.uint8) * np.uint8(255)
     return array
 
 
@@ -230,20 +245,26 @@ def _first(value: object) -> float | None:
 
 
 def default_window(ds: Dataset, layout: PixelLayout) -> tuple[float, float]:
-    """The file's first window, else the whole range of the stored bits (as Orthanc)."""
+    """The file's first window, else the whole range of the stored bits (as Orthanc).
+
+    A width of zero or less is the file's too: ``render`` widens it to one value.
+    """
     center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
-    if center is not None and width is not None and width > 0:
+    if center is not None and width is not None:
         return center, width
     full = float(2**layout.bits_stored)
     return full / 2, full
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:
+    """min..max to 0..255: ``value * scale - low * scale`` rounded half up, in single
+    precision, which is how Orthanc's values fall on either side of a half."""
     low, high = float(values.min()), float(values.max())
     if high <= low:
         return np.zeros(values.shape, np.uint8)
-    scaled = (values.astype(np.float32) - low) * np.float32(255.0 / (high - low))
-    return np.rint(scaled).astype(np.uint8)
+    scale = np.float32(255.0) / np.float32(high - low)
+    scaled = values.astype(np.float32) * scale - np.float32(low) * scale + np.float32(0.5)
+    return np.floor(np.clip(scaled, 0, 255)).astype(np.uint8)
 
 
 def to_rgb8(ds: Dataset, layout: PixelLayout, frame: np.ndarray) -> np.ndarray:
@@ -276,13 +297,17 @@ def render(
         return to_rgb8(ds, layout, frame)
     file_center, file_width = default_window(ds, layout)
     center = file_center if center is None else center
-    width = file_width if width is None or width <= 0 else width
+    # As Orthanc, a window narrower than one value (zero or negative too) is one wide
+    width = max(file_width if width is None else width, 1.0)
     slope, intercept = _rescale(ds)
     low = center - width / 2
     # one fused affine map: stored -> modality -> window, computed in float32
-    gain = np.float32(slope * 255.0 / width)
-    offset = np.float32((intercept - low) * 255.0 / width)
-    values = frame.astype(np.float32) * gain + offset
+    with np.errstate(invalid="ignore", over="ignore"):
+        gain = np.float32(slope * 255.0 / width)
+        offset = np.float32((intercept - low) * 255.0 / width)
+        values = frame.astype(np.float32) * gain + offset
+    # a NaN or infinite window (``window-center=nan``) gives black, as Orthanc
+    values = np.nan_to_num(values, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
     image = np.floor(np.clip(values, 0, 255)).astype(np.uint8)
     return 255 - image if layout.photometric == "MONOCHROME1" else image
 
@@ -296,16 +321,28 @@ def clipped(frame: np.ndarray, dtype: type[np.integer]) -> np.ndarray:
 def fit_size(
     rows: int, columns: int, width: int | None, height: int | None
 ) -> tuple[int, int] | None:
-    """The (width, height) that fits the requested box keeping the aspect ratio."""
+    """The (width, height) that fits the requested box keeping the aspect ratio.
+
+    As Orthanc: the ratio is computed in single precision and each side rounded half
+    up (26 columns and 13 rows at ``width=15`` are 15x8, where double precision would
+    give 7.4999... rows); a side that rounds to nothing (``width=1`` for a wide
+    picture) cannot be drawn.
+    """
     if not width and not height:
         return None
     ratios = []
     if width:
-        ratios.append(width / columns)
+        ratios.append(np.float32(width) / np.float32(columns))
     if height:
-        ratios.append(height / rows)
+        ratios.append(np.float32(height) / np.float32(rows))
     ratio = min(ratios)
-    return max(1, int(columns * ratio)), max(1, int(rows * ratio))
+    size = (
+        math.floor(float(np.float32(columns) * ratio) + 0.5),
+        math.floor(float(np.float32(rows) * ratio) + 0.5),
+    )
+    if min(size) < 1:
+        raise UnsupportedImage(f"The picture would be {size[0]}x{size[1]} pixels")
+    return size
 
 
 def resize(image: np.ndarray, size: tuple[int, int] | None, smooth: bool) -> np.ndarray:
@@ -320,10 +357,18 @@ def resize(image: np.ndarray, size: tuple[int, int] | None, smooth: bool) -> np.
         raise UnsupportedImage("The requested size is too large")
     if smooth and size[0] < image.shape[1]:
         image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(1)))
-    # nearest neighbour on pixel centres, computed as index arrays (exact and cheap)
-    rows = ((np.arange(size[1]) + 0.5) * (image.shape[0] / size[1])).astype(np.intp)
-    columns = ((np.arange(size[0]) + 0.5) * (image.shape[1] / size[0])).astype(np.intp)
+    # nearest neighbour on pixel centres, computed as index arrays; in single
+    # precision, which picks the same source pixel as Orthanc where a centre falls
+    # exactly between two (double precision rounds some of those the other way)
+    rows = _sources(image.shape[0], size[1])
+    columns = _sources(image.shape[1], size[0])
     return image[rows[:, np.newaxis], columns]
+
+
+def _sources(source: int, target: int) -> np.ndarray:
+    step = np.float32(source) / np.float32(target)
+    centres = (np.arange(target, dtype=np.float32) + np.float32(0.5)) * step
+    return np.minimum(centres.astype(np.intp), source - 1)
 
 
 # --- encoding ---------------------------------------------------------------------

@@ -9,6 +9,8 @@ when ``returnUnsupportedImage`` is given). Viewers rely on that redirect.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..core import images
-from ..core.errors import BadRequest, InexistentFile, ParameterOutOfRange, UnknownResource
+from ..core.errors import InexistentFile, ParameterOutOfRange, UnknownResource
 from ..dicom import imaging
 from .common import archive_of
 from .responses import json_response
@@ -60,49 +62,109 @@ def _accepted_mime(request: Request) -> str:
     raise _NoAnswer(404)
 
 
-def _number(request: Request, name: str, kind: type[int] | type[float]) -> float | None:
+# Numbers in the arguments and the path, as Orthanc 1.10.1 reads them. dicomhub
+# decodes query strings as standard URLs (docs/compatibility.md), so the ``+`` of
+# ``width=+5`` or ``window-center=5e+3``, which Orthanc reads as a sign, arrives as a
+# space: a space in a number is read back as that ``+``.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_REAL = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
+    re.IGNORECASE,
+)
+_INT32_MAX = 2**31 - 1
+_UINT32 = 2**32
+
+
+def _integer(text: str) -> int | None:
+    """A decimal integer (optional sign, ASCII digits only), or None."""
+    text = text.replace(" ", "+")
+    return int(text) if _INTEGER.fullmatch(text) else None
+
+
+def _size(request: Request, name: str) -> int | None:
+    """``width`` / ``height`` of ``/rendered``: 404 unless a non-negative 32-bit integer."""
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    try:
-        value = kind(raw)
-    except ValueError as exc:
-        raise _NoAnswer(404) from exc
-    if kind is int and value < 0:
+    value = _integer(raw)
+    if value is None or not 0 <= value <= _INT32_MAX:
         raise _NoAnswer(404)
     return value
 
 
+def _real(request: Request, name: str) -> float | None:
+    """``window-center`` / ``window-width``: 404 unless a number a double can hold."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    text = raw.replace(" ", "+")
+    if not _REAL.fullmatch(text):
+        raise _NoAnswer(404)
+    value = float(text)
+    if math.isinf(value) and "inf" not in text.lower():  # 1e400 overflows
+        raise _NoAnswer(404)
+    return value
+
+
+def _quality(request: Request) -> int:
+    """``quality``: anything but an integer from 1 to 100 is an unsupported picture."""
+    raw = request.query_params.get("quality")
+    if raw is None:
+        return 90
+    value = _integer(raw)
+    if value is None or not 1 <= value <= 100:
+        raise _NoAnswer(415)
+    return value
+
+
 def _options(request: Request, kind: str) -> images.RenderOptions:
-    mime = _accepted_mime(request)
-    quality = _number(request, "quality", int)
-    if quality is not None and not 1 <= quality <= 100:
-        raise _NoAnswer(415)
-    smooth_raw = request.query_params.get("smooth", "").strip().lower()
-    if smooth_raw not in ("", "0", "1", "true", "false"):
-        raise _NoAnswer(415)
+    """The picture's options, checked in the order Orthanc checks them: the size and
+    window of ``/rendered`` (404), its ``smooth`` (415), ``quality`` (415), then the
+    ``Accept`` header (404). The other kinds ignore the arguments of ``/rendered``."""
     if kind != "rendered":
-        return images.RenderOptions(mime=mime, quality=int(quality or 90))
-    width = _number(request, "width", int)
-    height = _number(request, "height", int)
+        quality = _quality(request)
+        return images.RenderOptions(mime=_accepted_mime(request), quality=quality)
+    width, height = _size(request, "width"), _size(request, "height")
+    window_center = _real(request, "window-center")
+    window_width = _real(request, "window-width")
+    smooth = request.query_params.get("smooth")
+    if smooth not in (None, "0", "1", "true", "false"):
+        raise _NoAnswer(415)
+    quality = _quality(request)
     return images.RenderOptions(
-        mime=mime,
-        quality=int(quality or 90),
-        width=int(width) if width else None,
-        height=int(height) if height else None,
-        smooth=smooth_raw in ("1", "true"),
-        window_center=_number(request, "window-center", float),
-        window_width=_number(request, "window-width", float),
+        mime=_accepted_mime(request),
+        quality=quality,
+        width=width or None,
+        height=height or None,
+        smooth=smooth in ("1", "true"),
+        window_center=window_center,
+        window_width=window_width,
     )
 
 
-def _frame_index(request: Request, invalid: Callable[[], Exception]) -> int | None:
+def _frame_index(request: Request) -> int | None:
+    """The ``{frame}`` of the picture, ``raw`` and ``matlab`` routes; bare 404 when it
+    is not a number. As Orthanc reads an unsigned 32-bit integer, a negative index
+    wraps around (``-1`` is frame 4294967295, which does not exist)."""
     raw = request.path_params.get("frame")
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise invalid()
-    return int(raw)
+    value = int(raw) if _INTEGER.fullmatch(raw) else None
+    if value is None or not -_UINT32 < value < _UINT32:
+        raise _NoAnswer(404)
+    return value % _UINT32
+
+
+def _numpy_frame_index(request: Request) -> int | None:
+    """The ``{frame}`` of ``/frames/{n}/numpy``, read as Orthanc does: blanks around
+    it and a leading ``+`` are allowed, a ``-`` is not; 400 otherwise."""
+    raw = request.path_params.get("frame")
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not re.fullmatch(r"\+?[0-9]+", text) or int(text) >= _UINT32:
+        raise ParameterOutOfRange(f"Bad frame index: {raw}")
+    return int(text)
 
 
 def _unsupported(request: Request) -> Response:
@@ -115,13 +177,19 @@ def _unsupported(request: Request) -> Response:
 
 def _picture_route(kind: str) -> Callable[[Request], object]:
     async def handler(request: Request) -> Response:
+        archive, public_id = archive_of(request), request.path_params["id"]
         try:
-            frame = _frame_index(request, lambda: _NoAnswer(404)) or 0
-            options = _options(request, kind)
+            frame = _frame_index(request) or 0
+            try:
+                options = _options(request, kind)
+            except _NoAnswer:
+                # the frame's own failure (unknown, undecodable) comes first
+                await run_in_threadpool(images.check_frame, archive, public_id, frame)
+                raise
             body = await run_in_threadpool(
                 images.image,
-                archive_of(request),
-                request.path_params["id"],
+                archive,
+                public_id,
                 frame,
                 kind,  # type: ignore[arg-type]
                 options,
@@ -130,7 +198,7 @@ def _picture_route(kind: str) -> Callable[[Request], object]:
             if answer.status == 415:
                 return _unsupported(request)
             return Response(status_code=answer.status)
-        except (images.FrameNotFound, UnknownResource, InexistentFile):
+        except (images.FrameNotFound, images.NotAcceptable, UnknownResource, InexistentFile):
             return Response(status_code=404)
         except images.Undecodable:
             return _unsupported(request)
@@ -149,8 +217,7 @@ def get_frame_operations(request: Request) -> Response:
 
 
 def _raw_frame(request: Request) -> int:
-    frame = _frame_index(request, lambda: _NoAnswer(404))
-    return frame or 0
+    return _frame_index(request) or 0
 
 
 def get_raw(request: Request) -> Response:
@@ -173,19 +240,20 @@ def get_raw_gz(request: Request) -> Response:
 
 
 def _bool_arg(request: Request, name: str, default: bool) -> bool:
+    """``rescale`` / ``compress``: as Orthanc, ``true``, ``1`` or nothing, ``false``
+    or ``0`` (lowercase only); anything else is 400 Parameter out of range."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    value = raw.strip().lower()
-    if value in ("", "1", "true"):
+    if raw in ("", "1", "true"):
         return True
-    if value in ("0", "false"):
+    if raw in ("0", "false"):
         return False
-    raise BadRequest(f"Argument '{name}' must be a Boolean (true, false, 1 or 0)")
+    raise ParameterOutOfRange(f"Argument '{name}' must be a Boolean (true, false, 1 or 0)")
 
 
 def get_instance_numpy(request: Request) -> Response:
-    frame = _frame_index(request, lambda: ParameterOutOfRange("Bad frame index"))
+    frame = _numpy_frame_index(request)
     body = images.instance_numpy(
         archive_of(request),
         request.path_params["id"],
@@ -207,7 +275,10 @@ def get_series_numpy(request: Request) -> Response:
 
 
 def get_matlab(request: Request) -> Response:
-    frame = _frame_index(request, lambda: ParameterOutOfRange("Bad frame index")) or 0
+    try:
+        frame = _frame_index(request) or 0
+    except _NoAnswer as answer:  # as Orthanc: a bare 404, as the picture routes
+        return Response(status_code=answer.status)
     body = images.matlab(archive_of(request), request.path_params["id"], frame)
     return Response(body, 200, media_type="text/plain")
 
