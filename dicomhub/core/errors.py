@@ -55,7 +55,7 @@ NotAcceptable = _error(
     "Cannot send a response which is acceptable according to the Accept HTTP header",
     406,
 )
-CanceledJob = _error("CanceledJob", 37, "The job has been canceled", 500)
+CanceledJob = _error("CanceledJob", 37, "This job was canceled", 500)
 BadRange = _error("BadRange", 41, "Bad range", 416)
 Revision = _error(
     "Revision",

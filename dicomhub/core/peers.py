@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,32 +197,6 @@ def peer_system(registry: PeerRegistry, name: str) -> Any:
         return response.json()
     except ValueError as exc:
         raise NetworkProtocol(f"The peer {name} did not answer JSON") from exc
-
-
-@dataclass
-class StoreResult:
-    instances: int = 0
-    failed: int = 0
-    size: int = 0
-
-
-def send_instances(
-    registry: PeerRegistry,
-    peer: Peer,
-    instance_ids: list[str],
-    read: Callable[[str], bytes],
-    compress: bool,
-) -> StoreResult:
-    """POST each instance to the peer, one connection for all; the first failure stops
-    the request (as Orthanc's synchronous store does) with a network error."""
-    result = StoreResult()
-    with registry.client(peer) as client:
-        for public_id in instance_ids:
-            data = read(public_id)
-            post_instance(client, data, compress)
-            result.instances += 1
-            result.size += len(data)
-    return result
 
 
 def post_instance(client: httpx.Client, data: bytes, compress: bool) -> httpx.Response:

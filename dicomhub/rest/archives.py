@@ -3,11 +3,15 @@
 
 Like Orthanc, these routes are synchronous (streamed) unless the POST body asks
 for ``"Asynchronous": true`` (or ``"Synchronous": false``): then the archive is
-built by a job and downloaded from ``/jobs/{id}/archive``.
+built by a job and downloaded from ``/jobs/{id}/archive``. A synchronous archive
+is built while it is sent, then recorded as a finished job (as Orthanc lists it).
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..core import archives, transcoding
-from ..core.errors import BadFileFormat, BadRequest
+from ..core.errors import BadFileFormat, BadRequest, DicomhubError, InternalError
 from ..core.job_requests import priority, wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
@@ -26,6 +30,8 @@ from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:upper_levels}
 from .common import archive_of, level_of
 from .jobs import job_created
+
+log = logging.getLogger("dicomhub.archives")
 
 
 @dataclass
@@ -113,9 +119,9 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
         extended = _truthy(body["Extended"], "Extended")
     if "Utf8" in body:
         utf8 = _truthy(body["Utf8"], "Utf8")
-    filename = body.get("Filename") or default_name
-    if not isinstance(filename, str):
-        raise BadFileFormat('The field "Filename" must be a string')
+    filename = body.get("Filename")
+    if not isinstance(filename, str) or not filename:  # Orthanc ignores a non-string
+        filename = default_name
     return _Options(
         resources,
         _check_filename(filename),
@@ -127,6 +133,15 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
         syntax,
         quality,
     )
+
+
+def _parameters(
+    ids: list[str], level: Level | None, options: _Options, media: bool
+) -> dict[str, Any]:
+    parameters = job_types.archive_parameters(ids, level, media, options.extended, options.utf8)
+    if options.transcode:
+        parameters.update(Transcode=options.transcode, LossyQuality=options.quality)
+    return parameters
 
 
 async def _answer(
@@ -146,33 +161,74 @@ async def _answer(
         transcoding.sender(options.transcode, options.quality),
     )
     return StreamingResponse(
-        stream,
+        _recorded(request, stream, items, _parameters(ids, level, options, media), options),
         200,
         media_type="application/zip",
         headers={"Content-Disposition": f'filename="{options.filename}"'},
     )
 
 
+def _recorded(
+    request: Request,
+    stream: Iterable[bytes],
+    items: list[archives.ArchiveItem],
+    parameters: dict[str, Any],
+    options: _Options,
+) -> Iterator[bytes]:
+    """Pass the ZIP on, then record it as a finished ``Archive`` or ``Media`` job
+    (its failure too). A client that goes away before the end leaves no job."""
+    archive = archive_of(request)
+    created, started = jobs_engine.job_time(), time.monotonic()
+    written = 0
+
+    def record(error: DicomhubError | None) -> None:
+        try:
+            jobs_engine.record_finished(
+                archive,
+                request.app.state.config,
+                job_types.MEDIA if parameters["Media"] else job_types.ARCHIVE,
+                parameters,
+                job_types.archive_content(items, written),
+                created,
+                int((time.monotonic() - started) * 1000),
+                error,
+                options.priority,
+                options.user_data,
+            )
+        except Exception:  # the client has its archive: do not break the answer
+            log.exception("cannot record the synchronous archive job")
+
+    try:
+        for chunk in stream:
+            written += len(chunk)
+            yield chunk
+    except DicomhubError as exc:
+        record(exc)
+        raise
+    except Exception as exc:
+        record(InternalError(str(exc)))
+        raise
+    record(None)
+
+
 async def _submit(
     request: Request, ids: list[str], level: Level | None, options: _Options, media: bool
 ) -> Response:
     """Check the resources now (unknown ones fail the request, as in Orthanc), then
-    leave the building of the archive to a job."""
+    leave the building of the archive to a job, its content known from the start."""
     archive = archive_of(request)
     if media:
-        await run_in_threadpool(archives.plan_media, archive, ids, level)
+        items = await run_in_threadpool(archives.plan_media, archive, ids, level)
     else:
-        await run_in_threadpool(archives.plan_archive, archive, ids, level, options.utf8)
-    parameters = job_types.archive_parameters(ids, level, media, options.extended, options.utf8)
-    if options.transcode:
-        parameters.update(Transcode=options.transcode, LossyQuality=options.quality)
+        items = await run_in_threadpool(archives.plan_archive, archive, ids, level, options.utf8)
     job_id = await run_in_threadpool(
         jobs_engine.submit,
         archive,
         job_types.MEDIA if media else job_types.ARCHIVE,
-        parameters,
+        _parameters(ids, level, options, media),
         options.priority,
         options.user_data,
+        job_types.archive_content(items, 0),
     )
     return job_created(job_id)
 

@@ -1,10 +1,11 @@
-"""``/modalities`` and ``/tools/dicom-echo``: the remote modalities and the synchronous
-SCU requests sent to them (C-ECHO, C-STORE).
+"""``/modalities`` and ``/tools/dicom-echo``: the remote modalities and the SCU
+requests sent to them (C-ECHO, C-STORE).
 
 Answers and errors follow Orthanc 1.10.1 as observed: a PUT or DELETE answers an
 empty 200, an unknown modality is "Accessing an inexistent item" (404), a failed
-association is "Error in the network protocol" (500). An asynchronous store is a
-``DicomModalityStore`` job; queries and retrieves are not here yet.
+association is "Error in the network protocol" (500). A store is a
+``DicomModalityStore`` job, which a synchronous request waits for (as Orthanc's, it
+is then listed in ``/jobs``); queries and retrieves are not here yet.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..core import ingest, reading
-from ..core.errors import BadFileFormat
-from ..core.job_requests import wants_job
+from ..core import ingest, modification_job, reading
+from ..core import storage_commitment as commitments
+from ..core.errors import BadFileFormat, BadParameterType, ParameterOutOfRange
+from ..core.job_requests import boolean_field, priority, store_body, wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.jobs.engine import JobContext
@@ -33,7 +35,8 @@ from ..core.modalities import (
     parse_modality,
 )
 from ..net import scu
-from .common import archive_of, body_bool, expand_arg, resources_in_body
+from ..net import storage_commitment as commitment_scu
+from .common import archive_of, expand_arg, resources_in_body
 from .jobs import job_created
 from .responses import json_response, text_response
 
@@ -85,10 +88,12 @@ def _options(body: Any) -> Mapping[str, Any]:
 
 def _timeout(request: Request, body: Mapping[str, Any], modality: RemoteModality) -> float:
     """The request's ``Timeout``, else the modality's, else ``DicomScuTimeout``."""
-    value = body.get("Timeout")
-    if value is not None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BadFileFormat('"Timeout" must be a positive integer')
+    if "Timeout" in body:
+        value = body["Timeout"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadFileFormat("Integer value expected in field: Timeout")
+        if value < 0:
+            raise BadFileFormat("Unsigned integer value expected in field: Timeout")
         if value > 0:
             return float(value)
     if modality.timeout > 0:
@@ -163,77 +168,98 @@ async def dicom_echo(request: Request) -> Response:
 
 
 # ---- C-STORE ----------------------------------------------------------------------
+STORE_JOB = "DicomModalityStore"
+_STORE_BATCH = 16  # instances per association between two checkpoints of a job
+
+
+def _move_originator(options: Mapping[str, Any], own_aet: str) -> tuple[str | None, int | None]:
+    """``MoveOriginatorAet`` / ``MoveOriginatorID`` as Orthanc reads them: a wrong
+    type is "Bad type for a parameter", an ID beyond 16 bits "Parameter out of
+    range"; an ID of 0 (or none) means no originator, and an ID without an AET has
+    this server's own AET as originator."""
+    aet = options.get("MoveOriginatorAet", "")
+    if not isinstance(aet, str):
+        raise BadParameterType()
+    number = options.get("MoveOriginatorID", 0)
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise BadParameterType()
+    if not 0 <= number <= 0xFFFF:
+        raise ParameterOutOfRange()
+    if number == 0:
+        return None, None
+    return aet or own_aet, number
+
+
+def _store_content(params: Mapping[str, Any], instances_count: int) -> dict[str, Any]:
+    """Orthanc's ``Content`` of a ``DicomModalityStore`` job, from its submission on."""
+    content: dict[str, Any] = {
+        "Description": "REST API",
+        "FailedInstancesCount": 0,
+        "InstancesCount": instances_count,
+        "LocalAet": params["LocalAet"],
+        "RemoteAet": params["Modality"]["aet"],
+    }
+    if params["Resources"]:
+        content["ParentResources"] = params["Resources"]
+    if params.get("MoveOriginatorID") is not None:
+        content["MoveOriginatorAET"] = params["MoveOriginatorAet"]
+        content["MoveOriginatorID"] = params["MoveOriginatorID"]
+    if params.get("StorageCommitmentTransactionUID"):
+        content["StorageCommitmentTransactionUID"] = params["StorageCommitmentTransactionUID"]
+    return content
+
+
 async def store(request: Request) -> Response:
-    body = _json_body(await request.body(), allow_empty=False)
+    """A ``DicomModalityStore`` job; a synchronous request (the default) waits for it
+    and answers its content, as Orthanc does, so it is listed in ``/jobs`` too."""
+    body = store_body(await request.body())
     resources = resources_in_body(body)
     options = _options(body)
+    job_priority = priority(options)
     asynchronous = wants_job(options)
-    commitment = body_bool(options, "StorageCommitment", False)
-    originator_aet = options.get("MoveOriginatorAet")
-    originator_id = options.get("MoveOriginatorID")
-    if originator_aet is not None and not isinstance(originator_aet, str):
-        raise BadFileFormat('"MoveOriginatorAet" must be a string')
-    if originator_id is not None and (
-        isinstance(originator_id, bool) or not isinstance(originator_id, int)
-    ):
-        raise BadFileFormat('"MoveOriginatorID" must be an integer')
+    if not isinstance(options.get("StorageCommitment", False), bool):
+        raise BadParameterType()
+    commitment = bool(options.get("StorageCommitment", False))
+    if not isinstance(options.get("LocalAet", ""), str):
+        raise BadParameterType()
+    config = request.app.state.config
+    originator_aet, originator_id = _move_originator(
+        options, str(config.get("DicomAet") or "ORTHANC")
+    )
+    permissive = boolean_field(options, "Permissive", False)
 
     archive = archive_of(request)
     modality = await run_in_threadpool(registry_of(request).get, request.path_params["name"])
     local_aet = _local_aet(request, options, modality)
     timeout = _timeout(request, options, modality)
     instances = await run_in_threadpool(instances_to_send, archive, resources)
-    if asynchronous:
-        return await _submit_store(
-            request,
-            options,
-            resources,
-            modality,
-            local_aet,
-            timeout,
-            originator_aet,
-            originator_id,
-            commitment,
-        )
-    items = [
-        scu.Outgoing(
-            i.sop_class_uid,
-            i.transfer_syntax,
-            lambda public_id=i.public_id: reading.instance_file(archive, public_id),
-            i.public_id,
-        )
-        for i in instances
-    ]
-    sent, failed = await run_in_threadpool(
-        scu.store,
-        modality,
-        items,
-        local_aet,
-        timeout,
-        originator_aet,
-        originator_id,
-        body_bool(options, "Permissive", False),
-        _transcodes(request.app.state.config),
-    )
-    await run_in_threadpool(log_exports, archive, sent, modality.aet)
-    answer: dict[str, Any] = {
-        "Description": "REST API",
-        "FailedInstancesCount": failed,
-        "InstancesCount": len(sent) + failed,
+    parameters = {
+        "Resources": resources,
+        "Modality": dataclasses.asdict(modality),
         "LocalAet": local_aet,
-        "RemoteAet": modality.aet,
+        "Timeout": timeout,
+        "MoveOriginatorAet": originator_aet,
+        "MoveOriginatorID": originator_id,
+        "Permissive": permissive,
+        "StorageCommitment": commitment,
+        # fixed now, as Orthanc shows it from the submission on
+        "StorageCommitmentTransactionUID": (
+            commitments.new_transaction_uid() if commitment else None
+        ),
+        "Synchronous": not asynchronous,
     }
-    if resources:
-        answer["ParentResources"] = resources
-    if originator_aet is not None:
-        answer["MoveOriginatorAET"] = originator_aet
-    if originator_id is not None:
-        answer["MoveOriginatorID"] = originator_id
-    if commitment:
-        answer["StorageCommitmentTransactionUID"] = await run_in_threadpool(
-            _commit, archive, request.app.state.config, modality, local_aet, timeout, sent
-        )
-    return json_response(answer)
+    job_id = await run_in_threadpool(
+        jobs_engine.submit,
+        archive,
+        STORE_JOB,
+        parameters,
+        job_priority,
+        options.get("UserData"),
+        _store_content(parameters, len(instances)),
+    )
+    if asynchronous:
+        return job_created(job_id)
+    return json_response(await run_in_threadpool(modification_job.wait, archive, job_id))
 
 
 def _commit(
@@ -243,51 +269,14 @@ def _commit(
     local_aet: str,
     timeout: float | None,
     public_ids: list[str],
-) -> str:
-    """``StorageCommitment``: ask the modality to commit what was sent (imported here:
-    the storage commitment module builds on this one)."""
-    from .storage_commitment import store_commitment
-
-    return store_commitment(archive, config, modality, local_aet, timeout, public_ids)
-
-
-STORE_JOB = "DicomModalityStore"
-_STORE_BATCH = 16  # instances per association between two checkpoints of a job
-
-
-async def _submit_store(
-    request: Request,
-    options: Mapping[str, Any],
-    resources: list[str],
-    modality: RemoteModality,
-    local_aet: str,
-    timeout: float | None,
-    originator_aet: str | None,
-    originator_id: int | None,
-    commitment: bool = False,
-) -> Response:
-    priority = options.get("Priority", 0)
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise BadFileFormat("Integer value expected in field: Priority")
-    parameters = {
-        "Resources": resources,
-        "Modality": dataclasses.asdict(modality),
-        "LocalAet": local_aet,
-        "Timeout": timeout,
-        "MoveOriginatorAet": originator_aet,
-        "MoveOriginatorID": originator_id,
-        "Permissive": body_bool(options, "Permissive", False),
-        "StorageCommitment": commitment,
-    }
-    job_id = await run_in_threadpool(
-        jobs_engine.submit,
-        archive_of(request),
-        STORE_JOB,
-        parameters,
-        priority,
-        options.get("UserData"),
-    )
-    return job_created(job_id)
+    transaction_uid: str,
+) -> None:
+    """``StorageCommitment``: ask the modality to commit what was sent, under the
+    transaction UID the job was given at its submission."""
+    references = commitments.references_of_resources(archive, public_ids)
+    reports = commitments.CommitmentReports(archive, config)
+    reports.start(transaction_uid, modality.aet)
+    commitment_scu.request(modality, local_aet, timeout, transaction_uid, references, reports)
 
 
 def _transcodes(config: Mapping[str, Any]) -> bool:
@@ -296,23 +285,23 @@ def _transcodes(config: Mapping[str, Any]) -> bool:
 
 
 def run_store_job(context: JobContext) -> None:
+    """A synchronous store waits for its job: the outcome is left for it."""
+    modification_job.run_and_publish(context, _send)
+
+
+def _send(context: JobContext) -> None:
     """Send in batches, one association each, so cancel and pause are honoured
-    between batches; a restarted job sends everything again, as Orthanc's does."""
+    between batches; a restarted job sends everything again, as Orthanc's does. A
+    synchronous store sends everything in one association, as it always did."""
     params = context.parameters
     archive = context.archive
     modality = RemoteModality(**params["Modality"])
     instances = instances_to_send(archive, params["Resources"])
-    content: dict[str, Any] = {
-        "Description": "REST API",
-        "FailedInstancesCount": 0,
-        "InstancesCount": len(instances),
-        "LocalAet": params["LocalAet"],
-        "RemoteAet": modality.aet,
-    }
-    if params["Resources"]:
-        content["ParentResources"] = params["Resources"]
+    content = _store_content(params, len(instances))
     context.content = content
-    for start in range(0, len(instances), _STORE_BATCH):
+    batch_size = max(1, len(instances)) if params.get("Synchronous") else _STORE_BATCH
+    stored: list[str] = []
+    for start in range(0, len(instances), batch_size):
         context.checkpoint(start / max(1, len(instances)), force=True)
         batch = [
             scu.Outgoing(
@@ -321,7 +310,7 @@ def run_store_job(context: JobContext) -> None:
                 lambda public_id=i.public_id: reading.instance_file(archive, public_id),
                 i.public_id,
             )
-            for i in instances[start : start + _STORE_BATCH]
+            for i in instances[start : start + batch_size]
         ]
         sent, failed = scu.store(
             modality,
@@ -334,15 +323,19 @@ def run_store_job(context: JobContext) -> None:
             _transcodes(context.config),
         )
         log_exports(archive, sent, modality.aet)
+        stored += sent
         content["FailedInstancesCount"] += failed
     if params.get("StorageCommitment"):
-        content["StorageCommitmentTransactionUID"] = _commit(
+        uid = params.get("StorageCommitmentTransactionUID") or commitments.new_transaction_uid()
+        content["StorageCommitmentTransactionUID"] = uid
+        _commit(
             archive,
             context.config,
             modality,
             params["LocalAet"],
             params["Timeout"],
-            [i.public_id for i in instances],
+            stored,
+            uid,
         )
 
 
@@ -355,7 +348,7 @@ async def store_straight(request: Request) -> Response:
     archive = archive_of(request)
     parsed = await run_in_threadpool(ingest.parse, archive, data)
     modality = await run_in_threadpool(registry_of(request).get, request.path_params["name"])
-    item = scu.Outgoing(parsed.sop_class_uid, parsed.transfer_syntax, lambda: data)
+    item = scu.Outgoing(parsed.sop_class_uid or "", parsed.transfer_syntax, lambda: data)
     await run_in_threadpool(
         functools.partial(scu.store, transcode=_transcodes(request.app.state.config)),
         modality,
@@ -363,7 +356,9 @@ async def store_straight(request: Request) -> Response:
         _local_aet(request, {}, modality),
         _timeout(request, {}, modality),
     )
-    return json_response({"SOPClassUID": parsed.sop_class_uid, "SOPInstanceUID": parsed.sop_uid})
+    return json_response(
+        {"SOPClassUID": parsed.sop_class_uid or "", "SOPInstanceUID": parsed.sop_uid}
+    )
 
 
 def routes() -> list[Route]:

@@ -1,12 +1,13 @@
-"""``/peers``: the Orthanc peers and the synchronous sending of resources to them.
+"""``/peers``: the Orthanc peers and the sending of resources to them.
 
 Answers follow Orthanc 1.10.1 as observed: PUT and DELETE answer an empty 200, an
 unknown peer is "Unknown resource" (404) on its sub-routes and "Accessing an
 inexistent item" (404) on DELETE, ``GET /peers/{unknown}`` an empty 404. The store
 answer carries ``Compress``, ``Description``, the instance counts, the peer (with
-its header values, without its password) and the size sent. An asynchronous store
-is an ``OrthancPeerStore`` job; ``Transcode`` (with ``LossyQuality``) changes the
-transfer syntax of each file sent (a file that cannot be transcoded goes as stored).
+its header values, without its password) and the size sent. A store is an
+``OrthancPeerStore`` job, which a synchronous request waits for; ``Transcode``
+(with ``LossyQuality``) changes the transfer syntax of each file sent (a file that
+cannot be transcoded goes as stored).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..core import reading, transcoding
+from ..core import modification_job, transcoding
 from ..core.errors import BadFileFormat
-from ..core.job_requests import wants_job
+from ..core.job_requests import boolean_field, priority, store_body, wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.modalities import instances_to_send
-from ..core.peers import PeerRegistry, parse_peer, peer_system, send_instances, store_straight
-from .common import archive_of, body_bool, expand_arg, resources_in_body
+from ..core.peers import PeerRegistry, parse_peer, peer_system, store_straight
+from .common import archive_of, expand_arg, resources_in_body
 from .jobs import job_created
 from .responses import json_response, text_response
 
@@ -90,58 +91,40 @@ async def system(request: Request) -> Response:
 
 
 async def store(request: Request) -> Response:
-    body = _json_body(await request.body())
+    """An ``OrthancPeerStore`` job; a synchronous request (the default) waits for it
+    and answers its content, as Orthanc does, so it is listed in ``/jobs`` too."""
+    body = store_body(await request.body())
     resources = resources_in_body(body)
     options: Mapping[str, Any] = body if isinstance(body, dict) else {}
-    compress = body_bool(options, "Compress", False)
+    job_priority = priority(options)
     asynchronous = wants_job(options)
+    compress = boolean_field(options, "Compress", False)
     syntax = options.get("Transcode")
     target = transcoding.parse_syntax(syntax) if syntax not in (None, "") else None
     quality = transcoding.parse_quality(options.get("LossyQuality"), archive_of(request).settings)
-    transcode = transcoding.sender(target, quality)
-    registry = registry_of(request)
     archive = archive_of(request)
-    peer = await run_in_threadpool(registry.get, request.path_params["name"])
+    name = request.path_params["name"]
+    peer = await run_in_threadpool(registry_of(request).get, name)
     instances = await run_in_threadpool(instances_to_send, archive, resources)
-    if asynchronous:
-        priority = options.get("Priority", 0)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise BadFileFormat("Integer value expected in field: Priority")
-        parameters = {"Peer": request.path_params["name"], "Resources": resources}
-        parameters["Compress"] = compress
-        if target is not None:
-            parameters.update(Transcode=str(target), LossyQuality=quality)
-        job_id = await run_in_threadpool(
-            jobs_engine.submit,
-            archive,
-            job_types.PEER_STORE,
-            parameters,
-            priority,
-            options.get("UserData"),
-        )
-        return job_created(job_id)
-    result = await run_in_threadpool(
-        send_instances,
-        registry,
-        peer,
-        [i.public_id for i in instances],
-        (lambda public_id: reading.instance_file(archive, public_id))
-        if transcode is None
-        else (lambda public_id: transcode(reading.instance_file(archive, public_id))),
-        compress,
+    parameters: dict[str, Any] = {"Peer": name, "Resources": resources, "Compress": compress}
+    if target is not None:
+        parameters.update(Transcode=str(target), LossyQuality=quality)
+    parameters["Synchronous"] = not asynchronous
+    content = job_types.peer_store_content(
+        peer.to_store_json(), resources, len(instances), compress
     )
-    answer: dict[str, Any] = {
-        "Compress": compress,
-        "Description": "REST API",
-        "FailedInstancesCount": 0,
-        "InstancesCount": result.instances,
-        "Peer": peer.to_store_json(),
-        "Size": str(result.size),
-        "SizeMB": result.size // (1024 * 1024),
-    }
-    if resources:
-        answer["ParentResources"] = resources
-    return json_response(answer)
+    job_id = await run_in_threadpool(
+        jobs_engine.submit,
+        archive,
+        job_types.PEER_STORE,
+        parameters,
+        job_priority,
+        options.get("UserData"),
+        content,
+    )
+    if asynchronous:
+        return job_created(job_id)
+    return json_response(await run_in_threadpool(modification_job.wait, archive, job_id))
 
 
 async def store_straight_route(request: Request) -> Response:

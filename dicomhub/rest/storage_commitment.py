@@ -8,7 +8,6 @@ the transaction UID; an unknown transaction is "Accessing an inexistent item" (4
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -117,21 +116,6 @@ async def remove_committed(request: Request) -> Response:
     report = await run_in_threadpool(reports_of(request).get, request.path_params["id"])
     await run_in_threadpool(_remove, archive_of(request), report)
     return json_response({})
-
-
-def store_commitment(
-    archive: Archive,
-    config: Mapping[str, Any],
-    modality: RemoteModality,
-    local_aet: str,
-    timeout: float | None,
-    public_ids: list[str],
-) -> str:
-    """``StorageCommitment: true`` of a C-STORE: commit what was just sent."""
-    references = sc.references_of_resources(archive, public_ids)
-    return commit(
-        archive, sc.CommitmentReports(archive, config), modality, local_aet, timeout, references
-    )
 
 
 def routes() -> list[Route]:

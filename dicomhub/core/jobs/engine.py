@@ -78,6 +78,36 @@ def outputs_folder(archive: Archive) -> str:
 
 
 # ---- what every process may do ------------------------------------------------
+def _row(
+    session: Any,
+    job_id: str,
+    job_type: str,
+    parameters: Mapping[str, Any],
+    priority: int,
+    user_data: Any,
+    content: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """A new job row, Pending until the caller says otherwise."""
+    return {
+        "id": job_id,
+        "seq": session.next_job_seq(),
+        "type": job_type,
+        "state": PENDING,
+        "priority": priority,
+        "progress": 0,
+        "creation_time": job_time(),
+        "completion_time": None,
+        "runtime": 0,
+        "error_code": 0,
+        "error_details": "",
+        "request": None,
+        "user_data": None if user_data is None else orjson.dumps(user_data).decode(),
+        "parameters": orjson.dumps(dict(parameters)).decode(),
+        "content": orjson.dumps(dict(content or {})).decode(),
+        "outputs": "{}",
+    }
+
+
 def submit(
     archive: Archive,
     job_type: str,
@@ -86,33 +116,61 @@ def submit(
     user_data: Any = None,
     content: Mapping[str, Any] | None = None,
 ) -> str:
+    """Queue a job. ``content`` is what ``GET /jobs/{id}`` shows until the job runs
+    (Orthanc fills it in at submission, so a job cancelled before it starts keeps it)."""
     job_id = str(uuid.uuid4())
 
     def insert(tx: Any) -> None:
         tx.session.insert_job(
-            {
-                "id": job_id,
-                "seq": tx.session.next_job_seq(),
-                "type": job_type,
-                "state": PENDING,
-                "priority": priority,
-                "progress": 0,
-                "creation_time": job_time(),
-                "completion_time": None,
-                "runtime": 0,
-                "error_code": 0,
-                "error_details": "",
-                "request": None,
-                "user_data": None if user_data is None else orjson.dumps(user_data).decode(),
-                "parameters": orjson.dumps(dict(parameters)).decode(),
-                "content": orjson.dumps(dict(content or {})).decode(),
-                "outputs": "{}",
-            }
+            _row(tx.session, job_id, job_type, parameters, priority, user_data, content)
         )
 
     archive.write(insert)
     _announce(archive, ChangeType.JobSubmitted, job_id)
     _wake()
+    return job_id
+
+
+def record_finished(
+    archive: Archive,
+    config: Mapping[str, Any],
+    job_type: str,
+    parameters: Mapping[str, Any],
+    content: Mapping[str, Any],
+    created: str,
+    runtime_ms: int,
+    error: DicomhubError | None = None,
+    priority: int = 0,
+    user_data: Any = None,
+) -> str:
+    """Record a job that ran inside its request rather than in the runner (a
+    synchronous archive, streamed to the client while it is built), so that
+    ``/jobs`` and the scripts' job callbacks see it as they see Orthanc's.
+
+    ``created`` is the ``job_time()`` of its start; ``error`` its failure, if any.
+    The row is pruned like any finished job (``JobsHistorySize``). As for the jobs a
+    worker submits, the callbacks (in the first HTTP worker) hear of it only when
+    that worker records it."""
+    job_id = str(uuid.uuid4())
+
+    def insert(tx: Any) -> list[str]:
+        row = _row(tx.session, job_id, job_type, parameters, priority, user_data, content)
+        row.update(
+            state=FAILURE if error else SUCCESS,
+            progress=0 if error else 100,
+            creation_time=created,
+            completion_time=job_time(),
+            runtime=runtime_ms,
+            error_code=error.code if error else 0,
+            error_details=(error.details or "") if error else "",
+        )
+        tx.session.insert_job(row)
+        return prune(archive, tx.session, config)
+
+    for folder in archive.write(insert):
+        shutil.rmtree(folder, ignore_errors=True)
+    _announce(archive, ChangeType.JobSubmitted, job_id)
+    _announce(archive, ChangeType.JobFailure if error else ChangeType.JobSuccess, job_id)
     return job_id
 
 
@@ -229,10 +287,9 @@ def delete(archive: Archive, job_id: str) -> bool:
 def output(archive: Archive, job_id: str, key: str) -> dict[str, Any]:
     """The output ``key`` of a job: ``{"path", "mime", "filename"}``."""
     job = get_job(archive, job_id)
-    if job is None:
-        raise InexistentItem(f"Unknown job: {job_id}")
-    found = orjson.loads(job["outputs"]).get(key)
+    found = None if job is None else orjson.loads(job["outputs"]).get(key)
     if found is None or not os.path.exists(found["path"]):
+        # Orthanc says the same for an unknown job
         raise InexistentItem(f"Job has no such output: {key}")
     return found
 
@@ -336,8 +393,6 @@ class JobRunner:
         self.kinds = kinds  # not copied: faces may register kinds at import
         self.no_jobs = no_jobs
         self.poll_interval = poll_interval
-        self.history_size = int(config.get("JobsHistorySize", 10))
-        self.media_archive_size = int(config.get("MediaArchiveSize", 1))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -452,7 +507,7 @@ class JobRunner:
             if state in FINISHED:
                 values["completion_time"] = job_time()
             tx.session.update_job(job_id, **values)
-            return self._prune(tx.session)
+            return prune(self.archive, tx.session, self.config)
 
         for folder in self.archive.write(fn):
             shutil.rmtree(folder, ignore_errors=True)
@@ -460,22 +515,26 @@ class JobRunner:
             done = ChangeType.JobSuccess if state == SUCCESS else ChangeType.JobFailure
             _announce(self.archive, done, job_id)
 
-    def _prune(self, session: Any) -> list[str]:
-        """Keep ``JobsHistorySize`` finished jobs and ``MediaArchiveSize`` archives."""
-        root = outputs_folder(self.archive)
-        finished = [j for j in session.jobs() if j["state"] in FINISHED]
-        finished.sort(key=lambda j: j["completion_time"] or "")
-        folders: list[str] = []
-        excess = len(finished) - max(0, self.history_size)
-        for job in finished[: max(0, excess)]:
-            session.delete_job(job["id"])
-            folders.append(os.path.join(root, job["id"]))
-        kept = finished[max(0, excess) :]
-        with_archive = [j for j in kept if "archive" in orjson.loads(j["outputs"])]
-        surplus = len(with_archive) - max(0, self.media_archive_size)
-        for job in with_archive[: max(0, surplus)]:
-            outputs = orjson.loads(job["outputs"])
-            outputs.pop("archive")
-            session.update_job(job["id"], outputs=orjson.dumps(outputs).decode())
-            folders.append(os.path.join(root, job["id"]))
-        return folders
+
+def prune(archive: Archive, session: Any, config: Mapping[str, Any]) -> list[str]:
+    """Keep ``JobsHistorySize`` finished jobs and ``MediaArchiveSize`` archives; the
+    output folders to remove once the transaction is committed."""
+    history_size = int(config.get("JobsHistorySize", 10))
+    media_archive_size = int(config.get("MediaArchiveSize", 1))
+    root = outputs_folder(archive)
+    finished = [j for j in session.jobs() if j["state"] in FINISHED]
+    finished.sort(key=lambda j: j["completion_time"] or "")
+    folders: list[str] = []
+    excess = len(finished) - max(0, history_size)
+    for job in finished[: max(0, excess)]:
+        session.delete_job(job["id"])
+        folders.append(os.path.join(root, job["id"]))
+    kept = finished[max(0, excess) :]
+    with_archive = [j for j in kept if "archive" in orjson.loads(j["outputs"])]
+    surplus = len(with_archive) - max(0, media_archive_size)
+    for job in with_archive[: max(0, surplus)]:
+        outputs = orjson.loads(job["outputs"])
+        outputs.pop("archive")
+        session.update_job(job["id"], outputs=orjson.dumps(outputs).decode())
+        folders.append(os.path.join(root, job["id"]))
+    return folders

@@ -13,6 +13,7 @@ from typing import Any
 from ...dicom.levels import Level
 from .. import archives, reading, transcoding
 from ..modalities import instances_to_send
+from ..modification_job import run_and_publish
 from ..peers import PeerRegistry, post_instance
 from .engine import JobContext, JobKind
 
@@ -88,7 +89,31 @@ def _sender(params: dict[str, Any]):  # type: ignore[no-untyped-def]
 PEER_STORE = "OrthancPeerStore"
 
 
+def peer_store_content(
+    peer_json: Any, resources: list[str], instances_count: int, compress: bool
+) -> dict[str, Any]:
+    """Orthanc's ``Content`` of an ``OrthancPeerStore`` job, from its submission on."""
+    content: dict[str, Any] = {
+        "Compress": compress,
+        "Description": "REST API",
+        "FailedInstancesCount": 0,
+        "InstancesCount": instances_count,
+        "Peer": peer_json,
+        "Size": "0",
+        "SizeMB": 0,
+    }
+    if resources:
+        content["ParentResources"] = resources
+    return content
+
+
 def run_peer_store(context: JobContext) -> None:
+    """A synchronous store (``Synchronous`` in its parameters) waits for the job:
+    its outcome is left for the waiting request."""
+    run_and_publish(context, _send_to_peer)
+
+
+def _send_to_peer(context: JobContext) -> None:
     """POST each instance to the peer on one connection, with a checkpoint between
     two instances; the peer is looked up again by name, so a restarted job uses the
     peer as configured now."""
@@ -97,17 +122,9 @@ def run_peer_store(context: JobContext) -> None:
     peer = registry.get(params["Peer"])
     instances = instances_to_send(context.archive, params["Resources"])
     compress = bool(params.get("Compress"))
-    content: dict[str, Any] = {
-        "Compress": compress,
-        "Description": "REST API",
-        "FailedInstancesCount": 0,
-        "InstancesCount": len(instances),
-        "Peer": peer.to_store_json(),
-        "Size": "0",
-        "SizeMB": 0,
-    }
-    if params["Resources"]:
-        content["ParentResources"] = params["Resources"]
+    content = peer_store_content(
+        peer.to_store_json(), params["Resources"], len(instances), compress
+    )
     context.content = content
     size = 0
     transcode = _sender(params)
