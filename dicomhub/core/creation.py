@@ -3,8 +3,10 @@
 - ``Tags`` (or, in the deprecated form, the whole body) name the tags; new study,
   series and SOP instance UIDs and a random patient ID are made unless given, and
   overriding one of them (or a tag inherited from the parent) needs ``Force``;
-- ``Parent`` (a patient, study or series) attaches the instance to it: the tags of
-  the parent levels are copied from one of its instances, with its character set;
+- ``Parent`` (a patient, study or series) attaches the instance to it: the
+  attributes of the Patient, General Study and General Series modules (down to the
+  parent's level, sequences excepted) are copied from its last instance, with its
+  character set;
 - ``Content``: one data URI (PNG, JPEG, PDF) makes one instance; a list makes a new
   series of one instance per item (each item a data URI, or ``{"Content", "Tags"}``),
   numbered 1, 2, ... as Orthanc does; if one fails, the series is removed.
@@ -15,6 +17,7 @@ transcoding and the change log apply to it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 from collections.abc import Mapping
@@ -26,7 +29,7 @@ from pydicom.uid import generate_uid
 
 from ..dicom import creation as build
 from ..dicom.levels import Level
-from ..dicom.main_tags import MAIN_TAGS
+from ..dicom.modules import LEVEL_MODULES
 from ..dicom.tag_names import parse_tag
 from ..dicom.values import ENCODING_TERMS
 from .archive import Archive
@@ -87,6 +90,7 @@ _ERRORS: dict[str, type[DicomhubError]] = {
     "OutOfRange": BadFileFormat,
     "BadFormat": BadFileFormat,
     "UnsupportedMime": UnsupportedContent,
+    "JpegError": InternalError,  # Orthanc's JPEG decoder fails with an internal error
 }
 _DATES = ("AcquisitionDate", "ContentDate", "InstanceCreationDate")
 _TIMES = ("AcquisitionTime", "ContentTime", "InstanceCreationTime")
@@ -101,14 +105,22 @@ def _bool_field(body: Mapping[str, Any], name: str, default: bool) -> bool:
     return value
 
 
+#: The DICOM terms of the character sets dicomhub knows; the single-byte ones may be
+#: given as their ISO 2022 term too (``ISO 2022 IR 100`` is ``ISO_IR 100``).
+_CHARSET_TERMS = frozenset(ENCODING_TERMS.values())
+
+
 def _charset(value: Any) -> str:
-    """A SpecificCharacterSet term, or Orthanc's name of an encoding, as a term."""
+    """The SpecificCharacterSet term of a request, as Orthanc reads it: one DICOM term
+    (not Orthanc's name of an encoding such as ``Utf8``), in any case, spaces around."""
     if isinstance(value, str):
-        text = value.strip()
-        if text in ENCODING_TERMS:
-            return ENCODING_TERMS[text]
-        if text in ENCODING_TERMS.values() or text.replace(" ", "_") in ENCODING_TERMS.values():
+        text = value.strip().upper()
+        if text in _CHARSET_TERMS:
             return text
+        if text.startswith("ISO 2022 IR "):
+            single_byte = "ISO_IR " + text[len("ISO 2022 IR ") :]
+            if single_byte in _CHARSET_TERMS:
+                return single_byte
     raise ParameterOutOfRange(f"Unknown specific character set: {value}")
 
 
@@ -134,7 +146,8 @@ def _parent_tags(archive: Archive, parent: Any) -> tuple[Level, Dataset]:
         instances = session.descendant_instances(row)
         if not instances:
             raise InternalError("The parent resource has no instance")
-        sibling_id = min(instances, key=lambda r: r.id).public_id
+        # the instance added last, as Orthanc
+        sibling_id = max(instances, key=lambda r: r.id).public_id
         level = Level(row.level)
     sibling = dcmread(  # force: the sibling may be a data set stored without its file meta
         io.BytesIO(instance_file(archive, sibling_id)), stop_before_pixels=True, force=True
@@ -143,8 +156,9 @@ def _parent_tags(archive: Archive, parent: Any) -> tuple[Level, Dataset]:
     for each in (Level.PATIENT, Level.STUDY, Level.SERIES):
         if each > level:
             break
-        for tag in MAIN_TAGS[each]:
-            if tag in sibling:
+        # the module's attributes, empty ones too; Orthanc copies no sequence
+        for tag in LEVEL_MODULES[each]:
+            if tag in sibling and sibling[tag].VR != "SQ":
                 inherited[tag] = sibling[tag]
     if "SpecificCharacterSet" in sibling:
         inherited.SpecificCharacterSet = sibling.SpecificCharacterSet
@@ -196,9 +210,9 @@ def create(
     except build.CreationError as exc:
         raise _translate(exc) from exc
 
-    content = body.get("Content")
-    if content is None:
+    if "Content" not in body:
         return _store(archive, ds, origin).to_json()
+    content = body["Content"]
     if isinstance(content, str):
         _embed(ds, content)
         return _store(archive, ds, origin).to_json()
@@ -216,8 +230,14 @@ def _embed(ds: Dataset, uri: str) -> None:
         raise _translate(exc) from exc
 
 
-def _store(archive: Archive, ds: Dataset, origin: Origin) -> StoreResult:
-    return store(archive, build.to_bytes(ds), origin)
+def _store(
+    archive: Archive, ds: Dataset, origin: Origin, written_charset: Any = build.KEEP_CHARSET
+) -> StoreResult:
+    """Store ``ds``; ``written_charset``: the SpecificCharacterSet to write instead of
+    the one its text is encoded with (``None``: none)."""
+    if not str(ds.get("SOPInstanceUID", "") or "").strip():  # given empty, with Force
+        raise BadFileFormat("missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")
+    return store(archive, build.to_bytes(ds, written_charset), origin)
 
 
 def _create_series(
@@ -267,23 +287,37 @@ def _copy(ds: Dataset) -> Dataset:
 
 
 def _create_v1(archive: Archive, body: dict[str, Any], origin: Origin) -> dict[str, Any]:
-    """The deprecated form: the body is the tags, ``PixelData`` a data URI."""
-    ds = build.new_dataset(ENCODING_TERMS.get(archive.settings.default_encoding, "ISO_IR 100"))
+    """The deprecated form: the body is the tags, ``PixelData`` a data URI. As Orthanc,
+    the text is encoded with the default encoding but no SpecificCharacterSet is
+    written, unless the body has one: then it is written as given, a plain tag."""
+    default_term = ENCODING_TERMS.get(archive.settings.default_encoding, "ISO_IR 100")
+    ds = build.new_dataset(default_term)
+    charset: str | None = None
+    pixels: str | None = None
     for name, value in body.items():
         if not isinstance(value, str):
             raise CreateDicomNotString()
         try:
-            tag = parse_tag(name)
-        except ValueError as exc:
-            raise UnknownTagInCreation(str(exc)) from exc
+            tag = parse_tag(name) if name.strip() else None
+        except ValueError:
+            tag = None
+        if tag is None:
+            raise UnknownTagInCreation(f"unknown DICOM tag: {name}")
         if tag == build.PIXEL_DATA:
-            _embed(ds, value)
+            pixels = value
+        elif tag == build.SPECIFIC_CHARACTER_SET:
+            charset = value
+            # a term dicomhub knows encodes the text (Orthanc keeps the default)
+            with contextlib.suppress(ParameterOutOfRange):
+                ds.SpecificCharacterSet = _charset(value)
         else:
             try:
                 build.inject_tags(ds, {name: value}, False, "", True)
             except build.CreationError as exc:
                 raise _translate(exc) from exc
-    return _store(archive, ds, origin).to_json()
+    if pixels is not None:
+        _embed(ds, pixels)
+    return _store(archive, ds, origin, charset).to_json()
 
 
 __all__ = ["create"]

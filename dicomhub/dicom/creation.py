@@ -8,20 +8,24 @@ Orthanc does) or a PDF document (Encapsulated PDF Storage).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from pydicom import dcmread
 from pydicom.datadict import dictionary_VR, get_private_entry
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
-from .data_uri import BadDataUri, is_data_uri, parse_data_uri
+from .data_uri import BadDataUri, parse_data_uri
 from .tag_names import parse_tag
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -29,12 +33,17 @@ ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 #: SOP Class UID (``/tools/create-dicom`` without content does not set one).
 PLACEHOLDER_SOP_CLASS = "1.2.276.0.7230010.3.1.0.1"
 SPECIFIC_CHARACTER_SET = 0x00080005
+SOP_INSTANCE_UID = 0x00080018
 PIXEL_DATA = 0x7FE00010
 _BINARY_PREFIX = "data:application/octet-stream;base64,"
 _BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
 _INT_VRS = {"US": (0, 0xFFFF), "SS": (-0x8000, 0x7FFF), "UL": (0, 0xFFFFFFFF)}
 _INT_VRS |= {"SL": (-0x80000000, 0x7FFFFFFF), "UV": (0, 2**64 - 1), "SV": (-(2**63), 2**63 - 1)}
 _FLOAT_VRS = {"FL", "FD"}
+#: ``Content``: Orthanc's form of a data URI (case-insensitive), with its MIME type.
+_CONTENT_URI = re.compile(r"data:([^;,]+);base64,(.*)", re.IGNORECASE | re.DOTALL)
+_IMAGE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+_PILLOW_FORMATS = {"PNG": ("PNG",), "JPEG": ("JPEG", "MPO")}
 #: Tags a request may set although they already have a value (Orthanc's list: the
 #: patient ID and the dates/times the server fills in).
 REPLACEABLE: frozenset[int] = frozenset(
@@ -94,6 +103,8 @@ def inject_tags(
     (a new identifier, a tag inherited from the parent) is refused, except the patient
     ID and the dates/times."""
     for name, value in tags.items():
+        if not name.strip():  # pydicom would read "" as the keyword of (300a,0782)
+            raise CreationError("UnknownTag", f"unknown DICOM tag: {name}")
         try:
             tag = parse_tag(name)
         except ValueError as exc:
@@ -104,13 +115,18 @@ def inject_tags(
             raise CreationError("OverrideTag", name)
         if tag == PIXEL_DATA:
             raise CreationError("UseContent")
+        if protect and tag == SOP_INSTANCE_UID and not isinstance(value, str):
+            raise CreationError("BadType")  # Orthanc reads it as a string, without details
         _set(ds, tag, value, interpret_binary, private_creator, force)
 
 
 def _set(
     ds: Dataset, tag: int, value: Any, interpret_binary: bool, creator: str, force: bool
 ) -> None:
-    vr = _vr(ds, tag, creator)
+    vr = _vr(tag, creator)
+    if value is None:
+        ds[tag] = DataElement(tag, vr, _null_value(tag, vr))
+        return
     if isinstance(value, list):
         if vr not in ("SQ", "UN"):
             raise CreationError("BadType", f"Bad Parameter type for tag {_hex(tag)}")
@@ -141,6 +157,18 @@ def _binary_value(vr: str, payload: bytes) -> Any:
     return payload.decode("latin-1")
 
 
+def _null_value(tag: int, vr: str) -> Any:
+    """The value of a JSON ``null``: empty, as Orthanc, except for the VRs whose empty
+    text it cannot convert (numbers, sequences: out of range; tags: unknown tag)."""
+    if vr in _BINARY_VRS or vr.startswith("OB") or vr.endswith("OW"):
+        return b""
+    if vr == "SQ" or vr in _INT_VRS or vr in _FLOAT_VRS:
+        raise CreationError("OutOfRange", _range_message(tag, ""))
+    if vr == "AT":
+        raise CreationError("UnknownTag")
+    return ""
+
+
 def _typed(tag: int, vr: str, text: str) -> Any:
     """The string of the request as the value pydicom wants for ``vr``."""
     if vr in _BINARY_VRS:
@@ -158,6 +186,8 @@ def _typed(tag: int, vr: str, text: str) -> Any:
             raise CreationError("OutOfRange", _range_message(tag, text))
         return numbers[0] if len(numbers) == 1 else numbers
     if vr == "AT":
+        if not text.strip():
+            return None
         try:
             return [parse_tag(p) for p in text.split("\\")]
         except ValueError as exc:
@@ -171,24 +201,22 @@ def _range_message(tag: int, text: str) -> str:
     )
 
 
-def _vr(ds: Dataset, tag: int, creator: str) -> str:
-    group, element = tag >> 16, tag & 0xFFFF
+def _vr(tag: int, creator: str) -> str:
+    """The VR of ``tag``. A private tag takes its VR from the dictionary of the request's
+    private creator, looked up by the low byte of its element as DCMTK does (so with
+    ``SIEMENS CSA HEADER``, (0029,0010) is OB), whatever creator element the data set
+    holds; without a creator, or unknown to it, it is UN. The creator element itself
+    is not written: only the tags of the request are (as Orthanc)."""
+    group = tag >> 16
     if group % 2 == 0:
         try:
-            return dictionary_VR(tag)
+            vr = dictionary_VR(tag)
         except KeyError:
             return "UN"
-    if element < 0x0100:  # a private creator element
-        return "LO"
-    block = element >> 8
-    owner_tag = (group << 16) | block
-    owner = str(ds[owner_tag].value) if owner_tag in ds else ""
-    if not owner and creator:
-        ds[owner_tag] = DataElement(owner_tag, "LO", creator)
-        owner = creator
-    if owner:
+        return "US" if vr == "US or SS" else vr  # DCMTK's default for the ambiguous VR
+    if creator:
         try:
-            vr = get_private_entry(tag, owner)[0]
+            vr = get_private_entry(tag, creator)[0]
             return "UN" if vr in ("", "OB or OW", "US or SS") else vr
         except KeyError:
             pass
@@ -203,16 +231,27 @@ def _hex(tag: int, parenthesis: bool = False) -> str:
 # ---- content ------------------------------------------------------------------------
 
 
+def content_payload(uri: str) -> tuple[str, bytes]:
+    """``(MIME type, bytes)`` of a ``Content``: as Orthanc, only ``data:<mime>;base64,``
+    is accepted (no other parameter, no URL-encoded payload), the scheme, the MIME type
+    and ``base64`` in any case; missing ``=`` padding is tolerated, and (more lenient
+    than Orthanc) so are line breaks in the base64 text."""
+    match = _CONTENT_URI.match(uri)
+    if match is None:
+        raise CreationError("BadFormat", "The content is not a base64 data URI")
+    payload = "".join(match.group(2).split())
+    try:
+        data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CreationError("BadFormat", f"Bad base64 payload: {exc}") from exc
+    return match.group(1).lower(), data
+
+
 def embed_content(ds: Dataset, uri: str) -> None:
     """A PNG or JPEG image (uncompressed pixels) or a PDF document."""
-    if not is_data_uri(uri):
-        raise CreationError("BadFormat", "The content is not a data URI")
-    try:
-        mime, payload = parse_data_uri(uri)
-    except BadDataUri as exc:
-        raise CreationError("BadFormat", str(exc)) from exc
-    if mime in ("image/png", "image/jpeg"):
-        embed_image(ds, payload)
+    mime, payload = content_payload(uri)
+    if mime in _IMAGE_FORMATS:
+        embed_image(ds, payload, _IMAGE_FORMATS[mime])
     elif mime == "application/pdf":
         embed_pdf(ds, payload)
     else:
@@ -221,12 +260,32 @@ def embed_content(ds: Dataset, uri: str) -> None:
         )
 
 
-def embed_image(ds: Dataset, payload: bytes) -> None:
+def _open_image(payload: bytes, expected: str) -> Image.Image:
+    """The picture, of the format its MIME type says (Orthanc decodes with the decoder
+    of the MIME type: JPEG bytes labelled PNG are a bad file, PNG bytes labelled JPEG an
+    error of its JPEG decoder, a 500)."""
     try:
         picture = Image.open(io.BytesIO(payload))
+        if picture.format not in _PILLOW_FORMATS[expected]:
+            raise UnidentifiedImageError(f"not a {expected} image")
         picture.load()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        if expected == "JPEG":
+            if payload[:2] != b"\xff\xd8":
+                head = " ".join(f"0x{b:02x}" for b in payload[:2].ljust(2, b"\0"))
+                raise CreationError(
+                    "JpegError", f"Error during JPEG decoding: Not a JPEG file: starts with {head}"
+                ) from exc
+            raise CreationError("JpegError", f"Error during JPEG decoding: {exc}") from exc
         raise CreationError("BadFormat", f"Cannot decode the image: {exc}") from exc
+    return picture
+
+
+def embed_image(ds: Dataset, payload: bytes, expected: str = "PNG") -> None:
+    """The pixels of a PNG or JPEG picture (``expected``), stored uncompressed. A
+    greyscale picture keeps the PhotometricInterpretation (MONOCHROME1, say) and the
+    PlanarConfiguration the request gave, as Orthanc does; a colour one is RGB."""
+    picture = _open_image(payload, expected)
     if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
         pixels = np.asarray(picture)
         if pixels.dtype != np.uint16:
@@ -241,19 +300,18 @@ def embed_image(ds: Dataset, payload: bytes) -> None:
         pixels = np.asarray(picture.convert("RGB"))
         samples, bits = 3, 8
     ds.SamplesPerPixel = samples
-    ds.PhotometricInterpretation = "RGB" if samples == 3 else "MONOCHROME2"
     if samples == 3:
+        ds.PhotometricInterpretation = "RGB"
         ds.PlanarConfiguration = 0
-    elif "PlanarConfiguration" in ds:
-        del ds.PlanarConfiguration
+    elif "PhotometricInterpretation" not in ds:
+        ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = int(pixels.shape[0]), int(pixels.shape[1])
     ds.BitsAllocated = ds.BitsStored = bits
     ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
     data = np.ascontiguousarray(pixels).astype(pixels.dtype.newbyteorder("<")).tobytes()
-    ds[PIXEL_DATA] = DataElement(
-        PIXEL_DATA, "OW" if bits == 16 else "OB", data + (b"\0" if len(data) % 2 else b"")
-    )
+    # OW whatever the depth, as DCMTK writes it (the bytes are the same in little endian)
+    ds[PIXEL_DATA] = DataElement(PIXEL_DATA, "OW", data + (b"\0" if len(data) % 2 else b""))
 
 
 def _palette_has_colour(picture: Image.Image) -> bool:
@@ -265,11 +323,15 @@ def _palette_has_colour(picture: Image.Image) -> bool:
 
 
 def embed_pdf(ds: Dataset, payload: bytes) -> None:
+    """Encapsulated PDF Storage; the Modality and Conversion Type of the request stay
+    (``OT`` and ``WSD`` otherwise), as Orthanc."""
     if not payload.startswith(b"%PDF"):
-        raise CreationError("BadFormat", "Not a PDF document")
+        raise CreationError("BadFormat", "Not a PDF file")
     ds.SOPClassUID = ENCAPSULATED_PDF
-    ds.Modality = "OT"
-    ds.ConversionType = "WSD"
+    if "Modality" not in ds:
+        ds.Modality = "OT"
+    if "ConversionType" not in ds:
+        ds.ConversionType = "WSD"
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocument = payload + (b"\0" if len(payload) % 2 else b"")
 
@@ -280,8 +342,28 @@ def finish(ds: Dataset) -> None:
     ds.file_meta.MediaStorageSOPInstanceUID = str(ds.SOPInstanceUID)
 
 
-def to_bytes(ds: Dataset) -> bytes:
+#: ``to_bytes``: write the SpecificCharacterSet the text is encoded with.
+KEEP_CHARSET = object()
+
+
+def to_bytes(ds: Dataset, written_charset: Any = KEEP_CHARSET) -> bytes:
+    """The file of ``ds``. With ``written_charset``, the text stays encoded with the
+    character set of ``ds`` but the file says ``written_charset`` (no
+    SpecificCharacterSet at all for ``None``): the deprecated form of
+    ``/tools/create-dicom`` writes its tags so."""
     finish(ds)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
+    if written_charset is KEEP_CHARSET:
+        return buffer.getvalue()
+    raw = dcmread(io.BytesIO(buffer.getvalue()))  # the text elements stay encoded bytes
+    if written_charset is None:
+        if SPECIFIC_CHARACTER_SET in raw:
+            del raw[SPECIFIC_CHARACTER_SET]
+    else:
+        raw[SPECIFIC_CHARACTER_SET] = DataElement(
+            SPECIFIC_CHARACTER_SET, "CS", str(written_charset)
+        )
+    buffer = io.BytesIO()
+    raw.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
