@@ -22,7 +22,7 @@ from starlette.routing import Route
 from ..core import queries as q
 from ..core.describe import TagStyle
 from ..core.errors import BadFileFormat, UnknownResource
-from ..core.job_requests import wants_job
+from ..core.job_requests import priority, wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
 from ..core.jobs.engine import JobContext
@@ -314,18 +314,16 @@ async def _submit_retrieve(
     params: dict[str, Any],
 ) -> Response:
     asynchronous = wants_job(body)
+    job_priority = priority(body)  # checked either way, as for the other job routes
     if not asynchronous:
         archive = archive_of(request)
         return json_response(await run_in_threadpool(run_retrieve, archive, params))
-    priority = body.get("Priority", 0)
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise BadFileFormat("Integer value expected in field: Priority")
     job_id = await run_in_threadpool(
         jobs_engine.submit,
         archive_of(request),
         MOVE_JOB if params["Method"] == "C-MOVE" else GET_JOB,
         params,
-        priority,
+        job_priority,
         body.get("UserData"),
         retrieve_content(params),
     )

@@ -389,6 +389,10 @@ def test_retrieve_with_plain_text_target_and_c_get(pair: Pair) -> None:
     assert sop_uids(client) == {s for series in pair.series[study] for s in pair.instances[series]}
     response = client.post(f"/queries/{qid}/retrieve", json={"RetrieveMethod": "C-FOO"})
     assert_orthanc_error(response, 400, "Parameter out of range", 3)
+    # a bad Priority is refused whether the retrieve is a job or not, as for every job route
+    for body in ({"Priority": "high"}, {"Priority": 1 << 40, "Synchronous": False}):
+        response = client.post(f"/queries/{qid}/retrieve", json=body)
+        assert_orthanc_error(response, 400, "Bad file format", 15)
 
 
 def test_modality_move_and_get_routes(pair: Pair) -> None:
