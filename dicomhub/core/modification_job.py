@@ -86,19 +86,26 @@ def submit(
         "Origin": asdict(origin),
         "Synchronous": not request.asynchronous,
     }
-    content = _content(request.modification.anonymization, len(instances), 0)
+    content = _content(request.modification.anonymization, len(instances), 0, level)
     return engine.submit(
         archive, RESOURCE_MODIFICATION, parameters, request.priority, request.user_data, content
     )
 
 
-def _content(anonymization: bool, count: int, failed: int) -> dict[str, Any]:
-    return {
+def _content(
+    anonymization: bool, count: int, failed: int, level: Level | int | None
+) -> dict[str, Any]:
+    """The job's ``Content`` until it ends; a bulk job (no ``level``) lists its
+    ``Resources`` from the start, empty until then, as Orthanc's."""
+    content: dict[str, Any] = {
         "Description": "REST API",
         "FailedInstancesCount": failed,
         "InstancesCount": count,
         "IsAnonymization": anonymization,
     }
+    if level is None:
+        content["Resources"] = []
+    return content
 
 
 def _result_key(job_id: str) -> str:
@@ -375,7 +382,7 @@ def _run_modification(context: JobContext) -> None:
     params = context.parameters
     instances: list[str] = params["Instances"]
     run = _Run(context)
-    context.content = _content(run.mod.anonymization, len(instances), 0)
+    context.content = _content(run.mod.anonymization, len(instances), 0, params.get("OutputLevel"))
     try:
         process_all(run, instances, bool(params.get("Permissive")), workers(context.config))
     except JobStopped as stopped:

@@ -165,6 +165,9 @@ def test_jobs_show_their_content_from_submission_and_keep_it_when_cancelled(
         "Media": async_job(client, f"/studies/{study}/media", {}),
         "DicomModalityStore": async_job(client, "/modalities/closed/store", store),
         "OrthancPeerStore": async_job(client, "/peers/down/store", {"Resources": [study]}),
+        "ResourceModification": async_job(
+            client, "/tools/bulk-modify", {"Resources": [study], "Replace": {"StudyID": "S1"}}
+        ),
     }
     pending = {kind: job(client, job_id) for kind, job_id in submitted.items()}
     assert {j["State"] for j in pending.values()} == {"Pending"}
@@ -192,6 +195,13 @@ def test_jobs_show_their_content_from_submission_and_keep_it_when_cancelled(
         "Peer": [peer_url],
         "Size": "0",
         "SizeMB": 0,
+    }
+    assert pending["ResourceModification"]["Content"] == {  # a bulk job lists its Resources
+        "Description": "REST API",
+        "FailedInstancesCount": 0,
+        "InstancesCount": 2,
+        "IsAnonymization": False,
+        "Resources": [],
     }
 
     for kind, job_id in submitted.items():
