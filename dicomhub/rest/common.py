@@ -100,7 +100,7 @@ def resources_in_body(body: Any) -> list[str]:
         if not isinstance(items, list):
             raise BadFileFormat('JSON field "Resources" must contain an array')
     else:
-        raise BadFileFormat("Must provide a JSON value")
+        raise BadFileFormat("Must provide a JSON object, or a JSON array of strings")
     if not all(isinstance(item, str) for item in items):
         raise BadFileFormat("Resources must be given by their Orthanc identifiers")
     return items

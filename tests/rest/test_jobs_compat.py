@@ -395,6 +395,8 @@ def store_cases(instance: str) -> list[tuple[str, str, Any, int, int, str | None
          "Unsigned integer value expected in field: Timeout", True),
         ("modality", "plain-id", f"  {instance}\n", 500, 9, None, True),
         ("modality", "plain-text", "nope", 400, 15, "Must provide a JSON value", True),
+        ("modality", "number", 42, 400, 15,
+         "Must provide a JSON object, or a JSON array of strings", True),
         ("peer", "plain-id", instance, 500, 9, None, True),
         ("peer", "priority", {"Resources": ok, "Priority": "x"}, 400, 15,
          "Integer value expected in field: Priority", True),
