@@ -39,6 +39,7 @@ Options:
                          ("-" writes it to the standard output)
   --openapi=FILE         write the OpenAPI description of the REST API to FILE
                          and exit ("-" or no FILE writes it to the standard output)
+  --errors               print the error codes dicomhub may answer and exit
   --logfile=FILE         append the log to FILE (by default, logs go to stderr)
   --logdir=DIR           write the log to a new timestamped file in DIR
   --verbose              log information messages
@@ -72,7 +73,7 @@ class Options:
     logdir: str | None = None
     no_jobs: bool = False
     categories: dict[str, int] = field(default_factory=dict)
-    action: str | None = None  # help, version, config or openapi: the first one met wins
+    action: str | None = None  # help, version, errors, config or openapi: the first one wins
     config_output: str | None = None  # where --config or --openapi writes
 
 
@@ -84,7 +85,7 @@ def parse_arguments(argv: list[str]) -> Options:
         name, has_value, value = arg.partition("=")
         if not arg.startswith("--"):
             paths.append(arg)
-        elif arg in ("--help", "--version"):
+        elif arg in ("--help", "--version", "--errors"):
             options.action = arg[2:]
             return options
         elif name == "--config":
@@ -127,6 +128,27 @@ def parse_arguments(argv: list[str]) -> Options:
         raise UsageError("More than one configuration path was given: " + " ".join(paths))
     options.config_path = paths[0] if paths else None
     return options
+
+
+def _print_errors() -> int:
+    """``--errors``: Orthanc's list of error codes, for the codes dicomhub answers."""
+    from .core.errors import DicomhubError
+    from .rest.app import create_app_routes
+
+    create_app_routes()  # imports every module, and so every error class
+    names: dict[int, str] = {0: "Success"}
+    pending = [DicomhubError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.code not in names or cls.__module__ == DicomhubError.__module__:
+            names[cls.code] = cls.name
+    sys.stdout.write(
+        f"dicomhub {__version__}\n\nList of error codes that could be returned by dicomhub:\n\n"
+    )
+    for code in sorted(names):
+        sys.stdout.write(f"{code:>16}   {names[code]}\n")
+    return 0
 
 
 def _write_openapi(target: str) -> int:
@@ -210,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         return _write_default_configuration(options.config_output or "-")
     if options.action == "openapi":
         return _write_openapi(options.config_output or "-")
+    if options.action == "errors":
+        return _print_errors()
 
     try:
         logpath = setup_logging(

@@ -90,6 +90,24 @@ def test_help_lists_the_options_and_exit_codes() -> None:
     assert "--no-jobs" in result.stdout and str(EXIT_ERROR) in result.stdout
 
 
+def test_errors_lists_the_codes_with_orthancs_words() -> None:
+    result = run("--errors")
+    assert result.returncode == 0
+    listed = dict(re.findall(r"^ +(-?\d+)   (.+)$", result.stdout, re.MULTILINE))
+    assert listed["0"] == "Success" and listed["15"] == "Bad file format"
+    assert listed["17"] == "Unknown resource" and listed["2031"] == "Cannot execute a Lua command"
+    orthanc = "/usr/sbin/Orthanc"
+    if os.path.exists(orthanc):  # every code listed is Orthanc's, in Orthanc's words
+        reference = subprocess.run(
+            [orthanc, "--errors"], capture_output=True, text=True, timeout=30
+        )
+        known = dict(re.findall(r"^ +(-?\d+)   (.+)$", reference.stdout, re.MULTILINE))
+        newer = {"45", "46"}  # codes of Orthanc 1.12 (forbidden access, duplicate resource)
+        assert {c: known.get(c) for c in listed if c not in newer} == {
+            c: text for c, text in listed.items() if c not in newer
+        }
+
+
 def test_config_writes_a_loadable_default_file(tmp_path: Path) -> None:
     target = tmp_path / "Configuration.json"
     result = run(f"--config={target}")

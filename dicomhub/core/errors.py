@@ -56,7 +56,7 @@ NotAcceptable = _error(
     406,
 )
 CanceledJob = _error("CanceledJob", 37, "This job was canceled", 500)
-BadRange = _error("BadRange", 41, "Bad range", 416)
+BadRange = _error("BadRange", 41, "Incorrect range request", 416)
 Revision = _error(
     "Revision",
     43,
