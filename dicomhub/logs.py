@@ -21,7 +21,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TextIO
 
-__all__ = ["CATEGORIES", "QUIET_LOGGERS", "LogFormatter", "reset_logging", "setup_logging"]
+__all__ = [
+    "CATEGORIES",
+    "QUIET_LOGGERS",
+    "LogFormatter",
+    "quiet_third_parties",
+    "reset_logging",
+    "setup_logging",
+]
 
 #: Orthanc's log categories and the loggers each one covers.
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -123,14 +130,19 @@ def setup_logging(
     root.setLevel(logging.WARNING)
     level = logging.DEBUG if trace else logging.INFO if verbose else logging.WARNING
     logging.getLogger("dicomhub").setLevel(level)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.NOTSET if trace else logging.CRITICAL)
+    quiet_third_parties(not trace)
     for category, category_level in (categories or {}).items():
         for name in CATEGORIES[category]:
             ours = name == "dicomhub" or name.startswith("dicomhub.")
             logging.getLogger(name).setLevel(min(category_level, level) if ours else category_level)
     logging.captureWarnings(True)
     return path
+
+
+def quiet_third_parties(quiet: bool) -> None:
+    """Silence ``QUIET_LOGGERS`` (``quiet``), or let them log again (at trace level)."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL if quiet else logging.NOTSET)
 
 
 def reset_logging() -> None:

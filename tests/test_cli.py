@@ -24,7 +24,7 @@ import pytest
 import dicomhub
 from dicomhub.cli import EXIT_ERROR, main, parse_arguments
 from dicomhub.config import DEFAULTS, Configuration, load_configuration
-from dicomhub.logs import reset_logging, setup_logging
+from dicomhub.logs import QUIET_LOGGERS, quiet_third_parties, reset_logging, setup_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_LINE = re.compile(r"^[TIWEF]\d{4} \d\d:\d\d:\d\d\.\d{6} \S+ [\w.]+\.py:\d+\] ")
@@ -308,6 +308,25 @@ def test_log_line_layout_and_levels() -> None:
         text = stream.getvalue()
         assert "traced" in text and "dicom info" in text and "dicom debug" not in text
         assert text.startswith("T")
+    finally:
+        reset_logging()
+
+
+def test_pydicom_decoder_reports_only_at_trace_level() -> None:
+    """pydicom logs a traceback per decoder tried on a frame it cannot decode: kept out
+    of the log, unless tracing (from the command line or ``PUT /tools/log-level``)."""
+    decoder = logging.getLogger(QUIET_LOGGERS[0])
+    stream = io.StringIO()
+    try:
+        setup_logging(verbose=True, trace=False, logfile=None, logdir=None, stream=stream)
+        decoder.error("hidden traceback")
+        quiet_third_parties(False)  # PUT /tools/log-level "trace"
+        decoder.error("shown when tracing")
+        quiet_third_parties(True)
+        decoder.error("hidden again")
+        text = stream.getvalue()
+        assert "shown when tracing" in text
+        assert "hidden" not in text
     finally:
         reset_logging()
 

@@ -37,7 +37,7 @@ from ..core.errors import BadFileFormat, ParameterOutOfRange
 from ..core.metrics import HttpMetrics, prometheus_text
 from ..core.metrics_merge import merge_scrapes
 from ..core.settings import http_workers
-from ..logs import CATEGORIES
+from ..logs import CATEGORIES, quiet_third_parties
 from .common import archive_of
 from .responses import json_response, text_response
 from .workers import group_of
@@ -153,6 +153,7 @@ async def put_log_level(request: Request) -> Response:
         return await group.apply_everywhere(request, body)
     for category in CATEGORIES:
         _set_category(category, level)
+    quiet_third_parties(level > logging.DEBUG)  # pydicom's decoder reports: trace only
     log.info("Log level set to %s", logging.getLevelName(level))
     return text_response("")
 
