@@ -238,14 +238,18 @@ def test_content_list_makes_a_series(client: httpx.Client, oracle: httpx.Client 
     assert client.get("/series").json() == before
 
 
-def test_parent_copies_the_parent_levels(client: httpx.Client, oracle: httpx.Client | None) -> None:
-    source = make_dataset(
-        patient_id="PARENT1",
+def _parent_source(patient_id: str) -> Dataset:
+    return make_dataset(
+        patient_id=patient_id,
         patient_name="Par^Ent",
         StudyDescription="Parent study",
         SeriesDescription="Parent series",
         charset="ISO_IR 100",
     )
+
+
+def test_parent_copies_the_parent_levels(client: httpx.Client, oracle: httpx.Client | None) -> None:
+    source = _parent_source("PARENT1")
     data = to_bytes(source)
     parent = upload(client, data)
     for level, key in (("Patient", "ParentPatient"), ("Study", "ParentStudy")):
@@ -284,13 +288,7 @@ def test_parent_copies_the_parent_levels(client: httpx.Client, oracle: httpx.Cli
     if oracle is not None:
         # a study of its own: the instance added last is the one copied (as Orthanc), and
         # the study above has had instances created in it since
-        source = make_dataset(
-            patient_id="PARENT2",
-            patient_name="Par^Ent",
-            StudyDescription="Parent study",
-            SeriesDescription="Parent series",
-            charset="ISO_IR 100",
-        )
+        source = _parent_source("PARENT2")
         data = to_bytes(source)
         parent = upload(client, data)
         theirs_parent = oracle.post("/instances", content=data).json()

@@ -23,22 +23,11 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-#: Values made by the server (UIDs, dates), left out of the comparisons.
-GENERATED = {
-    "SOPInstanceUID",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "InstanceCreationDate",
-    "InstanceCreationTime",
-    "ContentDate",
-    "ContentTime",
-    "AcquisitionDate",
-    "AcquisitionTime",
-    "SeriesDate",
-    "SeriesTime",
-    "StudyDate",
-    "StudyTime",
-}
+from tests.rest.test_create_dicom import GENERATED as CREATED_BY_SERVER
+
+#: Values made by the server (UIDs, dates), left out of the comparisons; the patient
+#: ID is compared unless it is a random one (see ``_tags``).
+GENERATED = CREATED_BY_SERVER - {"PatientID"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"
 PDF_URI = f"data:application/pdf;base64,{base64.b64encode(PDF).decode()}"
 
