@@ -446,6 +446,12 @@ class JobRunner:
             self._run(job_id)
 
     def _claim(self) -> str | None:
+        # Looked for first without the write lock: the runners poll all the time,
+        # and most polls find nothing, so they need not queue behind the writers.
+        with self.archive.index.autocommit() as session:
+            if session.next_pending_job() is None:
+                return None
+
         def fn(tx: Any) -> str | None:
             job_id = tx.session.next_pending_job()
             if job_id is None or not tx.session.claim_job(job_id, PENDING, RUNNING):
