@@ -26,6 +26,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
 from .data_uri import BadDataUri, parse_data_uri
+from .encodable import drop_unencodable
 from .tag_names import parse_tag
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -352,6 +353,7 @@ def to_bytes(ds: Dataset, written_charset: Any = KEEP_CHARSET) -> bytes:
     SpecificCharacterSet at all for ``None``): the deprecated form of
     ``/tools/create-dicom`` writes its tags so."""
     finish(ds)
+    drop_unencodable(ds)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     if written_charset is KEEP_CHARSET:

@@ -27,6 +27,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from . import descriptors, safe_private
 from .confidentiality import TagRange
+from .encodable import drop_unencodable
 from .levels import Level
 from .tag_paths import TagPath, format_tag, parse_tag_path, parse_tag_token
 
@@ -287,6 +288,8 @@ def apply(ds: Dataset, mod: Modification, mapper: UidMapper) -> None:
     for path, value in mod.replace_paths:
         for item in _items(ds, path):
             set_value(item, path.tag, value, mod.private_creator)
+    if mod.replacements or mod.replace_paths:
+        drop_unencodable(ds)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         if SOP_UID in ds:

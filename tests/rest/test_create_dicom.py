@@ -114,6 +114,13 @@ BODIES: list[dict[str, Any]] = [
     },
     {"Tags": {"PatientID": "CRT-1", "SOPInstanceUID": "1.2.3.4.5.6"}, "Force": True},
     {"Tags": {"SpecificCharacterSet": "ISO_IR 192", "PatientName": "Jérôme^Élise"}},
+    {  # text Latin-1 cannot hold: Orthanc drops those characters
+        "Tags": {
+            "PatientName": "Ελληνικά^Éva",
+            "StudyDescription": "日本",
+            "ReferencedStudySequence": [{"StudyDescription": "ΑΒΓ x"}],
+        }
+    },
 ]
 
 
@@ -154,6 +161,16 @@ def test_same_tags_as_orthanc(
     theirs = _create(oracle, body)
     assert theirs.status_code == 200, theirs.text
     assert _summary(ds) == _summary(_dataset(oracle, theirs.json()))
+
+
+def test_characters_the_charset_lacks_are_dropped(client: httpx.Client) -> None:
+    answer = _create(client, BODIES[-1])
+    assert answer.status_code == 200, answer.text
+    ds = _dataset(client, answer.json())
+    assert ds.SpecificCharacterSet == "ISO_IR 100"
+    assert ds.PatientName == "^Éva"
+    assert ds.StudyDescription == ""
+    assert ds.ReferencedStudySequence[0].StudyDescription == " x"
 
 
 def test_pixels_are_those_of_the_image(client: httpx.Client) -> None:

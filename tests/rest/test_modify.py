@@ -339,6 +339,20 @@ def test_single_instance_answers_the_modified_file(client: httpx.Client) -> None
     assert statistics(client) == before  # nothing stored
 
 
+def test_replaced_text_keeps_what_the_charset_holds(client: httpx.Client) -> None:
+    """As Orthanc: characters the file's character set lacks are left out, not
+    written as question marks."""
+    stored = upload(client, to_bytes(make_dataset(patient_id="LATIN")))
+    response = client.post(
+        f"/instances/{stored['ID']}/modify",
+        json={"Replace": {"PatientName": "Ελλη Ab", "StudyDescription": "日本x"}, "Force": True},
+    )
+    assert response.status_code == 200, response.text
+    out = dcmread(io.BytesIO(response.content))
+    assert out.get("SpecificCharacterSet", "ISO_IR 100") in ("", "ISO_IR 100")
+    assert (out.PatientName, out.StudyDescription) == (" Ab", "x")
+
+
 def test_single_instance_keep_and_force_and_sequences(client: httpx.Client) -> None:
     ds = make_dataset(patient_id="KEEP")
     stored = upload(client, to_bytes(ds))
