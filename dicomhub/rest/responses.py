@@ -90,11 +90,13 @@ def parse_json_body(body: bytes, expect: type | tuple[type, ...] | None = None) 
 
 
 def flag(request: Request, name: str) -> bool:
-    """An Orthanc boolean query argument: present without value, or true/1."""
+    """An Orthanc boolean query argument: on when present (Orthanc 1.10.1 reads only
+    its presence), except with an explicit false value, as Orthanc 1.12 reads
+    ``expand=false`` (``expand_arg``)."""
     if name not in request.query_params:
         return False
     value = request.query_params[name].strip().lower()
-    return value in ("", "true", "1", "yes", "on")
+    return value not in ("false", "0", "no", "off")
 
 
 _LEXICAL_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
