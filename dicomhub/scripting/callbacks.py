@@ -10,7 +10,10 @@ Python hooks. A failing callback is logged and the next one still runs.
 The bus only carries changes made in this process. With ``HttpWorkers`` > 1 the
 primary worker, which runs the callbacks, follows the changes log of the index
 instead (``core.change_feed``): every worker's changes reach the scripts, once each,
-in the order of the log, as they would in a single process.
+in the order of the log, as they would in a single process. Job events are not in
+that log: the same follower reads them from the index's job events, which every
+worker writes with its jobs (``core.jobs.engine``), so ``OnJobSubmitted``,
+``OnJobSuccess`` and ``OnJobFailure`` hear of every job, whichever worker took it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core.change_feed import ChangeFollower
+from ..core.change_feed import JOB_CHANGES, ChangeFollower
 from ..core.enums import ChangeType
 from ..core.events import Change
 from ..core.hooks import hooks_of, origin_json
 from ..core.ingest import Origin
+from ..core.jobs import engine as jobs_engine
 from ..dicom.levels import Level
 from .lua import LuaEngine, LuaScriptError
 from .lua_filters import install_lua_filters
@@ -57,14 +61,15 @@ _JOBS = {
     ChangeType.JobSuccess: "OnJobSuccess",
     ChangeType.JobFailure: "OnJobFailure",
 }
-#: Every callback a change may call (``_dispatch``).
+#: Every callback a change of the changes log may call (``_dispatch``).
 CHANGE_CALLBACKS: tuple[str, ...] = (
     "OnStoredInstance",
     *("OnStable" + _TITLES[level] for level in _STABLE.values()),
     *("OnDeleted" + title for title in _TITLES.values()),
     *("OnUpdated" + title for title in _TITLES.values()),
-    *_JOBS.values(),
 )
+#: Every callback a job event may call.
+JOB_CALLBACKS: tuple[str, ...] = tuple(_JOBS.values())
 _STOP = object()
 
 
@@ -81,8 +86,9 @@ class CallbackDispatcher:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dicomhub-lua", daemon=True)
         self._heartbeat: threading.Thread | None = None
-        #: (Lua generation, whether a change callback was defined then); None: unknown.
-        self._interest: tuple[int, bool] | None = None
+        #: (Lua generation, whether a change callback was defined then, whether a job
+        #: callback was); None: unknown.
+        self._interest: tuple[int, bool, bool] | None = None
 
     def start(self) -> None:
         self._check_interest()
@@ -102,7 +108,13 @@ class CallbackDispatcher:
 
     def enqueue(self, change: Change) -> None:
         """The event bus listener: must stay cheap, it runs in the committing thread."""
-        if not self._stopping.is_set() and self.may_want_changes():
+        if self._stopping.is_set():
+            return
+        if change.change_type in JOB_CHANGES:
+            wanted = self.may_want_jobs()
+        else:
+            wanted = self.may_want_changes()
+        if wanted:
             self._queue.put(change)
 
     def may_want_changes(self) -> bool:
@@ -113,11 +125,17 @@ class CallbackDispatcher:
         known = self._interest
         return known is None or known[0] != self.engine.generation or known[1]
 
+    def may_want_jobs(self) -> bool:
+        """As ``may_want_changes``, for the job callbacks and the job events."""
+        known = self._interest
+        return known is None or known[0] != self.engine.generation or known[2]
+
     def _check_interest(self) -> None:
-        """In the dispatcher thread: whether any change callback is defined now."""
+        """In the dispatcher thread: whether any change or job callback is defined now."""
         generation = self.engine.generation
-        wanted = any(self._wanted(name) for name in CHANGE_CALLBACKS)
-        self._interest = (generation, wanted)
+        changes = any(self._wanted(name) for name in CHANGE_CALLBACKS)
+        jobs = any(self._wanted(name) for name in JOB_CALLBACKS)
+        self._interest = (generation, changes, jobs)
 
     def _beat(self) -> None:
         while not self._stopping.wait(self.heartbeat_period):
@@ -242,6 +260,8 @@ class Scripting:
             remove()
         if self.follower is not None:
             self.archive.events.unsubscribe(self.follower.wake)
+            if self.follower.wake_jobs in jobs_engine.event_listeners:
+                jobs_engine.event_listeners.remove(self.follower.wake_jobs)
             self.follower.stop()
         if self.dispatcher is not None:
             self.archive.events.unsubscribe(self.dispatcher.enqueue)
@@ -292,8 +312,9 @@ def start_scripting(
     of both to the events, through one queue.
 
     ``follow_changes`` (several HTTP workers): the callbacks are fed from the changes
-    log, after ``follow_changes_from`` (default: the newest change now), rather than
-    from this process's bus, so that the other workers' changes reach them too.
+    log, after ``follow_changes_from`` (default: the newest change now), and from the
+    job events, after the newest now, rather than from this process's bus, so that
+    the other workers' changes and jobs reach them too.
     """
     filter_engine, removers = start_filters(archive, app, config)
     python = load_python_hooks(config)
@@ -317,26 +338,17 @@ def start_scripting(
         follower = ChangeFollower(
             archive, dispatcher.enqueue, follow_changes_from, wanted=dispatcher.may_want_changes
         )
-        archive.events.subscribe(follower.wake)  # this worker's changes: read at once
+        # Job events are not in the changes log: they have their own (``core.jobs``).
+        follower.follow_jobs(dispatcher.enqueue, wanted=dispatcher.may_want_jobs)
+        # This worker's changes and job events: read at once; the other workers'
+        # jobs: at their nudge (``wake_runner``).
+        archive.events.subscribe(follower.wake)
+        jobs_engine.event_listeners.append(follower.wake_jobs)
         follower.start()
-        # Job events are not in the log: the primary, which runs the jobs, hands its
-        # own to the callbacks directly.
-        archive.events.subscribe(_jobs_only(dispatcher.enqueue))
     else:
         archive.events.subscribe(dispatcher.enqueue)
     starlette_app(app).state.lua = engine
     return Scripting(archive, engine, dispatcher, filter_engine, removers, python, follower)
-
-
-def _jobs_only(listener: Callable[[Change], None]) -> Callable[[Change], None]:
-    def jobs(change: Change) -> None:
-        if change.change_type in _JOB_CHANGES:
-            listener(change)
-
-    return jobs
-
-
-_JOB_CHANGES = frozenset(int(kind) for kind in _JOBS)
 
 
 def without_access_control(app: Any) -> Any:

@@ -5,6 +5,12 @@ workers (and, later, replicas on PostgreSQL) must all answer ``GET /jobs/{id}`` 
 accept ``cancel`` or ``pause`` for a job that another process runs. Requests to a
 running job are therefore written into its row and honoured by the runner between
 two steps. Only the primary worker runs a ``JobRunner``; every process may submit.
+
+Job events (submitted, success, failure) are written to the index with the job row
+they are about (``job_events``), whichever process writes it, and published on this
+process's event bus once committed: one process hands them from its bus to the
+scripts' job callbacks; with several HTTP workers the primary follows the table
+instead (``core.change_feed``), so that every worker's jobs reach them, once each.
 """
 
 from __future__ import annotations
@@ -48,9 +54,23 @@ _wakeup = threading.Event()
 remote_wakeup: Callable[[], None] | None = None
 
 
+#: Called when this process or (through ``wake_runner``) another one wrote job
+#: events: the primary's follower of the job events reads them at once.
+event_listeners: list[Callable[[], None]] = []
+
+
 def wake_runner() -> None:
-    """Look for pending jobs now (a nudge from another worker)."""
+    """Look for pending jobs, and new job events, now (a nudge from another worker)."""
     _wakeup.set()
+    _tell_event_listeners()
+
+
+def _tell_event_listeners() -> None:
+    for listener in list(event_listeners):
+        try:
+            listener()
+        except Exception:
+            log.exception("A job event listener failed")
 
 
 def _wake() -> None:
@@ -124,9 +144,9 @@ def submit(
         tx.session.insert_job(
             _row(tx.session, job_id, job_type, parameters, priority, user_data, content)
         )
+        _announce(archive, tx, job_id, ChangeType.JobSubmitted)
 
     archive.write(insert)
-    _announce(archive, ChangeType.JobSubmitted, job_id)
     _wake()
     return job_id
 
@@ -148,9 +168,9 @@ def record_finished(
     ``/jobs`` and the scripts' job callbacks see it as they see Orthanc's.
 
     ``created`` is the ``job_time()`` of its start; ``error`` its failure, if any.
-    The row is pruned like any finished job (``JobsHistorySize``). As for the jobs a
-    worker submits, the callbacks (in the first HTTP worker) hear of it only when
-    that worker records it."""
+    The row is pruned like any finished job (``JobsHistorySize``); its two events
+    (submitted, then success or failure) are kept apart from it, so the callbacks
+    hear of it even when the row is pruned at once, whichever worker recorded it."""
     job_id = str(uuid.uuid4())
 
     def insert(tx: Any) -> list[str]:
@@ -165,20 +185,38 @@ def record_finished(
             error_details=(error.details or "") if error else "",
         )
         tx.session.insert_job(row)
+        done = ChangeType.JobFailure if error else ChangeType.JobSuccess
+        _announce(archive, tx, job_id, ChangeType.JobSubmitted, done)
         return prune(archive, tx.session, config)
 
     for folder in archive.write(insert):
         shutil.rmtree(folder, ignore_errors=True)
-    _announce(archive, ChangeType.JobSubmitted, job_id)
-    _announce(archive, ChangeType.JobFailure if error else ChangeType.JobSuccess, job_id)
+    _nudge_event_listeners()
     return job_id
 
 
-def _announce(archive: Archive, change: ChangeType, job_id: str) -> None:
+def _announce(archive: Archive, tx: Any, job_id: str, *changes: ChangeType) -> None:
     """Tell the scripts' callbacks (``OnJobSubmitted``, ``OnJobSuccess``,
-    ``OnJobFailure``) through the event bus; as in Orthanc, job events are not
-    written to the changes log."""
-    archive.events.publish(Change(int(change), -1, job_id, now_iso()))
+    ``OnJobFailure``) of ``changes``, in this order, with the transaction ``tx``: in
+    the index's job events, for the primary worker to follow, and on this process's
+    event bus once committed. As in Orthanc, job events are not in the changes log."""
+    date = now_iso()
+    tx.session.log_job_events([(int(change), job_id, date) for change in changes])
+    events = [Change(int(change), -1, job_id, date) for change in changes]
+
+    def publish() -> None:
+        for event in events:
+            archive.events.publish(event)
+
+    tx.on_commit(publish)
+
+
+def _nudge_event_listeners() -> None:
+    """Job events were committed in a worker that runs no jobs: the primary's
+    follower of the job events reads them now rather than at its next poll (in the
+    primary, the event bus wakes it)."""
+    if remote_wakeup is not None:
+        remote_wakeup()
 
 
 def get_job(archive: Archive, job_id: str) -> dict[str, Any] | None:
@@ -496,6 +534,9 @@ class JobRunner:
         self, job_id: str, context: JobContext, state: str, code: int, details: str, ms: int
     ) -> None:
         def fn(tx: Any) -> list[str]:
+            if state in FINISHED:
+                done = ChangeType.JobSuccess if state == SUCCESS else ChangeType.JobFailure
+                _announce(self.archive, tx, job_id, done)
             job = tx.session.job(job_id)
             if job is None:
                 return []
@@ -517,9 +558,6 @@ class JobRunner:
 
         for folder in self.archive.write(fn):
             shutil.rmtree(folder, ignore_errors=True)
-        if state in FINISHED:
-            done = ChangeType.JobSuccess if state == SUCCESS else ChangeType.JobFailure
-            _announce(self.archive, done, job_id)
 
 
 def prune(archive: Archive, session: Any, config: Mapping[str, Any]) -> list[str]:

@@ -960,6 +960,41 @@ class IndexSession:
     def delete_job(self, job_id: str) -> None:
         self._run("DELETE FROM jobs WHERE id = :i", i=job_id)
 
+    # ---- job events (the scripts' job callbacks, ``core.change_feed``) -------
+    def log_job_events(self, events: list[tuple[int, str, str]]) -> None:
+        """Appends ``(change type, job ID, date)`` rows, and forgets the rows older
+        than the newest ``JOB_EVENTS_KEPT`` (a follower reads them within a poll)."""
+        for change_type, job_id, date in events:
+            self._run(
+                "INSERT INTO job_events (change_type, job_id, date) VALUES (:c, :j, :d)",
+                c=change_type,
+                j=job_id,
+                d=date,
+            )
+        self._run(
+            "DELETE FROM job_events WHERE seq <= (SELECT MAX(seq) FROM job_events) - :k",
+            k=JOB_EVENTS_KEPT,
+        )
+
+    def job_events(self, since: int, limit: int) -> list[ChangeRow]:
+        """The job events after ``since``, as rows of the changes log (level -1)."""
+        rows = self._all(
+            "SELECT seq, change_type, job_id, date FROM job_events WHERE seq > :s "
+            "ORDER BY seq LIMIT :l",
+            s=since,
+            l=limit,
+        )
+        return [ChangeRow(seq, kind, -1, job_id, date) for seq, kind, job_id, date in rows]
+
+    def last_job_event_seq(self) -> int:
+        row = self._one("SELECT MAX(seq) FROM job_events")
+        return (row[0] or 0) if row else 0
+
+
+#: Job events kept in the index: many more than a burst of jobs between two reads of
+#: the primary worker's follower.
+JOB_EVENTS_KEPT = 1000
+
 
 _NAMED_TO_PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
 _PYFORMAT_CACHE: dict[str, str] = {}

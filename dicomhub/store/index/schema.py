@@ -196,3 +196,19 @@ jobs = Table(
     Column("outputs", Text, nullable=False),  # JSON {key: {"path", "mime", "filename"}}
 )
 Index("ix_jobs_state", jobs.c.state, jobs.c.priority, jobs.c.seq)
+
+# The job events (submitted, success, failure) of every worker, in one order: the
+# scripts' job callbacks run in the primary worker, which follows this table
+# (``core.change_feed``). As in Orthanc, job events are not in ``/changes``. Only
+# the newest rows are kept (``IndexSession.log_job_events``). A table added after the
+# first release: ``create_all`` adds it to an existing index.
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("change_type", Integer, nullable=False),
+    Column("job_id", String(64), nullable=False),
+    Column("date", String(16), nullable=False),
+    # never reuse a sequence number, so that a follower's cursor stays valid
+    sqlite_autoincrement=True,
+)
