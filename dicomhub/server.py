@@ -39,6 +39,9 @@ log = logging.getLogger("dicomhub.server")
 
 EXIT_PORT_IN_USE = 2
 EXIT_STARTUP_FAILURE = 1
+#: A configured Lua script failed to load: Orthanc stops with an uncaught exception
+#: then (exit status 255, as the command line's own errors).
+EXIT_SCRIPT_FAILURE = 255
 
 
 def build(config: Mapping[str, Any], recover: bool = True) -> tuple[Archive, Any]:
@@ -136,6 +139,7 @@ def _run_worker(
     import uvicorn
 
     from .scripting.callbacks import starlette_app, start_scripting
+    from .scripting.lua import LuaLoadError
 
     sockets, served = [] if sock is None else [sock], app
     if group is not None:  # one of several workers: ``rest/workers.py``
@@ -152,14 +156,24 @@ def _run_worker(
         monitor.start()
 
     # Filters in every worker (they guard HTTP and ingest), before any listener opens.
-    scripting = start_scripting(
-        archive,
-        app,
-        config,
-        primary=primary,
-        follow_changes_from=changes_from,
-        follow_changes=group is not None,
-    )
+    try:
+        scripting = start_scripting(
+            archive,
+            app,
+            config,
+            primary=primary,
+            follow_changes_from=changes_from,
+            follow_changes=group is not None,
+        )
+    except LuaLoadError as exc:
+        # As Orthanc: no server without its scripts (it would run without the filters
+        # they define, open where the administrator expected it locked).
+        # (``load_file`` logged the script and Lua's message.)
+        log.error("Stopping at start-up: [%s] (code %d)", exc.name, exc.code)
+        if monitor:
+            monitor.stop()
+        archive.close()
+        return EXIT_SCRIPT_FAILURE
     from .net.scp import start_listener
 
     listener = start_listener(archive, config) if primary else None
@@ -423,10 +437,17 @@ def _supervise_in(
             index = children.pop(pid, None)
             if index is None:
                 continue
-            if not stopping:
+            code = os.waitstatus_to_exitcode(status)
+            if code == EXIT_SCRIPT_FAILURE:
+                # A script that fails to load fails again: stop, as a single process does.
+                if not stopping:
+                    log.error("HTTP worker %d could not load the Lua scripts; stopping", index)
+                    stop(signal.SIGTERM, None)
+                exit_code = EXIT_SCRIPT_FAILURE
+            elif not stopping:
                 log.error("HTTP worker %d exited unexpectedly (%s); restarting it", index, status)
                 spawn(index)
-            elif os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM):
+            elif code not in (0, -signal.SIGTERM) and exit_code == 0:
                 exit_code = 1
     finally:
         dispatcher.stop()

@@ -37,6 +37,10 @@ class Origin:
     remote_aet: str = ""
     called_aet: str = ""
     http_username: str = ""
+    #: The instance this one is a modified copy of (``ModifiedFrom`` metadata), for a
+    #: copy stored by Lua's ``ModifyInstance``: written with the instance, so that the
+    #: copy's own ``OnStoredInstance`` already sees it.
+    modified_from: str = ""
 
 
 @dataclass
@@ -228,6 +232,8 @@ def _index_instance(
         metadata[MetadataType.IndexInSeries] = index_in_series
     if origin.origin == "DicomProtocol":
         metadata[MetadataType.CalledAET] = origin.called_aet
+    if origin.modified_from:
+        metadata[MetadataType.ModifiedFrom] = origin.modified_from
     if parsed.pixel_data_offset is not None:
         metadata[MetadataType.PixelDataOffset] = str(parsed.pixel_data_offset)
         if parsed.pixel_data_vr:

@@ -63,7 +63,9 @@ def outgoing_identifier(
     """The identifier a C-FIND SCU sends to ``modality_aet`` once Orthanc's
     ``OutgoingFindRequestFilter(query, modality)`` (and Python's
     ``outgoing_find_request_filter``) fixed it; ``query`` itself when none is defined.
-    Raises ``FilterError`` when a filter fails."""
+    Raises ``FilterError`` when a filter fails. For query/retrieve, ``query`` holds
+    the caller's keys only, as in Orthanc: ``query_scu.find_level`` adds the level,
+    the character set and the return keys to the answer afterwards."""
     hooks = hooks_of(archive)
     if not hooks.active(OUTGOING_FIND_REQUEST):
         return query

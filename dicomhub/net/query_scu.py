@@ -37,7 +37,13 @@ from ..core import ingest
 from ..core.archive import Archive
 from ..core.errors import BadFileFormat, DicomhubError, NetworkProtocol
 from ..core.modalities import RemoteModality
-from ..core.queries import QUERY_RETRIEVE_LEVEL, SOP_UID, SPECIFIC_CHARACTER_SET, WIRE_LEVELS
+from ..core.queries import (
+    QUERY_RETRIEVE_LEVEL,
+    SOP_UID,
+    SPECIFIC_CHARACTER_SET,
+    WIRE_LEVELS,
+    find_keys,
+)
 from ..dicom.levels import Level
 from ..dicom.tag_names import parse_tag
 from ..dicom.values import dataset_charsets, element_string
@@ -216,16 +222,25 @@ def find_level(
     outgoing: Outgoing | None = None,
 ) -> list[dict[int, str]]:
     """A query/retrieve C-FIND at ``level`` (Patient Root for patients, Study Root
-    otherwise, as Orthanc); the answers as tag -> text, each with its level."""
-    query = identifier(keys, charset)
-    query.QueryRetrieveLevel = WIRE_LEVELS[level]
+    otherwise, as Orthanc); the answers as tag -> text, each with its level.
+
+    ``keys`` are the caller's keys plus the level's return keys (``find_keys``).
+    As in Orthanc, ``outgoing`` (the ``OutgoingFindRequestFilter``) sees the caller's
+    keys only; the QueryRetrieveLevel, the character set and the return keys are
+    added to what it answers, where it lacks them (so a filter answering a new table
+    still sends a valid query)."""
+    if outgoing is None:
+        query = identifier(keys, charset)
+        query.QueryRetrieveLevel = WIRE_LEVELS[level]
+    else:
+        query = _filtered(outgoing, modality.aet, level, keys, charset)
     model = (
         PatientRootQueryRetrieveInformationModelFind
         if level == Level.PATIENT
         else StudyRootQueryRetrieveInformationModelFind
     )
     answers = []
-    for ds in find(modality, local_aet, timeout, query, model, outgoing):
+    for ds in find(modality, local_aet, timeout, query, model):
         answer = summary(ds, default_encoding)
         answer.setdefault(QUERY_RETRIEVE_LEVEL, WIRE_LEVELS[level])
         if answer.get(SOP_UID):
@@ -234,6 +249,29 @@ def find_level(
             answer[MEDIA_STORAGE_SOP_INSTANCE_UID] = answer[SOP_UID]
         answers.append(answer)
     return answers
+
+
+def _filtered(
+    outgoing: Outgoing, aet: str, level: Level, keys: Mapping[int, str], charset: str
+) -> Dataset:
+    """The identifier ``find_level`` sends once ``outgoing`` rewrote the caller's keys.
+
+    The return keys that ``find_keys`` added empty are held back from the filter;
+    a caller's key that was itself given empty is held back with them, which only
+    changes what a script iterating over the query sees. So are the (empty) file
+    meta keys a route asks for, which a filter's table cannot hold."""
+    added = {tag for tag in find_keys(level, {}, False) if keys.get(tag) == ""}
+    added |= {tag for tag, value in keys.items() if tag >> 16 == 0x0002 and value == ""}
+    given = {tag: value for tag, value in keys.items() if tag not in added}
+    query = outgoing(identifier(given, None), aet)
+    if SPECIFIC_CHARACTER_SET not in query and charset:
+        query.SpecificCharacterSet = charset
+    if QUERY_RETRIEVE_LEVEL not in query:
+        query.QueryRetrieveLevel = WIRE_LEVELS[level]
+    for tag in sorted(added):
+        if tag not in query:
+            query.add(_element(tag, ""))
+    return query
 
 
 def find_worklist(

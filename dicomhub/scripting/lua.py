@@ -25,7 +25,7 @@ import httpx
 from pydicom.uid import generate_uid
 
 from .asgi_call import AsgiCaller
-from .lua_values import LuaRuntime, dump_json, from_lua, to_lua, to_text
+from .lua_values import LuaRuntime, dump_json, from_lua, lua_tostring, to_lua, to_text
 
 log = logging.getLogger("dicomhub.lua")
 
@@ -41,6 +41,24 @@ class LuaScriptError(Exception):
         self.message = message
 
 
+class LuaLoadError(LuaScriptError):
+    """A configured script could not be read, or failed while it was loading (a syntax
+    error, an ``error()`` at its top level). Orthanc does not start then; neither does
+    dicomhub (``server.py``), rather than serve without the filters the script defines.
+    """
+
+    #: Orthanc's error for it (``CannotExecuteLua``).
+    code = 2031
+    name = "Cannot execute a Lua command"
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"Error in the Lua script {self.path}: {self.message}"
+
+
 class LuaTimeout(Exception):
     """Raised from the count hook to stop a script that overran its budget."""
 
@@ -48,9 +66,15 @@ class LuaTimeout(Exception):
 _BOOTSTRAP = b"""
 local sink, check, sethook = ...
 print = function(...)
-  local parts = {}
-  for i = 1, select('#', ...) do parts[i] = tostring((select(i, ...))) end
-  sink(table.concat(parts, ', '))
+  -- As Orthanc: ", " before a value only when the text so far is not empty.
+  local parts, empty = {}, true
+  for i = 1, select('#', ...) do
+    local text = tostring((select(i, ...)))
+    if not empty then parts[#parts + 1] = ', ' end
+    parts[#parts + 1] = text
+    empty = empty and text == ''
+  end
+  sink(table.concat(parts))
 end
 local hook = function() check() end
 local load = load
@@ -125,18 +149,21 @@ class LuaEngine:
                 self._output = None
 
     def load_file(self, path: str | Path) -> bool:
-        """Loads one configured script; a broken script is logged, never fatal."""
+        """Loads one configured script. Raises ``LuaLoadError`` (logged here) when it
+        cannot be read or fails: as Orthanc, the server must then not start."""
         try:
             code = Path(path).read_bytes()
         except OSError as exc:
-            log.error("Cannot read the Lua script %s: %s", path, exc)
-            return False
+            error = LuaLoadError(str(path), f"cannot read it: {exc.strerror or exc}")
+            log.error("%s", error)
+            raise error from None
         try:
             with self._lock:
                 self._execute_locked(code, "@" + str(path))
         except LuaScriptError as exc:
-            log.error("Error in the Lua script %s: %s", path, exc.message)
-            return False
+            error = LuaLoadError(str(path), exc.message)
+            log.error("%s", error)
+            raise error from None
         log.info("Loaded the Lua script %s", path)
         return True
 
@@ -222,10 +249,13 @@ class LuaEngine:
             "DumpJson": lambda value, keep_strings=False: dump_json(
                 from_lua(value, bool(keep_strings))
             ).encode(),
-            "GetOrthancConfiguration": lambda: to_lua(self.runtime, _plain(_given(self.config))),
+            # As Orthanc, extra arguments are ignored.
+            "GetOrthancConfiguration": lambda *_: to_lua(self.runtime, _plain(_given(self.config))),
             "GenerateDicomUid": lambda level=None: generate_uid().encode(),
             "SetStableStatus": self._set_stable_status,
             "CallSystem": self._call_system,
+            # Taken by ``_HELPERS`` (``ModifyInstance``), then removed from the globals.
+            STORE_MODIFIED: self._store_modified,
         }
         for name, function in api.items():
             g[name.encode()] = _nil_on_bad_arguments(function)
@@ -254,7 +284,15 @@ class LuaEngine:
         return True if self._rest("DELETE", uri, b"", headers) is not None else None
 
     def _http(self, method: str, url: Any, body: Any, headers: Any) -> Any:
-        content = body if isinstance(body, bytes) else (to_text(body).encode() if body else None)
+        if isinstance(body, bytes):
+            content: bytes | None = body
+        elif isinstance(body, int | float) and not isinstance(body, bool):
+            content = lua_tostring(body).encode()  # Lua turns a number into its text
+        elif body is None:
+            content = None
+        else:  # a table, a Boolean, a function: Orthanc sends nothing and answers nil
+            log.error("Lua: Bad parameters to Http%s(): the body must be a string", method.title())
+            return None
         try:
             answer = httpx.request(
                 method,
@@ -272,6 +310,25 @@ class LuaEngine:
             # As Orthanc: the (empty) answer, not nil, which only a failed connection gives.
             return None if method == "DELETE" else b""
         return b"SUCCESS" if method == "DELETE" else answer.content
+
+    def _store_modified(self, source_id: Any, data: Any) -> bytes | None:
+        """Stores the file ``ModifyInstance`` made from ``source_id`` (origin Lua), with
+        its ``ModifiedFrom`` metadata written in the same transaction, so that the
+        copy's ``OnStoredInstance`` already sees it (the Orthanc Book's guard against
+        auto-routing loops). Answers the new instance's ID; nil (logged) on failure."""
+        from ..core import ingest
+        from ..core.errors import DicomhubError
+
+        if not isinstance(data, bytes) or source_id is None:
+            return None
+        archive = self._archive()
+        source = to_text(source_id)
+        try:
+            result = ingest.store(archive, data, ingest.Origin(origin="Lua", modified_from=source))
+        except DicomhubError as exc:
+            log.error("Lua: Cannot store the modified instance of %s: %s", source, exc)
+            return None
+        return result.instance_id.encode()
 
     def _set_credentials(self, username: Any, password: Any) -> None:
         self._http_auth = (to_text(username), to_text(password))
@@ -339,6 +396,10 @@ class LuaEngine:
         except (ValueError, TypeError):
             return None
         return to_lua(self.runtime, value)
+
+
+#: The global through which ``_HELPERS`` reaches ``LuaEngine._store_modified``.
+STORE_MODIFIED = "_DicomhubStoreModified"
 
 
 def _lua_type(value: Any) -> str | None:
@@ -489,8 +550,12 @@ function SendToModality(resourceId, modality, localAet)
   return send('/modalities/', modality, { resourceId }, extra)
 end
 
--- Stores the modified copy here (origin "Lua") and answers its ID, so that it can be
--- sent and deleted as the Book's auto-routing example does.
+local store_modified = _DicomhubStoreModified
+_DicomhubStoreModified = nil
+
+-- Stores the modified copy here (origin "Lua", metadata "ModifiedFrom" = the source,
+-- as Orthanc) and answers its ID, so that it can be sent and deleted as the Book's
+-- auto-routing example does.
 function ModifyInstance(resourceId, replacements, removals, removePrivateTags)
   if resourceId == nil then error('Cannot modify a nonexistent resource') end
   local body = {}
@@ -499,9 +564,9 @@ function ModifyInstance(resourceId, replacements, removals, removePrivateTags)
   if removePrivateTags then body.RemovePrivateTags = true end
   local file = RestApiPost('/instances/' .. resourceId .. '/modify', DumpJson(body, true))
   if file == nil then error('Cannot modify the instance ' .. resourceId) end
-  local stored = RestApiPost('/instances', file)
+  local stored = store_modified(resourceId, file)
   if stored == nil then error('Cannot store the modified instance of ' .. resourceId) end
-  return ParseJson(stored).ID
+  return stored
 end
 
 ModifyResource = ModifyInstance

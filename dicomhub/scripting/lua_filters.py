@@ -7,7 +7,8 @@ keeps ingest, HTTP and C-FIND from waiting while a slow ``OnStoredInstance`` hol
 the callbacks' state; dicomhub runs all its synchronous filters in that second state.
 
 Answers are checked as Orthanc checks them: a predicate filter must answer a
-boolean (otherwise error 2034, as Orthanc), a Lua error is error 2031.
+boolean (otherwise error 2034, as Orthanc), a query filter a table (otherwise error
+2033), and a Lua error is error 2031.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ class LuaFilterError(FilterError):
 
     code = 2031
     name = "Cannot execute a Lua command"
+
+
+class LuaBadOutput(FilterError):
+    """Orthanc's ``LuaBadOutput``: a query filter answered something else than a table."""
+
+    code = 2033
+    name = "The Lua function does not give the expected number of outputs"
 
 
 class LuaNotPredicate(FilterError):
@@ -105,7 +113,9 @@ def _query(engine: LuaEngine, name: str) -> Callable[..., dict[str, Any]]:
         if answer == []:  # an empty Lua table: every key removed
             return {}
         if not isinstance(answer, Mapping):
-            raise LuaFilterError(f"{name}() must answer the query (a table)")
+            # Orthanc's error and Details (1.10.1, for a filter answering nil).
+            log.error("Error in the Lua filter %s(): it must answer a table", name)
+            raise LuaBadOutput("Lua: The script must return a table")
         return dict(answer)
 
     return run
@@ -143,4 +153,4 @@ def install_lua_filters(engine: LuaEngine, hooks: Hooks) -> list[Callable[[], No
     return removers
 
 
-__all__ = ["LUA_NAMES", "LuaFilterError", "LuaNotPredicate", "install_lua_filters"]
+__all__ = ["LUA_NAMES", "LuaBadOutput", "LuaFilterError", "LuaNotPredicate", "install_lua_filters"]

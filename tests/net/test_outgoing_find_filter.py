@@ -37,3 +37,49 @@ def test_filter_rewrites_the_outgoing_query(make_server: Any, tmp_path: Path) ->
         plain.hub.client, query(plain.hub.client, Level="Study", Query={"PatientID": "QR*"})
     )
     assert sorted(a["PatientID"] for a in found) == ["QR0", "QR1"]
+
+
+RECORDING = """
+function OutgoingFindRequestFilter(query, modality)
+  print("OUT " .. DumpJson(query, true) .. " " .. modality)
+  if query["0010,0020"] == "NIL" then return nil end
+  if query["0010,0020"] == "NEW" then return {["0010,0020"] = "QR1"} end
+  return query
+end
+"""
+
+
+def _seen(log: Path) -> list[str]:
+    lines = log.read_text(errors="replace").splitlines()
+    return [line.split("Lua says: ", 1)[1] for line in lines if "Lua says: OUT " in line]
+
+
+def test_filter_sees_the_callers_keys_and_may_answer_a_new_table(
+    make_server: Any, tmp_path: Path
+) -> None:
+    """As Orthanc 1.10.1: the filter gets the keys of the request only; the level, the
+    character set and the return keys are added to its answer, so a new table still
+    makes a valid C-FIND (it failed with 0xC000, without QueryRetrieveLevel)."""
+    script = tmp_path / "recording.lua"
+    script.write_text(RECORDING)
+    pair = Pair(make_server, LuaScripts=[str(script)])
+    pair.load(patients=2)
+    client = pair.hub.client
+    found = answers(
+        client, query(client, Level="Study", Query={"PatientID": "NEW", "ModalitiesInStudy": "CT"})
+    )
+    assert [(a["PatientID"], a["StudyInstanceUID"]) for a in found] == [
+        ("QR1", pair.studies["QR1"])
+    ]
+    assert _seen(pair.hub.folder / "server.log") == [
+        'OUT {"0008,0061":"CT","0010,0020":"NEW"} SOURCE'
+    ]
+    # Not a table: Orthanc's error 2033, with its Details.
+    refused = client.post(
+        "/modalities/source/query", json={"Level": "Study", "Query": {"PatientID": "NIL"}}
+    )
+    assert refused.status_code == 500
+    body = refused.json()
+    assert body["OrthancStatus"] == 2033
+    assert body["Message"] == "The Lua function does not give the expected number of outputs"
+    assert body["Details"] == "Lua: The script must return a table"

@@ -3,6 +3,11 @@ observed for ``/tools/execute-script``)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from archive_checks import upload, wait_until
-from conftest import RunningServer
+from conftest import ROOT, RunningServer, free_port
 from dicom_factory import make_dicom
 
 
@@ -178,16 +183,14 @@ def test_callbacks_from_configured_script(
         function OnHeartBeat() beats = beats + 1 end
         """,
     )
-    broken = _script(tmp_path, "broken.lua", "this is not lua")
     server = make_server(
-        LuaScripts=[broken, script],
+        LuaScripts=[script],
         ExecuteLuaEnabled=True,
         StableAge=1,
         LuaHeartBeatPeriod=1,
         LuaTimeLimit=1,
     )
     assert _run(server, "print(initialized)").text == "true\n"
-    assert "Error in the Lua script" in (server.folder / "server.log").read_text()
     crash = upload(server.client, make_dicom(patient_id="CRASH"))["ID"]
     upload(server.client, make_dicom(patient_id="LOOP"))
     kept = upload(server.client, make_dicom(patient_id="KEEP"))["ID"]
@@ -405,3 +408,94 @@ def test_lua52_functions_and_json_as_orthancs_lua_offers_them(lua: RunningServer
         "true, nil\n"  # (pcall's first value only, in the middle of a list)
         '{"name":"\\u00e9"}\n'
     )
+
+
+BOOK_GUARDED_ROUTING = """
+seen = {}
+function OnStoredInstance(instanceId, tags, metadata, origin)
+  seen[#seen + 1] = instanceId .. '|' .. origin['RequestOrigin'] .. '|'
+    .. tostring(metadata['ModifiedFrom']) .. '|' .. tostring(tags['StationName'])
+  -- The Orthanc Book's guard: ignore the instances that result from a modification
+  if metadata['ModifiedFrom'] == nil and metadata['AnonymizedFrom'] == nil then
+    local replace = {}
+    replace['StationName'] = 'ROUTED'
+    SendToModality(ModifyInstance(instanceId, replace, {}, true), 'target')
+  end
+end
+"""
+
+
+def test_modify_instance_copy_carries_modified_from_so_the_books_guard_stops_the_loop(
+    tmp_path: Path, make_server: Callable[..., RunningServer]
+) -> None:
+    """As Orthanc: the copy ``ModifyInstance`` stores has the metadata ``ModifiedFrom``
+    already when its own ``OnStoredInstance`` runs, so the Book's guard routes each
+    instance once (without it, every copy was modified and sent again, forever)."""
+    target = make_server(DicomAet="TARGET")
+    target_port = int(target.config["DicomPort"])
+    source = make_server(
+        LuaScripts=[_script(tmp_path, "route.lua", BOOK_GUARDED_ROUTING)],
+        ExecuteLuaEnabled=True,
+        DicomModalities={"target": ["TARGET", "127.0.0.1", target_port]},
+    )
+    original = upload(source.client, make_dicom(patient_id="GUARD", StationName="OLD"))["ID"]
+
+    def seen() -> list[str]:
+        lines = _run(source, "for _, s in ipairs(seen) do print(s) end").text.splitlines()
+        return lines if len(lines) >= 2 else []
+
+    first = _wait(seen)
+    copy = first[1].split("|")[0]
+    assert first == [f"{original}|RestApi|nil|OLD", f"{copy}|Lua|{original}|ROUTED"]
+    assert source.client.get(f"/instances/{copy}/metadata/ModifiedFrom").text == original
+    assert source.client.get(f"/instances/{copy}/metadata/Origin").text == "Lua"
+    _wait(lambda: len(target.client.get("/instances").json()) == 1)
+    time.sleep(1.5)  # a loop would have made more copies by now
+    assert len(_run(source, "for _, s in ipairs(seen) do print(s) end").text.splitlines()) == 2
+    assert sorted(source.client.get("/instances").json()) == sorted([original, copy])
+    received = target.client.get("/instances").json()
+    assert received == [copy]
+    tags = target.client.get(f"/instances/{copy}/simplified-tags").json()
+    assert tags["StationName"] == "ROUTED"
+
+
+@pytest.mark.parametrize(
+    ("code", "workers"),
+    [
+        ("x = = 1", 1),  # a syntax error
+        ('x = 1\nerror("refusing to load")', 2),  # an error raised at load time
+    ],
+)
+def test_a_script_that_fails_to_load_stops_the_start(
+    tmp_path: Path, code: str, workers: int
+) -> None:
+    """As Orthanc 1.10.1 (status 255, "Uncaught exception, stopping now: [Cannot
+    execute a Lua command] (code 2031)"): never serve without a configured script,
+    which may define the filters that lock the server."""
+    guard = _script(tmp_path, "guard.lua", "function IncomingHttpRequestFilter() return false end")
+    broken = _script(tmp_path, "broken.lua", code)
+    settings = {
+        "HttpPort": free_port(),
+        "DicomPort": free_port(),
+        "StorageDirectory": str(tmp_path / "db"),
+        "IndexDirectory": str(tmp_path / "db"),
+        "HttpWorkers": workers,
+        "LuaScripts": [broken, guard],
+    }
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(settings))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ORTHANC")}
+    environment["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "dicomhub", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=environment,
+    )
+    assert result.returncode == 255, result.stderr
+    assert f"Error in the Lua script {broken}: " in result.stderr
+    assert "[Cannot execute a Lua command] (code 2031)" in result.stderr
+    assert "restarting it" not in result.stderr  # the workers are not started again
+    assert "dicomhub has started" not in result.stderr
