@@ -51,10 +51,12 @@ def changes(
             raise BadRequest(f"Unknown change type: {exc.args[0]}") from exc
     with archive.read() as session:
         last = session.last_change()
-        last_seq = last.seq if last else 0
+        newest = last.seq if last else 0
+        # ``Last`` when no change is listed: the newest sequence number, which an
+        # emptied log (DELETE /changes) still remembers, as Orthanc does.
+        last_seq = newest if last else session.last_change_seq()
         if limit in (0, WRAPPED_LIMIT):
-            # No change is listed, so ``Last`` is the newest sequence number.
-            bound = last_seq if to is None else min(to, last_seq)
+            bound = newest if to is None else min(to, newest)
             done = limit == WRAPPED_LIMIT or bound <= since
             return {"Changes": [], "Done": done, "Last": last_seq}
         limit = min(limit, MAX_LIMIT)
@@ -75,7 +77,7 @@ def changes(
                         break
     return {
         "Changes": [change_json(r) for r in rows],
-        "Done": exhausted or cursor >= last_seq or (to is not None and cursor >= to),
+        "Done": exhausted or cursor >= newest or (to is not None and cursor >= to),
         # Nothing after ``since``: Orthanc answers the newest sequence number instead.
         "Last": cursor if cursor != since else last_seq,
     }
@@ -84,10 +86,11 @@ def changes(
 def last_change(archive: Archive) -> dict[str, Any]:
     with archive.read() as session:
         last = session.last_change()
+        last_seq = last.seq if last else session.last_change_seq()
     return {
         "Changes": [change_json(last)] if last else [],
         "Done": True,
-        "Last": last.seq if last else 0,
+        "Last": last_seq,
     }
 
 

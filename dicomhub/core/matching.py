@@ -6,10 +6,12 @@ range on ``norm``), and ``matches`` for tags that only the files hold. Keeping b
 here means the REST find, the C-FIND SCP and the explorer agree on every edge case.
 
 Rules observed on Orthanc: an empty value is universal (no constraint); ``*`` alone
-still needs the tag to be present; ``\\`` separates a list of exact values (no
-wildcards inside a list); a ``-`` in a DA/TM/DT value is a range compared as strings
-(``A-``, ``-B``, ``A-B``, and ``-`` alone matches any present value); other values are
-wildcard patterns when they hold ``*`` or ``?``, else single values.
+still needs the tag to be present; a ``-`` in a DA/TM/DT value is a range compared as
+strings (``A-``, ``-B``, ``A-B``, and ``-`` alone matches any present value), even when
+the value also holds a ``\\``; otherwise ``\\`` separates a list of exact values (no
+wildcards inside a list); other values are wildcard patterns when they hold ``*`` or
+``?``, else single values. Wildcards are refused (400) on VRs other than the text ones,
+tags unknown to the dictionary included, and in the bounds of a range.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ class Kind(Enum):
 
 _RANGE_VRS = frozenset({"DA", "TM", "DT"})
 #: The text VRs on which DICOM allows wildcards; Orthanc refuses them on others (dates,
-#: times, UIDs, numbers), and so do we. Private tags (UN) are text to Orthanc.
-_WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT", "UN"})
+#: times, UIDs, numbers) and on tags its dictionary does not know (private elements,
+#: group lengths), and so do we.
+_WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,12 @@ class Constraint:
 
 
 def tag_vr(tag: int) -> str:
+    """The VR of ``tag`` in the dictionary: ``LO`` for private creators, else ``UN``."""
     try:
         return dictionary_VR(tag)
     except KeyError:
+        if (tag >> 16) & 1 and 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
+            return "LO"  # (gggg,0010-00ff) of an odd group: a private creator
         return "UN"
 
 
@@ -59,25 +65,35 @@ def parse_constraint(
 ) -> Constraint | None:
     """The constraint for ``value`` on ``tag``, or ``None`` when it matches everything.
 
-    ``vr`` overrides the dictionary's (metadata are matched as text, ``LO``).
+    ``vr`` overrides the dictionary's (metadata are matched as text, ``LO``), except
+    ``UN``, which says no more than the dictionary (a query element sent as UN).
     """
     if value == "":
         return None
-    vr = vr or tag_vr(tag)
-    if "\\" in value:
-        return Constraint(tag, Kind.LIST, tuple(value.split("\\")), case_sensitive)
-    if "*" in value or "?" in value:
-        if vr not in _WILDCARD_VRS:
-            raise ParameterOutOfRange(
-                f"Wildcards are not allowed on tag {tag >> 16:04x},{tag & 0xFFFF:04x}"
-            )
-        return Constraint(tag, Kind.WILDCARD, (value,), case_sensitive)
+    if not vr or vr == "UN":
+        vr = tag_vr(tag)
+    wildcard = "*" in value or "?" in value
     if vr in _RANGE_VRS and "-" in value:
+        # Before the list: Orthanc reads "A-\\B" as a range whose upper bound is "\\B".
+        if wildcard:
+            raise _wildcards_refused(tag)
         low, _, high = value.partition("-")
         if not low and not high:  # "-": no bound at all, as Orthanc reads it
             return None
         return Constraint(tag, Kind.RANGE, (low, high), case_sensitive)
+    if "\\" in value:
+        return Constraint(tag, Kind.LIST, tuple(value.split("\\")), case_sensitive)
+    if wildcard:
+        if vr not in _WILDCARD_VRS:
+            raise _wildcards_refused(tag)
+        return Constraint(tag, Kind.WILDCARD, (value,), case_sensitive)
     return Constraint(tag, Kind.EQUAL, (value,), case_sensitive)
+
+
+def _wildcards_refused(tag: int) -> ParameterOutOfRange:
+    return ParameterOutOfRange(
+        f"Wildcards are not allowed on tag {tag >> 16:04x},{tag & 0xFFFF:04x}"
+    )
 
 
 def _wildcard_regex(pattern: str) -> re.Pattern[str]:

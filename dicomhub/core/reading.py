@@ -19,7 +19,7 @@ from . import attachments_io, metadata
 from .archive import Archive, require_resource
 from .describe import TagStyle, describe, describe_content
 from .enums import ContentType
-from .errors import CannotWriteFile, InexistentFile, UnknownResource
+from .errors import CannotWriteFile, InexistentFile, ParameterOutOfRange, UnknownResource
 
 
 def resource(
@@ -289,8 +289,13 @@ def global_statistics(archive: Archive) -> dict[str, Any]:
 
 def lookup(archive: Archive, value: str) -> list[dict[str, str]]:
     """``/tools/lookup``: the resources whose DICOM identifier is ``value`` (PatientID
-    and the three UIDs only, ignoring case and surrounding spaces, as Orthanc)."""
+    and the three UIDs only, ignoring case and surrounding spaces, as Orthanc).
+
+    ``*`` and ``?`` are refused as Orthanc refuses them, naming the first tag it tries.
+    """
     value = value.strip()
+    if "*" in value or "?" in value:
+        raise ParameterOutOfRange("Wildcards are not allowed on tag 0010,0020")
     targets = {
         0x00100020: Level.PATIENT,
         0x0020000D: Level.STUDY,

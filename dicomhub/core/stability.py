@@ -8,9 +8,12 @@ one indexed query and survives restarts.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+from itertools import groupby
 
 from ..dicom.levels import Level
+from ..store.index.records import ResourceRow
 from .archive import Archive
 from .clock import now_seconds
 from .enums import ChangeType
@@ -25,18 +28,44 @@ _STABLE_CHANGE = {
 }
 
 
+def announcement_order(due: list[tuple[ResourceRow, int]]) -> list[ResourceRow]:
+    """The resources of ``due`` (with their last update, oldest first) in the order
+    Orthanc announces them: each when its own wait is over, so by last update.
+
+    An instance updates its series, then its study, then its patient, so within one
+    second (the resolution of the times kept) a resource comes right after its
+    descendants updated in that second: a walk of each second's trees, children
+    before their parent, siblings and trees by internal id (their creation order).
+    """
+    ordered: list[ResourceRow] = []
+    for _, group in groupby(due, key=lambda item: item[1]):
+        ordered.extend(_children_first({row.id: row for row, _ in group}))
+    return ordered
+
+
+def _children_first(rows: dict[int, ResourceRow]) -> list[ResourceRow]:
+    def key(row: ResourceRow) -> tuple[float, ...]:
+        path = [float(row.id)]
+        while row.parent_id in rows:
+            row = rows[row.parent_id]
+            path.append(float(row.id))
+        return (*reversed(path), math.inf)  # inf: after its own descendants
+
+    return sorted(rows.values(), key=key)
+
+
 def check_stability(archive: Archive) -> int:
     """Mark as stable what waited long enough; answers how many became stable."""
     cutoff = now_seconds() - archive.settings.stable_age
     with archive.read() as session:
-        candidates = session.unstable_older_than(cutoff)
-    if not candidates:
+        due = session.unstable_due(cutoff)
+    if not due:
         return 0
+    candidates = announcement_order(due)
 
     def run(tx: Transaction) -> int:
         count = 0
-        # Deepest first: a series is announced stable before its study and patient.
-        for row in sorted(candidates, key=lambda r: -r.level):
+        for row in candidates:
             current = tx.session.get(row.id)
             if current is None or current.stable:
                 continue

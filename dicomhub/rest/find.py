@@ -7,6 +7,7 @@ as Orthanc ignores them, so clients written for newer versions keep working.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,6 +21,8 @@ from ..core import labels as core_labels
 from ..core import metadata as core_metadata
 from ..core.describe import TagStyle
 from ..core.errors import BadRequest, ParameterOutOfRange, UnknownDicomTag
+from ..core.job_requests import boolean_field
+from ..core.matching import parse_constraint
 from ..dicom.levels import Level
 from ..dicom.tag_names import parse_tag
 from .common import archive_of, response_content
@@ -75,7 +78,7 @@ def _tag(name: str, error: type[Exception] = UnknownQueryTag) -> int:
 def _string_list(body: dict[str, Any], name: str, split: bool = False) -> list[str]:
     value = body.get(name, [])
     if split and isinstance(value, str):
-        value = [v for v in value.split(";") if v.strip()]
+        value = [v.strip() for v in value.split(";") if v.strip()]  # as ?requested-tags=
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadRequest(f'Field "{name}" should be a list of strings')
     return value
@@ -105,23 +108,77 @@ def _order_by(body: dict[str, Any], settings: Any) -> list[core_find.OrderKey]:
     return keys
 
 
-def parse_query(body: dict[str, Any], settings: Any) -> core_find.FindQuery:
-    """The ``FindQuery`` of a find or count body; raises Orthanc's 400 on bad input."""
+@dataclass
+class FindBody:
+    """A find or count body, checked: the search and how ``/tools/find`` answers it."""
+
+    query: core_find.FindQuery
+    expand: bool = False
+    style: str = TagStyle.NAMES
+
+
+def _expand(body: dict[str, Any]) -> bool:
+    """``Expand``: a Boolean, or as Orthanc reads them a number (non-zero: true) or null."""
+    value = body.get("Expand")
+    if value is None:
+        return False
+    if isinstance(value, bool | int | float):
+        return bool(value)
+    raise BadRequest('Field "Expand" should be a Boolean')  # Orthanc: an internal error
+
+
+def _style(body: dict[str, Any]) -> str:
+    """``Short``, then ``Full`` unless ``Short`` is true, with Orthanc's error (code 15)."""
+    if boolean_field(body, "Short", False):
+        return TagStyle.SHORT
+    if boolean_field(body, "Full", False):
+        return TagStyle.FULL
+    return TagStyle.NAMES
+
+
+def _query(value: Any, case_sensitive: bool) -> dict[int, str]:
+    """The ``Query`` object as tags and values, each checked as Orthanc checks it."""
+    if value is None:
+        return {}  # as Orthanc reads it: no constraint
+    if not isinstance(value, dict):
+        # Orthanc: an internal error (500); a client error here.
+        raise BadRequest('Field "Query" is missing, or should be a JSON object')
+    tags: dict[str, int] = {}
+    # Orthanc's JSON objects keep their keys sorted: of several bad keys, the error
+    # reported is the first one's in that order (its value's type, then its name,
+    # then a wildcard where none is allowed).
+    for name in sorted(value):
+        text = value[name]
+        if not isinstance(text, str):
+            raise BadRequest(f'Tag "{name}" should be associated with a string')
+        tags[name] = _tag(name)
+        parse_constraint(tags[name], text, case_sensitive)
+    return {tags[name]: text for name, text in value.items()}
+
+
+def parse_body(body: dict[str, Any], settings: Any, expand: bool = True) -> FindBody:
+    """The checked body of a find (``expand``: read ``Expand``) or count request.
+
+    Fields are checked in the order Orthanc 1.10.1 checks them, so that a body with
+    several errors gets the same one: ``Level`` and ``Query`` present, ``CaseSensitive``,
+    ``Limit``, ``Since``, ``Expand``, the level's name, each key of ``Query``, ``Short``,
+    ``Full``; then the fields of later versions (labels, parents, metadata, order).
+    """
     level_name = body.get("Level")
     if not isinstance(level_name, str):
         raise BadRequest('Field "Level" is missing, or should be a string')
-    query_json = body.get("Query")
-    if not isinstance(query_json, dict):
+    if "Query" not in body:
         raise BadRequest('Field "Query" is missing, or should be a JSON object')
+    case_sensitive = _bool(body, "CaseSensitive")
+    limit = _count(body, "Limit")
+    since = _count(body, "Since")
+    expanded = _expand(body) if expand else False
     try:
         level = Level.parse(level_name)
     except ValueError as exc:
         raise ParameterOutOfRange() from exc
-    query: dict[int, str] = {}
-    for name, value in query_json.items():
-        if not isinstance(value, str):
-            raise BadRequest(f'Tag "{name}" should be associated with a string')
-        query[_tag(name)] = value
+    query = _query(body["Query"], case_sensitive)
+    style = _style(body)
     labels = _string_list(body, "Labels")
     for label in labels:
         core_labels.check_valid(label)
@@ -139,31 +196,27 @@ def parse_query(body: dict[str, Any], settings: Any) -> core_find.FindQuery:
         isinstance(v, str) for v in metadata_json.values()
     ):
         raise BadRequest('Field "MetadataQuery" should be a JSON object of strings')
-    return core_find.FindQuery(
+    find_query = core_find.FindQuery(
         level=level,
         query=query,
-        case_sensitive=_bool(body, "CaseSensitive"),
+        case_sensitive=case_sensitive,
         labels=labels,
         labels_constraint=constraint,
         parents=parents,
         metadata={core_metadata.resolve(settings, k): v for k, v in metadata_json.items()},
         order_by=_order_by(body, settings),
-        limit=_count(body, "Limit"),
-        since=_count(body, "Since"),
+        limit=limit,
+        since=since,
     )
+    return FindBody(find_query, expanded, style)
 
 
 async def find(request: Request) -> Response:
     archive = archive_of(request)
     body = _load_object(await request.body())
-    query = parse_query(body, archive.settings)
+    parsed = parse_body(body, archive.settings)
+    query, expand, style = parsed.query, parsed.expand, parsed.style
     core_find.check_paging(query, "Limit" in body or "Since" in body)
-    expand = _bool(body, "Expand")
-    style = TagStyle.NAMES
-    if _bool(body, "Short"):
-        style = TagStyle.SHORT
-    elif _bool(body, "Full"):
-        style = TagStyle.FULL
     requested = [_tag(t, UnknownDicomTag) for t in _string_list(body, "RequestedTags", split=True)]
     content = None
     if "ResponseContent" in body:
@@ -176,7 +229,8 @@ async def find(request: Request) -> Response:
 
 async def count_resources(request: Request) -> Response:
     archive = archive_of(request)
-    query = parse_query(_load_object(await request.body()), archive.settings)
+    # ``Expand`` means nothing to a count; ``Short`` and ``Full`` are checked (1.12 lists them).
+    query = parse_body(_load_object(await request.body()), archive.settings, expand=False).query
     return json_response({"Count": await run_in_threadpool(core_find.count, archive, query)})
 
 

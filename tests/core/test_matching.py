@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 from dicomhub.core import find, ingest
 from dicomhub.core.archive import Archive
 from dicomhub.core.errors import ParameterOutOfRange
-from dicomhub.core.matching import Kind, SqlParams, matches, parse_constraint, to_sql, value_sql
+from dicomhub.core.matching import (
+    Kind,
+    SqlParams,
+    matches,
+    parse_constraint,
+    tag_vr,
+    to_sql,
+    value_sql,
+)
 from dicomhub.core.settings import Settings
 from dicomhub.dicom.levels import Level
 from dicomhub.store.index.engine import sqlite_engine
@@ -29,6 +37,8 @@ STUDY_DATE = 0x00080020  # DA
 STUDY_TIME = 0x00080030  # TM
 STUDY_UID = 0x0020000D  # UI
 ROWS = 0x00280010  # US
+PRIVATE_CREATOR = 0x00090010  # LO
+PRIVATE_ELEMENT = 0x00091001  # unknown to the dictionary
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +77,54 @@ def test_universal_and_kinds() -> None:
     # "-" bounds nothing: as in Orthanc it matches everything, resources without the tag too.
     assert parse_constraint(STUDY_DATE, "-", False) is None
     assert parse_constraint(STUDY_DESCRIPTION, "a-b", False).kind == Kind.EQUAL  # type: ignore[union-attr]
-    assert parse_constraint(STUDY_DATE, "2024\\2023-", False).kind == Kind.LIST  # type: ignore[union-attr]
+    assert parse_constraint(STUDY_DATE, "2024\\2023", False).kind == Kind.LIST  # type: ignore[union-attr]
+    # A "-" makes a DA/TM/DT value a range before a "\\" makes it a list (as Orthanc).
+    assert parse_constraint(STUDY_DATE, "2024\\2023-", False).values == ("2024\\2023", "")  # type: ignore[union-attr]
+    assert parse_constraint(STUDY_DESCRIPTION, "a-b\\c", False).kind == Kind.LIST  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("tag", [STUDY_DATE, STUDY_TIME, STUDY_UID, ROWS])
-def test_wildcards_refused_on_non_text_vrs(tag: int) -> None:
+@pytest.mark.parametrize(
+    "tag",
+    [
+        STUDY_DATE,
+        STUDY_TIME,
+        STUDY_UID,
+        ROWS,
+        PRIVATE_ELEMENT,  # no VR in the dictionary: Orthanc refuses wildcards there too
+        0x00291010,
+        0x00089999,  # not in the dictionary
+        0x00080000,  # a group length
+        0x00090001,  # odd group, but not a private creator
+    ],
+)
+@pytest.mark.parametrize("value", ["1*", "*", "?"])
+def test_wildcards_refused_on_non_text_vrs(tag: int, value: str) -> None:
+    with pytest.raises(ParameterOutOfRange) as error:
+        parse_constraint(tag, value, False)
+    assert (
+        error.value.args[0]
+        == f"Wildcards are not allowed on tag {tag >> 16:04x},{tag & 0xFFFF:04x}"
+    )
+
+
+def test_private_creators_are_text() -> None:
+    assert tag_vr(PRIVATE_CREATOR) == tag_vr(0x002900FF) == "LO"
+    assert tag_vr(PRIVATE_ELEMENT) == tag_vr(0x00090001) == tag_vr(0x00080000) == "UN"
+    assert parse_constraint(PRIVATE_CREATOR, "sec*", False).kind == Kind.WILDCARD  # type: ignore[union-attr]
+    # exact values and lists stay allowed where wildcards are not
+    assert parse_constraint(PRIVATE_ELEMENT, "secret", False).kind == Kind.EQUAL  # type: ignore[union-attr]
+    assert parse_constraint(PRIVATE_ELEMENT, "a\\b*", False).kind == Kind.LIST  # type: ignore[union-attr]
+    assert parse_constraint(STUDY_DATE, "2024*\\2023", False).kind == Kind.LIST  # type: ignore[union-attr]
+    # an element sent as UN (a worklist query) takes the dictionary's VR
+    assert parse_constraint(PATIENT_NAME, "SM*", False, vr="UN").kind == Kind.WILDCARD  # type: ignore[union-attr]
     with pytest.raises(ParameterOutOfRange):
-        parse_constraint(tag, "1*", False)
+        parse_constraint(PRIVATE_ELEMENT, "sec*", False, vr="UN")
+
+
+@pytest.mark.parametrize("value", ["2024*-", "-2024*", "2020?-2021", "20200101-\\2023*"])
+def test_wildcards_refused_in_ranges(value: str) -> None:
+    with pytest.raises(ParameterOutOfRange):
+        parse_constraint(STUDY_DATE, value, False)
 
 
 CASES = [
@@ -101,6 +152,9 @@ CASES = [
     (STUDY_DATE, "20230101-20240105", "20240105", False, True),
     (STUDY_DATE, "20240105-20230101", "20240105", False, False),
     (STUDY_DATE, "2024-", "20240105", False, True),
+    (STUDY_DATE, "20200101-\\20231231", "20220101", False, True),  # upper bound "\\2023..."
+    (STUDY_DATE, "20200101-\\20231231", "20231231", False, True),
+    (STUDY_DATE, "20200101-\\20231231", "20191231", False, False),
     (STUDY_TIME, "10-11", "101010", False, True),
     (STUDY_TIME, "12-", "101010", False, False),
     (STUDY_UID, "1.2.3", "1.2.3", True, True),

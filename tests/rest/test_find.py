@@ -126,6 +126,9 @@ DIFFERENTIAL = [
     ("Study", {"StudyDate": "2024-"}, False),
     ("Study", {"StudyDate": "20240105-20230101"}, False),
     ("Study", {"StudyDate": "20240105\\20230101"}, False),
+    ("Study", {"StudyDate": "20200101-\\20231231"}, False),  # a range, not a list
+    ("Study", {"StudyDate": "20230101\\20240105-"}, False),
+    ("Study", {"StudyDate": "2024*\\20230101"}, False),  # a list: no wildcard check
     ("Study", {"StudyDate": "abc"}, False),
     ("Study", {"StudyTime": "10-11"}, False),
     ("Study", {"StudyTime": "12-"}, False),
@@ -207,6 +210,57 @@ def test_expand_full_short_and_requested_tags(client: httpx.Client) -> None:
         "NumberOfStudyRelatedInstances": "3",
         "Rows": "8",
     }
+
+
+def test_date_range_comes_before_list(client: httpx.Client) -> None:
+    # "A-\\B" is the range from A to "\\B" (after every digit), as Orthanc reads it
+    assert len(ids(client, "Study", {"StudyDate": "20200101-\\20231231"})) == 3
+    assert len(ids(client, "Study", {"StudyDate": "20230101\\20240105-"})) == 1
+
+
+def test_expand_numbers_and_null_query_as_orthanc(
+    client: httpx.Client, oracle: OracleUploads | None
+) -> None:
+    """Orthanc reads Expand as jsoncpp's asBool (numbers, null) and a null Query as {}."""
+    plain = sorted(find(client, "Study", {}))
+    cases: list[tuple[dict[str, Any], bool]] = [
+        ({"Expand": 1}, True),
+        ({"Expand": -1}, True),
+        ({"Expand": 0.5}, True),
+        ({"Expand": 0}, False),
+        ({"Expand": None}, False),
+    ]
+    for options, expanded in cases:
+        answer = find(client, "Study", {}, **options)
+        if expanded:
+            assert sorted(item["ID"] for item in answer) == plain, options
+        else:
+            assert sorted(answer) == plain, options
+    body = {"Level": "Study", "Query": None}
+    response = client.post("/tools/find", json=body)
+    assert response.status_code == 200, response.text
+    assert set(plain) <= set(response.json())
+    if oracle is not None:
+        assert oracle.client.post("/tools/find", json=body).status_code == 200
+        for options, expanded in cases:
+            theirs = oracle.client.post(
+                "/tools/find",
+                json={"Level": "Study", "Query": {"PatientID": PREFIX + "*"}, **options},
+            ).json()
+            assert all(isinstance(item, dict) is expanded for item in theirs), options
+
+
+def test_wildcards_on_private_tags(client: httpx.Client) -> None:
+    # A private creator is LO: wildcards allowed. Other private elements have no VR
+    # in the dictionary: refused, as by Orthanc (checked against it in BAD_BODIES).
+    assert find(client, "Instance", {"0009,0010": "a*"}) == []
+    assert find(client, "Instance", {"0009,1001": "secret"}) == []
+    body = {"Level": "Instance", "Query": {"0009,1001": "*"}}
+    for route in ("/tools/find", "/tools/count-resources"):
+        answer = assert_orthanc_error(
+            client.post(route, json=body), 400, "Parameter out of range", 3, "POST", route
+        )
+        assert answer["Details"] == "Wildcards are not allowed on tag 0009,1001"
 
 
 def test_paging_is_stable(client: httpx.Client) -> None:
@@ -437,6 +491,120 @@ BAD_BODIES: list[tuple[Any, int, str, str | None]] = [
         "Parameter out of range",
         "Wildcards are not allowed on tag 0028,0010",
     ),
+    # tags without a VR in the dictionary (private elements, unknown, group lengths)
+    (
+        {"Level": "Instance", "Query": {"0009,1001": "sec*"}},
+        400,
+        "Parameter out of range",
+        "Wildcards are not allowed on tag 0009,1001",
+    ),
+    (
+        {"Level": "Study", "Query": {"0008,9999": "*"}},
+        400,
+        "Parameter out of range",
+        "Wildcards are not allowed on tag 0008,9999",
+    ),
+    (
+        {"Level": "Study", "Query": {"0008,0000": "?"}},
+        400,
+        "Parameter out of range",
+        "Wildcards are not allowed on tag 0008,0000",
+    ),
+    # tag names are taken as written: empty, or with spaces around a keyword
+    ({"Level": "Study", "Query": {"": "x"}}, 500, "Unknown DICOM tag", None),
+    ({"Level": "Study", "Query": {" ": "x"}}, 500, "Unknown DICOM tag", None),
+    ({"Level": "Study", "Query": {"PatientID ": "x"}}, 500, "Unknown DICOM tag", None),
+    ({"Level": "Study", "Query": {" PatientID": "x"}}, 500, "Unknown DICOM tag", None),
+    # Short and Full: Orthanc's "Bad file format"
+    (
+        {"Level": "Study", "Query": {}, "Full": "true"},
+        400,
+        "Bad file format",
+        "Boolean value expected in field: Full",
+    ),
+    (
+        {"Level": "Study", "Query": {}, "Full": None},
+        400,
+        "Bad file format",
+        "Boolean value expected in field: Full",
+    ),
+    (
+        {"Level": "Study", "Query": {}, "Short": 1, "Full": "x"},
+        400,
+        "Bad file format",
+        "Boolean value expected in field: Short",
+    ),
+    (
+        {"Level": "Study", "Query": {}, "Expand": 1, "Short": {}},
+        400,
+        "Bad file format",
+        "Boolean value expected in field: Short",
+    ),
+    # the order of the checks, when a body has two errors
+    (
+        {"Level": "Foo", "CaseSensitive": "x"},
+        400,
+        "Bad request",
+        'Field "Query" is missing, or should be a JSON object',
+    ),
+    (
+        {"Level": "Study", "Query": {"Nope": "1"}, "CaseSensitive": "x"},
+        400,
+        "Bad request",
+        'Field "CaseSensitive" should be a Boolean',
+    ),
+    (
+        {"Level": "Foo", "Query": {}, "Limit": "x"},
+        400,
+        "Bad request",
+        'Field "Limit" should be an integer',
+    ),
+    (
+        {"Level": "Study", "Query": {"PatientID": 1}, "Limit": "x"},
+        400,
+        "Bad request",
+        'Field "Limit" should be an integer',
+    ),
+    (
+        {"Level": "Study", "Query": [], "Since": "x"},
+        400,
+        "Bad request",
+        'Field "Since" should be an integer',
+    ),
+    ({"Level": "Foo", "Query": {"Nope": "1"}}, 400, "Parameter out of range", None),
+    ({"Level": "Foo", "Query": {}, "Short": "x"}, 400, "Parameter out of range", None),
+    ({"Level": "Study", "Query": {"Nope": "1"}, "Short": "x"}, 500, "Unknown DICOM tag", None),
+    (
+        {"Level": "Study", "Query": {"StudyDate": "2020*"}, "Full": "x"},
+        400,
+        "Parameter out of range",
+        "Wildcards are not allowed on tag 0008,0020",
+    ),
+    # Query's keys in sorted order: type, then name, then wildcards, key by key
+    (
+        {"Level": "Study", "Query": {"Zzz": "1", "StudyDate": "2020*"}},
+        400,
+        "Parameter out of range",
+        "Wildcards are not allowed on tag 0008,0020",
+    ),
+    (
+        {"Level": "Study", "Query": {"StudyDate": "2020*", "Nope": "1"}},
+        500,
+        "Unknown DICOM tag",
+        None,
+    ),
+    (
+        {"Level": "Study", "Query": {"b": "1", "a": 1}},
+        400,
+        "Bad request",
+        'Tag "a" should be associated with a string',
+    ),
+    (
+        {"Level": "Study", "Query": {"StudyDate": "2020*", "PatientID": 1}},
+        400,
+        "Bad request",
+        'Tag "PatientID" should be associated with a string',
+    ),
 ]
 
 
@@ -474,6 +642,11 @@ def test_bad_bodies_like_orthanc(
         {"ParentPatient": 3},
         {"MetadataQuery": {"1024": 3}},
         {"RequestedTags": [3]},
+        {"RequestedTags": [""]},
+        {"RequestedTags": [" PatientName"]},
+        {"Full": 1},
+        {"Short": "true"},
+        {"Query": {"": "x"}},
     ],
 )
 def test_bad_options_are_refused(client: httpx.Client, extra: dict[str, Any]) -> None:
@@ -482,8 +655,9 @@ def test_bad_options_are_refused(client: httpx.Client, extra: dict[str, Any]) ->
         if route.endswith("count-resources") and set(extra) & {"Expand", "RequestedTags"}:
             assert response.status_code == 200
             continue
-        assert response.status_code == 400, (route, response.text)
-        assert_orthanc_error(response, 400, response.json()["Message"], None, "POST", route)
+        status = 500 if "Query" in extra else 400  # an unknown tag in Query: 500
+        assert response.status_code == status, (route, response.text)
+        assert_orthanc_error(response, status, response.json()["Message"], None, "POST", route)
 
 
 def test_order_by_a_tag_that_is_also_filtered(client: httpx.Client) -> None:

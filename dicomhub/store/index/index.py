@@ -422,13 +422,19 @@ class IndexSession:
         return _resource(row) if row else None
 
     def unstable_older_than(self, cutoff: int, limit: int = 1000) -> list[ResourceRow]:
+        return [row for row, _ in self.unstable_due(cutoff, limit)]
+
+    def unstable_due(self, cutoff: int, limit: int = 1000) -> list[tuple[ResourceRow, int]]:
+        """Unstable resources last updated at ``cutoff`` or before, with that time: the
+        oldest first, and on a tie the deepest level first (the partial index serves
+        the range and the first key; only ties are sorted)."""
         rows = self._all(
-            f"SELECT {_RESOURCE_COLS} FROM resources WHERE {UNSTABLE_ROWS} "
-            "AND last_update <= :c ORDER BY last_update LIMIT :lim",
+            f"SELECT {_RESOURCE_COLS}, last_update FROM resources WHERE {UNSTABLE_ROWS} "
+            "AND last_update <= :c ORDER BY last_update, level DESC, id LIMIT :lim",
             c=cutoff,
             lim=limit,
         )
-        return [_resource(r) for r in rows]
+        return [(_resource(r), int(r[6])) for r in rows]
 
     def set_stable(self, internal_id: int) -> None:
         self._run("UPDATE resources SET stable = :t WHERE id = :i", t=True, i=internal_id)
@@ -724,6 +730,21 @@ class IndexSession:
     def clear_changes(self) -> None:
         self._run("DELETE FROM changes")
 
+    def last_change_seq(self) -> int:
+        """The last sequence number given to a change, even when the log was cleared
+        since (``DELETE /changes``): the counter of the ``seq`` column, 0 if unused."""
+        if self.sqlite:
+            # AUTOINCREMENT keeps its counter in sqlite_sequence.
+            row = self._one("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
+        else:
+            # The column's sequence; pg_sequences says NULL until a value was drawn.
+            row = self._one(
+                "SELECT last_value FROM pg_sequences WHERE "
+                "quote_ident(schemaname) || '.' || quote_ident(sequencename) "
+                "= pg_get_serial_sequence('changes', 'seq')"
+            )
+        return int(row[0] or 0) if row else 0
+
     def log_export(self, row: ExportRow) -> None:
         self._run(
             "INSERT INTO exports (level, public_id, remote_modality, patient_id, study_uid, "
@@ -994,7 +1015,6 @@ class IndexSession:
 #: Job events kept in the index: many more than a burst of jobs between two reads of
 #: the primary worker's follower.
 JOB_EVENTS_KEPT = 1000
-
 
 _NAMED_TO_PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
 _PYFORMAT_CACHE: dict[str, str] = {}
