@@ -21,7 +21,7 @@ from typing import Any
 from ..dicom.levels import Level
 from .archive import Archive
 from .enums import MetadataType
-from .errors import InexistentItem
+from .errors import InexistentItem, UnknownResource
 from .transactions import Transaction
 
 SOP_INSTANCE_UID = 0x00080018
@@ -198,9 +198,15 @@ class CommitmentReports:
 
 
 def references_of_resources(archive: Archive, public_ids: list[str]) -> list[Reference]:
-    """SOP Class and Instance UIDs of the local instances under the given resources."""
+    """SOP Class and Instance UIDs of the local instances under the given resources.
+    An identifier that names nothing here is an unknown resource (404), a malformed
+    one too, as Orthanc answers (a C-STORE says "bad file format" for the latter)."""
     from .modalities import instances_to_send  # the same resolution as a C-STORE
 
+    with archive.read() as session:
+        for public_id in public_ids:
+            if session.lookup(public_id) is None:
+                raise UnknownResource()
     found: list[Reference] = []
     instances = instances_to_send(archive, public_ids)
     with archive.read() as session:

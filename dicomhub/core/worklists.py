@@ -2,14 +2,23 @@
 configuration section: ``Enable``, ``Database``, ``FilterIssuerAet``, ``LimitAnswers``).
 
 Every C-FIND reads the folder again, as Orthanc's worklist plugin does, so that
-files dropped in or removed by a RIS bridge are seen at once. A file matches when
-every non-empty key of the query matches it with DICOM's rules (the ones
+files dropped in or removed by a RIS bridge are seen at once; a file that is not
+DICOM is skipped, a missing folder fails the C-FIND. A file matches when every
+non-empty key of the query matches it with DICOM's rules (the ones
 ``core.matching`` applies to ``/tools/find``: lists, ``*``/``?`` wildcards on text,
 date/time ranges; person names case-insensitive unless ``CaseSensitivePN``); a
 sequence key with a non-empty item matches when one item of the file's sequence
-matches that item's keys (ScheduledProcedureStepSequence typically). The answer
-holds the query's keys filled from the file: an empty key is a return key, a
-sequence key with no item or an empty item returns the whole sequence.
+matches that item's keys (ScheduledProcedureStepSequence typically); a query
+sequence with more than one item is refused. With ``FilterIssuerAet`` the caller's
+AET is the ScheduledStationAETitle of the step item used for matching, whatever the
+query says there (Orthanc's plugin does the same).
+
+The answer holds the query's keys that the file has, filled from it (a key the file
+lacks is left out, as Orthanc does): an empty key is a return key; a sequence key
+with no item or an empty item returns the whole sequence, otherwise the file's items
+that match the query item (all of them when that item holds no constraint), each
+reduced to the item's keys. Every answer names its character set: the file's, or
+the term of ``DefaultEncoding`` (the one the file was read with) when it has none.
 """
 
 from __future__ import annotations
@@ -21,13 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom import dcmread
+from pydicom.charset import convert_encodings
+from pydicom.datadict import get_entry
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from ..dicom.values import dataset_charsets, element_string
+from ..dicom.values import ENCODING_TERMS, dataset_charsets, element_string
 from .errors import ParameterOutOfRange
 from .matching import matches, parse_constraint
 
@@ -66,30 +77,76 @@ class WorklistSettings:
         )
 
 
-def read_worklists(folder: str) -> list[Dataset]:
+def _looks_like_dicom(dataset: Dataset) -> bool:
+    """False for what a forced read made of a file that is not DICOM (text, say): no
+    public tag at all or, for a bare implicit-VR dataset (where the dictionary gives
+    the VRs), a public top-level tag the dictionary does not know. A Part 10 file, or
+    an explicit-VR one (pydicom checks its VRs), may hold tags newer than the
+    dictionary."""
+    part10 = dataset.preamble is not None or len(dataset.file_meta or ()) > 0
+    implicit_vr = bool(dataset.original_encoding[0])
+    known = 0
+    for tag in dataset.keys():  # noqa: SIM118 (iterating the dataset would decode it)
+        if tag.is_private or tag.element == 0:
+            continue
+        if implicit_vr and not part10:
+            try:
+                get_entry(tag)  # also knows the repeating groups (overlays, curves)
+            except KeyError:
+                return False
+        known += 1
+    return known > 0
+
+
+def read_worklists(folder: str, default_encoding: str = "Latin1") -> list[Dataset]:
     """Every readable ``*.wl`` file of the folder (name order); unreadable ones are
-    logged and skipped rather than failing the whole C-FIND."""
+    logged and skipped rather than failing the whole C-FIND. A file without
+    SpecificCharacterSet is read with ``DefaultEncoding`` and gets its term, so that
+    its answers say how they are encoded. A folder that cannot be listed is an error
+    (``WorklistQueryError``), as in Orthanc."""
     found: list[Dataset] = []
     try:
         names = sorted(os.listdir(folder))
     except OSError as exc:
         log.error("Cannot read the worklist folder %s: %s", folder, exc)
-        return found
+        raise WorklistQueryError(f"Cannot read the worklist folder {folder!r}") from exc
+    default_term = ENCODING_TERMS.get(default_encoding, "ISO_IR 100")
     for name in names:
         path = os.path.join(folder, name)
         if not name.lower().endswith(".wl") or not os.path.isfile(path):
             continue
         try:
             worklist = dcmread(path, force=True)
+            if len(worklist) == 0:
+                log.warning("Skipping the empty worklist %s", path)
+                continue
+            if not _looks_like_dicom(worklist):
+                log.warning("Skipping the worklist %s: not a DICOM file", path)
+                continue
+            if not _has_charset(worklist):
+                implicit_vr, little_endian = worklist.original_encoding
+                worklist.set_original_encoding(
+                    implicit_vr, little_endian, convert_encodings([default_term])
+                )
+                worklist.SpecificCharacterSet = default_term
             worklist.walk(lambda _ds, _elem: None)  # decodes every element: junk fails here
         except (InvalidDicomError, OSError, ValueError, EOFError, NotImplementedError) as exc:
             log.warning("Skipping the unreadable worklist %s: %s", path, exc)
             continue
-        if len(worklist) == 0:
-            log.warning("Skipping the empty worklist %s", path)
-            continue
         found.append(worklist)
     return found
+
+
+def _has_charset(dataset: Dataset) -> bool:
+    elem = dataset.get_item(SPECIFIC_CHARACTER_SET)
+    if elem is None or not elem.value:
+        return False
+    value = elem.value
+    if isinstance(value, bytes):
+        return bool(value.strip(b" \x00\\"))
+    if isinstance(value, str):
+        return bool(value.strip())
+    return any(str(term).strip() for term in value)
 
 
 def _text(elem: DataElement, charsets: list[str]) -> str | None:
@@ -99,6 +156,13 @@ def _text(elem: DataElement, charsets: list[str]) -> str | None:
         values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
         return "\\".join(str(v) for v in values).rstrip(" \x00")
     return element_string(elem, charsets)
+
+
+def _element(dataset: Dataset, tag: int) -> DataElement | None:
+    found = dataset.get_item(tag)
+    if found is not None and not isinstance(found, DataElement):
+        found = dataset[tag]
+    return found
 
 
 class Matcher:
@@ -130,9 +194,7 @@ class Matcher:
             tag = int(key.tag)
             if tag == SPECIFIC_CHARACTER_SET or key.tag.element == 0:
                 continue
-            found = candidate.get_item(tag)
-            if found is not None and not isinstance(found, DataElement):
-                found = candidate[tag]
+            found = _element(candidate, tag)
             if key.VR == "SQ":
                 if not self._sequence_matches(key, found, query_charsets, charsets):
                     return False
@@ -150,7 +212,7 @@ class Matcher:
         charsets: list[str],
     ) -> bool:
         items = list(key.value or [])
-        if not items or not any(_has_constraint(item) for item in items):
+        if not items or not _has_constraint(items[0]):
             return True
         if found is None or found.VR != "SQ":
             return False
@@ -170,69 +232,103 @@ def _has_constraint(item: Dataset) -> bool:
     return False
 
 
-def _answer(query: Dataset, worklist: Dataset) -> Dataset:
-    """The query's keys filled from the worklist (absent there: sent empty)."""
-    answer = Dataset()
-    for key in query:
-        tag = int(key.tag)
-        if key.tag.element == 0:
+def _check_query(query: Dataset) -> None:
+    """A sequence of a C-FIND query holds one item at most (PS3.4 C.2.2.2.6); Orthanc
+    refuses more, and so do we."""
+    for elem in query:
+        if elem.VR != "SQ":
             continue
-        found = worklist.get_item(tag)
-        if found is not None and not isinstance(found, DataElement):
-            found = worklist[tag]
-        if key.VR == "SQ":
+        items = list(elem.value or [])
+        if len(items) > 1:
+            raise WorklistQueryError(
+                f"The query sequence {elem.tag} has {len(items)} items, one at most is allowed"
+            )
+        for item in items:
+            _check_query(item)
+
+
+class _Answer:
+    """Builds the answers of one query: its keys, filled from a matching worklist."""
+
+    def __init__(self, matcher: Matcher, query: Dataset, query_charsets: list[str]) -> None:
+        self.matcher = matcher
+        self.query = query
+        self.query_charsets = query_charsets
+
+    def build(self, worklist: Dataset, charsets: list[str]) -> Dataset:
+        answer = self._fill(self.query, worklist, charsets)
+        answer.SpecificCharacterSet = worklist.SpecificCharacterSet  # set when read
+        return answer
+
+    def _fill(self, query: Dataset, source: Dataset, charsets: list[str]) -> Dataset:
+        answer = Dataset()
+        for key in query:
+            tag = int(key.tag)
+            if key.tag.element == 0 or tag == SPECIFIC_CHARACTER_SET:
+                continue
+            found = _element(source, tag)
+            if found is None:  # not in the file: left out, as Orthanc does
+                continue
+            if key.VR != "SQ":
+                answer.add(DataElement(tag, found.VR, found.value))
+                continue
+            if found.VR != "SQ":
+                continue
             items = list(key.value or [])
-            source = list(found.value or []) if found is not None and found.VR == "SQ" else []
+            file_items = list(found.value or [])
             if not items or len(items[0]) == 0:
-                answer.add(DataElement(tag, "SQ", Sequence(source)))
-            else:
-                answer.add(DataElement(tag, "SQ", Sequence([_answer(items[0], s) for s in source])))
-            continue
-        if found is None:
-            answer.add(DataElement(tag, key.VR, None))
-        else:
-            answer.add(DataElement(tag, found.VR, found.value))
-    if SPECIFIC_CHARACTER_SET in worklist:
-        answer.SpecificCharacterSet = worklist.SpecificCharacterSet
-    return answer
+                answer.add(DataElement(tag, "SQ", Sequence(file_items)))
+                continue
+            item = items[0]
+            if _has_constraint(item):  # only the items that match (PS3.4 C.2.2.2.6)
+                file_items = [
+                    f
+                    for f in file_items
+                    if self.matcher.dataset_matches(item, f, self.query_charsets, charsets)
+                ]
+            answer.add(
+                DataElement(
+                    tag, "SQ", Sequence([self._fill(item, f, charsets) for f in file_items])
+                )
+            )
+        return answer
 
 
-def _station_aets(worklist: Dataset, charsets: list[str]) -> set[str]:
-    found: set[str] = set()
-    sequence = worklist.get((0x0040, 0x0100))
-    for item in (sequence.value if sequence is not None else None) or []:
-        elem = item.get((0x0040, 0x0001))
-        text = element_string(elem, charsets) if elem is not None else None
-        found.update(v.strip() for v in (text or "").split("\\") if v.strip())
-    return found
-
-
-def _query_sets_station(query: Dataset, charsets: list[str]) -> bool:
-    sequence = query.get((0x0040, 0x0100))
-    for item in (sequence.value if sequence is not None else None) or []:
-        elem = item.get((0x0040, 0x0001))
-        if elem is not None and (element_string(elem, charsets) or "").strip():
-            return True
-    return False
+def _issuer_query(query: Dataset, calling_aet: str) -> Dataset:
+    """A copy of ``query`` whose step item asks for the caller's station, for matching
+    only (``FilterIssuerAet``): the caller's AET replaces whatever the query put in
+    ScheduledStationAETitle, and the step sequence and item are made if absent."""
+    matching = Dataset()
+    for elem in query:
+        if int(elem.tag) != SCHEDULED_PROCEDURE_STEP_SEQUENCE:
+            matching.add(elem)
+    original = query.get(SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+    item = Dataset()
+    if original is not None and original.VR == "SQ" and original.value:
+        for elem in original.value[0]:
+            item.add(elem)
+    item.add(DataElement(SCHEDULED_STATION_AE_TITLE, "AE", calling_aet))
+    matching.add(DataElement(SCHEDULED_PROCEDURE_STEP_SEQUENCE, "SQ", Sequence([item])))
+    return matching
 
 
 def find_worklists(
     settings: WorklistSettings, query: Dataset, calling_aet: str
 ) -> tuple[list[Dataset], bool]:
     """The answers to a worklist C-FIND, and whether they are all the matches."""
+    _check_query(query)
     matcher = Matcher(settings)
     query_charsets = dataset_charsets(query, settings.default_encoding)
-    filter_station = settings.filter_issuer_aet and not _query_sets_station(query, query_charsets)
+    matching = _issuer_query(query, calling_aet) if settings.filter_issuer_aet else query
+    builder = _Answer(matcher, query, query_charsets)
     answers: list[Dataset] = []
-    for worklist in read_worklists(settings.folder):
+    for worklist in read_worklists(settings.folder, settings.default_encoding):
         charsets = dataset_charsets(worklist, settings.default_encoding)
-        if filter_station and calling_aet.strip() not in _station_aets(worklist, charsets):
-            continue
-        if not matcher.dataset_matches(query, worklist, query_charsets, charsets):
+        if not matcher.dataset_matches(matching, worklist, query_charsets, charsets):
             continue
         if settings.limit and len(answers) >= settings.limit:
             return answers, False
-        answers.append(_answer(query, worklist))
+        answers.append(builder.build(worklist, charsets))
     return answers, True
 
 

@@ -3,9 +3,14 @@
 As SCP, the listener acknowledges the N-ACTION at once and, from a worker thread,
 checks the instances and sends the N-EVENT-REPORT on a new association to the
 requesting modality (taking the SCP role there), which is what Orthanc does
-(observed on 1.10.1). As SCU, ``request`` sends the N-ACTION; the peer's report
-comes back to the listener (on a new association, or on ours while it is open)
-and completes the pending report in ``core.storage_commitment``.
+(observed on 1.10.1); the report always holds ReferencedSOPSequence, empty when
+nothing is committed. A malformed N-ACTION, which Orthanc leaves unanswered, is
+refused: 0x0117 for a Requested SOP Instance other than the push model's, 0x0123
+for another action type, 0x0115 without TransactionUID or ReferencedSOPSequence.
+As SCU, ``request`` sends the N-ACTION; the peer's report comes back to the
+listener (on a new association, or on ours while it is open) and completes the
+pending report in ``core.storage_commitment`` (a report without
+ReferencedSOPSequence is accepted too).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ EVENT_ALL_SUCCESS, EVENT_SOME_FAILURES = 1, 2
 STATUS_SUCCESS = 0x0000
 STATUS_PROCESSING_FAILURE = 0x0110
 STATUS_INVALID_ARGUMENT = 0x0115
+STATUS_INVALID_OBJECT_INSTANCE = 0x0117
 STATUS_NO_SUCH_ACTION = 0x0123
 
 
@@ -144,8 +150,9 @@ def send_report(
     try:
         info = Dataset()
         info.TransactionUID = transaction_uid
-        if success:
-            info.ReferencedSOPSequence = _items(success)
+        # always there, empty when nothing is committed: Orthanc (1.10.1) refuses a report
+        # without it and would keep its request pending forever
+        info.ReferencedSOPSequence = _items(success)
         if failures:
             items = _items([ref for ref, _ in failures])
             for item, (_, reason) in zip(items, failures, strict=True):
@@ -170,6 +177,10 @@ class CommitmentService:
         self.on_report = _on_report(reports)
 
     def on_action(self, event: evt.Event, requester: RemoteModality | None) -> tuple[int, None]:
+        instance = str(event.request.RequestedSOPInstanceUID or "").rstrip("\x00 ")
+        if instance != PUSH_MODEL_INSTANCE:  # the push model has one well-known instance
+            log.warning("Storage commitment asked of an unknown SOP instance: %s", instance)
+            return STATUS_INVALID_OBJECT_INSTANCE, None
         if int(event.request.ActionTypeID or 0) != ACTION_REQUEST:
             return STATUS_NO_SUCH_ACTION, None
         info = event.action_information

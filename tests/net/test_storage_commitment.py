@@ -91,9 +91,13 @@ def test_commitment_between_two_servers(make_server: Any) -> None:
             },
         ],
     }
-    # a failed commitment removes nothing
+    # a failed commitment removes nothing: Orthanc's words, and its HTTP 500
     response = hub.client.post(f"/storage-commitment/{uid}/remove")
-    assert_orthanc_error(response, 400, "Bad sequence of calls", 6)
+    error = assert_orthanc_error(response, 500, "Bad sequence of calls", 6)
+    assert error["Details"] == (
+        f"Cannot remove DICOM instances after failure in storage commitment transaction: {uid}"
+    )
+    assert len(source.client.get("/instances").json()) == 1
 
 
 def test_store_with_commitment_then_remove(make_server: Any) -> None:
@@ -149,10 +153,122 @@ def test_rest_errors(make_server: Any) -> None:
     assert_orthanc_error(response, 400, "Bad file format", 15)
     response = hub.client.post("/modalities/nope/storage-commitment", json={"DicomInstances": []})
     assert_orthanc_error(response, 404, "Accessing an inexistent item", 7)
-    response = hub.client.post(
-        "/modalities/source/storage-commitment", json={"Resources": ["0" * 8]}
-    )
+
+
+#: Bodies of ``POST /modalities/{id}/storage-commitment`` that Orthanc 1.10.1 refuses
+#: with "Bad file format" (400), and its details (observed, typos included).
+BAD_BODIES = [
+    (
+        {},
+        'Empty storage commitment request, one of these fields is mandatory: "Resources" or '
+        '"DicomInstances"',
+    ),
+    (
+        {"Timeout": 3},
+        'Empty storage commitment request, one of these fields is mandatory: "Resources" or '
+        '"DicomInstances"',
+    ),
+    ({"Resources": "x"}, 'The "Resources" field must provide an array of Orthanc resources'),
+    ({"Resources": None}, 'The "Resources" field must provide an array of Orthanc resources'),
+    ({"Resources": [3]}, 'The "Resources" field must provide an array of strings, found: 3\n'),
+    (
+        {"Resources": [{"a": 1, "b": [1, 2]}]},
+        'The "Resources" field must provide an array of strings, found: '
+        '{\n\t"a" : 1,\n\t"b" : \n\t[\n\t\t1,\n\t\t2\n\t]\n}\n',
+    ),
+    (
+        {"DicomInstances": "x"},
+        'The "DicomInstances" field must provide an array of DICOM instances',
+    ),
+    (
+        {"DicomInstances": ["x"]},
+        'JSON array or object is expected to specify one instance to be queried, found: "x"\n',
+    ),
+    (
+        {"DicomInstances": [0.1]},
+        "JSON array or object is expected to specify one instance to be queried, "
+        "found: 0.10000000000000001\n",
+    ),
+    (
+        {"DicomInstances": [["a", "b", "c"]]},
+        "An instance entry must provide an array with 2 strings: SOP Class UID and "
+        "SOP Instance UID",
+    ),
+    (
+        {"DicomInstances": [{"SOPInstanceUID": "1.2"}]},
+        'An instance entry must provide an object with 2 string fiels: "SOPClassUID" and '
+        '"SOPInstanceUID',
+    ),
+    # Resources is read first, DicomInstances next
+    (
+        {"DicomInstances": "x", "Resources": [None]},
+        'The "Resources" field must provide an array of strings, found: null\n',
+    ),
+    (
+        {"Resources": [], "DicomInstances": [True]},
+        "JSON array or object is expected to specify one instance to be queried, found: true\n",
+    ),
+]
+
+
+def test_rest_request_checks_as_orthanc(make_server: Any) -> None:
+    hub, _ = _pair(make_server)
+    url = "/modalities/source/storage-commitment"
+    for body, details in BAD_BODIES:
+        response = hub.client.post(url, json=body)
+        error = assert_orthanc_error(response, 400, "Bad file format", 15)
+        assert error["Details"] == details, body
+    # the body is checked before the modality is looked up
+    response = hub.client.post("/modalities/nope/storage-commitment", json={})
     assert_orthanc_error(response, 400, "Bad file format", 15)
+    # a resource that is unknown, malformed or not: 404 without details, and before a
+    # later item that is no string or a bad DicomInstances
+    known = upload(hub.client, make_dicom())["ID"]
+    for body in (
+        {"Resources": ["nope"]},
+        {"Resources": ["0" * 8]},
+        {"Resources": ["-".join(["0" * 8] * 5)]},
+        {"Resources": [known, "nope", 3]},
+        {"Resources": ["nope"], "DicomInstances": "x"},
+    ):
+        response = hub.client.post(url, json=body)
+        error = assert_orthanc_error(response, 404, "Unknown resource", 17)
+        assert "Details" not in error, body
+    # empty UIDs: checked after the modality (unknown: 404 first)
+    body = {"DicomInstances": [{"SOPClassUID": "", "SOPInstanceUID": "1.2"}]}
+    response = hub.client.post("/modalities/nope/storage-commitment", json=body)
+    assert_orthanc_error(response, 404, "Accessing an inexistent item", 7)
+    response = hub.client.post(url, json=body)
+    error = assert_orthanc_error(response, 400, "Parameter out of range", 3)
+    assert error["Details"] == 'The SOP class/instance UIDs cannot be empty, found: "" / "1.2"'
+
+
+def test_remove_refused_while_pending(make_server: Any) -> None:
+    """A peer that acknowledges the N-ACTION and never reports: still pending, and
+    removing is refused as after a failure (Orthanc's words and 500)."""
+    ae = AE(ae_title="SILENT")
+    ae.add_supported_context(StorageCommitmentPushModel)
+    port = free_port()
+    peer = ae.start_server(
+        (LOOPBACK, port),
+        block=False,
+        evt_handlers=[(evt.EVT_N_ACTION, lambda _event: (0x0000, None))],
+    )
+    try:
+        hub = make_server(DicomModalities={"silent": ["SILENT", LOOPBACK, port]})
+        body = {"DicomInstances": [[CT_IMAGE_STORAGE, generate_uid()]]}
+        response = hub.client.post("/modalities/silent/storage-commitment", json=body)
+        assert response.status_code == 200, response.text
+        uid = response.json()["ID"]
+        assert hub.client.get(f"/storage-commitment/{uid}").json() == {
+            "RemoteAET": "SILENT",
+            "Status": "Pending",
+        }
+        response = hub.client.post(f"/storage-commitment/{uid}/remove")
+        error = assert_orthanc_error(response, 500, "Bad sequence of calls", 6)
+        assert error["Details"].endswith(f"storage commitment transaction: {uid}")
+    finally:
+        peer.shutdown()
 
 
 class ReportListener:
@@ -179,7 +295,13 @@ class ReportListener:
         self.received.set()
         return 0x0000, None
 
-    def ask(self, port: int, uid: str, refs: list[tuple[str, str]]) -> Dataset | None:
+    def ask(
+        self,
+        port: int,
+        uid: str,
+        refs: list[tuple[str, str]],
+        instance: str = "1.2.840.10008.1.20.1.1",
+    ) -> Dataset | None:
         assoc = self.ae.associate(LOOPBACK, port, ae_title="ORTHANC")
         assert assoc.is_established
         info = Dataset()
@@ -191,9 +313,7 @@ class ReportListener:
             item.ReferencedSOPInstanceUID = sop
             items.append(item)
         info.ReferencedSOPSequence = items
-        status, _ = assoc.send_n_action(
-            info, 1, StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1"
-        )
+        status, _ = assoc.send_n_action(info, 1, StorageCommitmentPushModel, instance)
         if assoc.is_established:
             assoc.release()
         return status
@@ -245,6 +365,18 @@ def test_scp_report_on_the_wire(make_server: Any, listener: ReportListener) -> N
     event_type, info = listener.reports[-1]
     assert (event_type, info.TransactionUID) == (1, uid)
     assert "FailedSOPSequence" not in info
+    # nothing committed: ReferencedSOPSequence is still there, empty (Orthanc refuses a
+    # report without it), for an empty request and for one whose items all fail
+    for refs, expected_type in (([], 1), ([(MR_IMAGE_STORAGE, kept)], 2)):
+        listener.received.clear()
+        uid = generate_uid()
+        status = listener.ask(port, uid, refs)
+        assert status is not None and status.Status == 0x0000
+        assert listener.received.wait(15)
+        event_type, info = listener.reports[-1]
+        assert (event_type, info.TransactionUID) == (expected_type, uid)
+        assert "ReferencedSOPSequence" in info and len(info.ReferencedSOPSequence) == 0
+        assert len(info.get("FailedSOPSequence", [])) == len(refs)
     # a modality that may not ask: the association is aborted
     other = AE(ae_title="NOCOMMIT")
     other.add_requested_context(StorageCommitmentPushModel)
@@ -256,6 +388,25 @@ def test_scp_report_on_the_wire(make_server: Any, listener: ReportListener) -> N
     status, _ = assoc.send_n_action(info, 1, StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
     assert not status  # aborted
     assert "Rejected NAction request" in (server.folder / "server.log").read_text()
+
+
+def test_scp_refuses_another_sop_instance(make_server: Any, listener: ReportListener) -> None:
+    """Orthanc leaves such an N-ACTION unanswered; we refuse it at once: 0x0117
+    (invalid object instance), and no report follows."""
+    server = make_server(
+        DicomBindAddress=LOOPBACK,
+        DicomModalities={"py": [listener.aet, LOOPBACK, listener.port]},
+    )
+    port = dicom_port(server)
+    kept = generate_uid()
+    upload(server.client, make_dicom(sop_uid=kept))
+    status = listener.ask(port, generate_uid(), [(CT_IMAGE_STORAGE, kept)], instance="1.2.3")
+    assert status is not None and status.Status == 0x0117
+    assert not listener.received.wait(2)
+    # the push model's instance is served as before
+    status = listener.ask(port, generate_uid(), [(CT_IMAGE_STORAGE, kept)])
+    assert status is not None and status.Status == 0x0000
+    assert listener.received.wait(15)
 
 
 # ---- the reference Orthanc ----------------------------------------------------

@@ -213,11 +213,21 @@ def test_filter_issuer_aet_and_limit(make_server: Any, folder: Path) -> None:
     statuses, answers = find(port, query(PatientID="", Step={}), calling="CTSCANNER")
     assert statuses == [PENDING, CANCEL]
     assert len(answers) == 1 and answers[0].PatientID in ("WL001", "WL003")
-    # a query naming the station itself is not filtered on the caller
+    # the caller's AET replaces the station the query names, for matching only (as
+    # Orthanc's plugin): a caller "X" gets nothing, even when asking for "*" or a station
+    for station in ("USSCANNER", "*"):
+        step = {"ScheduledStationAETitle": station}
+        statuses, answers = find(port, query(PatientID="", Step=step), calling="X")
+        assert (statuses, answers) == ([SUCCESS], [])
+    # ...and the answer is read with the query as sent: no step of MRSCANNER's worklist
+    # is at USSCANNER, so its sequence comes back empty
     statuses, answers = find(
-        port, query(PatientID="", Step={"ScheduledStationAETitle": "USSCANNER"}), calling="X"
+        port,
+        query(PatientID="", Step={"ScheduledStationAETitle": "USSCANNER"}),
+        calling="MRSCANNER",
     )
-    assert ids(answers) == ["WL004"]
+    assert ids(answers) == ["WL002"]
+    assert len(answers[0].ScheduledProcedureStepSequence) == 0
 
 
 def test_permissions_and_disabled(make_server: Any, folder: Path) -> None:
@@ -245,6 +255,178 @@ def test_bad_query_is_unable_to_process(make_server: Any, folder: Path) -> None:
     _, port = _server(make_server, folder)
     statuses, _ = find(port, query(StudyInstanceUID="1.2*", Step={}))
     assert statuses == [UNABLE]
+
+
+def _two_steps(patient_id: str = "WL005") -> Dataset:
+    """A worklist with two steps: US at USSCANNER, then CT at CTSCANNER."""
+    ds = make_worklist(patient_id, "Two^Steps", "US", "USSCANNER", "20240501")
+    step = Dataset()
+    step.Modality = "CT"
+    step.ScheduledStationAETitle = "CTSCANNER"
+    step.ScheduledProcedureStepStartDate = "20240502"
+    step.ScheduledProcedureStepID = "SPS-CT-" + patient_id
+    ds.ScheduledProcedureStepSequence.append(step)
+    return ds
+
+
+def _without_charset(ds: Dataset, path: Path) -> None:
+    """Save ``ds`` encoded in its own SpecificCharacterSet (explicit VR little endian),
+    then cut that element out of the bytes: a file whose text says nothing of its
+    character set (pydicom would re-encode the values if the element were deleted)."""
+    ds.save_as(path, enforce_file_format=False)
+    data = path.read_bytes()
+    start = data.index(b"\x08\x00\x05\x00CS")
+    length = int.from_bytes(data[start + 6 : start + 8], "little")
+    path.write_bytes(data[:start] + data[start + 8 + length :])
+    assert "SpecificCharacterSet" not in dcmread(path, force=True)
+
+
+def test_a_file_that_is_not_dicom_is_no_worklist(make_server: Any, folder: Path) -> None:
+    # a forced read makes one unknown element of a text; ten NUL bytes a group length
+    (folder / "junk.wl").write_bytes(b"this is not DICOM")
+    (folder / "zeros.wl").write_bytes(bytes(10))
+    # a bare dataset (no preamble, no meta header) is still a worklist
+    bare = make_worklist("WL006", "Bare^Data", "CR", "CRSCANNER", "20240601")
+    del bare.file_meta
+    bare.save_as(folder / "bare.wl", enforce_file_format=False, implicit_vr=True)
+    # and so is a file with a public tag newer than the dictionary
+    newer = make_worklist("WL010", "Newer^Tags", "CR", "CRSCANNER", "20240602")
+    newer.add_new(0x0040FFF0, "LO", "from the future")
+    newer.save_as(folder / "newer.wl", enforce_file_format=False)
+    _, port = _server(
+        make_server, folder, Worklists={"Enable": True, "Database": str(folder), "LimitAnswers": 6}
+    )
+    for keys in ({"PatientID": "", "PatientName": ""}, {"PatientComments": "", "PatientID": ""}):
+        statuses, answers = find(port, query(**keys, Step={}))
+        assert statuses[-1] == SUCCESS, keys  # six answers: not cropped by the junk
+        assert ids(answers) == ["WL001", "WL002", "WL003", "WL004", "WL006", "WL010"]
+
+
+def test_only_the_matching_steps_are_answered(make_server: Any, folder: Path) -> None:
+    _two_steps().save_as(folder / "two.wl", enforce_file_format=False)
+    _, port = _server(make_server, folder)
+    # a constraint in the item: only the steps that meet it come back (PS3.4 C.2.2.2.6)
+    for step in (
+        {"Modality": "CT", "ScheduledStationAETitle": ""},
+        {"ScheduledStationAETitle": "CTSCANNER", "ScheduledProcedureStepStartDate": ""},
+        {"ScheduledProcedureStepStartDate": "20240502-", "Modality": ""},
+        {"Modality": "CT\\MR", "ScheduledStationAETitle": "CT*"},
+    ):
+        _, answers = find(port, query(PatientID="WL005", Step=step))
+        assert len(answers) == 1, step
+        [item] = answers[0].ScheduledProcedureStepSequence
+        ct_step = {
+            "Modality": "CT",
+            "ScheduledStationAETitle": "CTSCANNER",
+            "ScheduledProcedureStepStartDate": "20240502",
+        }
+        assert {k: str(item.get(k)) for k in step} == {k: ct_step[k] for k in step}, step
+        assert set(item.dir()) == set(step), step  # only the item's keys
+    # no constraint in the item: every step, reduced to the item's keys
+    _, answers = find(port, query(PatientID="WL005", Step={"Modality": ""}))
+    assert [i.Modality for i in answers[0].ScheduledProcedureStepSequence] == ["US", "CT"]
+    assert [i.dir() for i in answers[0].ScheduledProcedureStepSequence] == [["Modality"]] * 2
+
+
+def test_filter_issuer_aet_matches_the_caller_in_the_same_step(
+    make_server: Any, folder: Path
+) -> None:
+    _two_steps().save_as(folder / "two.wl", enforce_file_format=False)
+    _, port = _server(
+        make_server,
+        folder,
+        Worklists={"Enable": True, "Database": str(folder), "FilterIssuerAet": True},
+    )
+    # USSCANNER has the US step of two.wl, the CT step is another station's
+    step = {"Modality": "CT", "ScheduledStationAETitle": ""}
+    statuses, answers = find(port, query(PatientID="", Step=step), calling="USSCANNER")
+    assert (statuses, answers) == ([SUCCESS], [])
+    step = {"Modality": "", "ScheduledStationAETitle": ""}
+    _, answers = find(port, query(PatientID="", Step=step), calling="USSCANNER")
+    assert ids(answers) == ["WL004", "WL005"]
+    # the answer is read with the query as sent: both steps of two.wl
+    [two] = [a for a in answers if a.PatientID == "WL005"]
+    assert [i.Modality for i in two.ScheduledProcedureStepSequence] == ["US", "CT"]
+    # the query's own station is replaced by the caller's: CTSCANNER's worklists,
+    # each with the steps at USSCANNER (none for the CT-only ones)
+    step = {"ScheduledStationAETitle": "USSCANNER", "Modality": ""}
+    _, answers = find(port, query(PatientID="", Step=step), calling="CTSCANNER")
+    assert ids(answers) == ["WL001", "WL003", "WL005"]
+    steps = {str(a.PatientID): a.ScheduledProcedureStepSequence for a in answers}
+    assert (len(steps["WL001"]), len(steps["WL003"])) == (0, 0)
+    assert [i.Modality for i in steps["WL005"]] == ["US"]
+    # no step sequence in the query at all: still filtered on the caller
+    ds = Dataset()
+    ds.PatientID = ""
+    _, answers = find(port, ds, calling="MRSCANNER")
+    assert ids(answers) == ["WL002"] and "ScheduledProcedureStepSequence" not in answers[0]
+
+
+def test_keys_the_file_lacks_are_left_out(make_server: Any, folder: Path) -> None:
+    _, port = _server(make_server, folder)
+    ds = query(
+        PatientID="WL001",
+        PatientComments="",
+        PatientWeight="",
+        IssuerOfPatientID="",
+        Modality="",
+        Step={"Modality": "", "ScheduledProcedureStepLocation": ""},
+    )
+    ds.ReferencedStudySequence = Sequence([])
+    ds.ReferencedPatientSequence = Sequence([Dataset()])
+    _, [answer] = find(port, ds)
+    assert answer.dir() == ["PatientID", "ScheduledProcedureStepSequence", "SpecificCharacterSet"]
+    assert answer.ScheduledProcedureStepSequence[0].dir() == ["Modality"]
+
+
+def test_every_answer_names_its_character_set(
+    make_server: Any, folder: Path, tmp_path: Path
+) -> None:
+    latin = make_worklist("WL007", "Müller^Jürgen", "CT", "CTSCANNER", "20240701")
+    _without_charset(latin, folder / "latin.wl")  # read with DefaultEncoding (Latin1)
+    utf8 = make_worklist("WL008", "Ivanov^Ivan=Иванов^Иван", "MR", "MRSCANNER", "20240702")
+    utf8.SpecificCharacterSet = "ISO_IR 192"
+    utf8.save_as(folder / "utf8.wl", enforce_file_format=False)
+    _, port = _server(make_server, folder)
+    for asked in (True, False):  # never empty, whether the query asks for it or not
+        ds = query(PatientID="WL007\\WL008", PatientName="", Step={})
+        if asked:
+            ds.SpecificCharacterSet = ""
+        _, answers = find(port, ds)
+        found = {str(a.PatientID): (a.SpecificCharacterSet, str(a.PatientName)) for a in answers}
+        assert found == {
+            "WL007": ("ISO_IR 100", "Müller^Jürgen"),
+            "WL008": ("ISO_IR 192", "Ivanov^Ivan=Иванов^Иван"),  # the file's, kept
+        }, asked
+    # DefaultEncoding Utf8: a file without a character set is read, and named, as UTF-8
+    other = tmp_path / "utf8-default"
+    other.mkdir()
+    name = "Ivanov^Ivan=Иванов^Иван"
+    plain = make_worklist("WL009", name, "MR", "MRSCANNER", "20240703")
+    plain.SpecificCharacterSet = "ISO_IR 192"
+    _without_charset(plain, other / "plain.wl")
+    _, port = _server(make_server, other, DefaultEncoding="Utf8")
+    _, [answer] = find(port, query(PatientID="", PatientName="", Step={}))
+    assert (answer.SpecificCharacterSet, str(answer.PatientName)) == ("ISO_IR 192", name)
+
+
+def test_refused_queries_and_a_missing_folder(make_server: Any, folder: Path) -> None:
+    _, port = _server(make_server, folder)
+    # more than one item in a query sequence, at the top or deeper
+    ds = query(PatientID="")
+    ds.ScheduledProcedureStepSequence.append(Dataset())
+    assert find(port, ds)[0] == [UNABLE]
+    ds = query(PatientID="", Step={})
+    ds.ReferencedStudySequence = Sequence([Dataset(), Dataset()])
+    assert find(port, ds)[0] == [UNABLE]
+    # the Database folder is gone: the C-FIND fails instead of answering nothing
+    hidden = folder.with_name("hidden")
+    folder.rename(hidden)
+    try:
+        assert find(port, query(PatientID="", Step={}))[0] == [UNABLE]
+    finally:
+        hidden.rename(folder)
+    assert find(port, query(PatientID="", Step={}))[0][-1] == SUCCESS
 
 
 # ---- compared with dcmtk's worklist SCP, and the REST SCU route -----------------
