@@ -7,18 +7,33 @@ most of its time there. ``requested_tags_many`` gives the same values for a list
 resources with a handful of batched statements (``IndexSession.*_many``): the parent
 chain level by level, the main tags of every resource of every chain, and each
 computed tag for all resources of its level. A resource still lacking a tag (one the
-index does not keep) goes through ``requested_tags`` for those tags only, which
-reads them from one of its files, as before.
+index does not keep) has it read from one of its files, as ``requested_tags`` reads
+it, the file read once for all such tags.
+
+Two options serve the C-FIND SCP, which answers as Orthanc 1.10.1 does: ``sequences``
+are read whole from the file (pydicom ``Sequence`` values, absent when the file has
+none), and ``from_files=False`` leaves out whatever the index lacks instead of
+reading a file (Orthanc reads one only when a requested key is no main tag of any
+level: a lower level's main tag is then left empty).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
 from ..dicom.levels import Level
+from ..dicom.parsing import read_dataset
+from ..dicom.values import dataset_charsets, element_string
 from ..store.index.index import IndexSession
 from ..store.index.records import ResourceRow
+from . import attachments_io
 from .archive import Archive
-from .describe import TagStyle
-from .reading import _COUNT_TAGS, computed_tags, requested_tags
+from .enums import ContentType
+from .reading import _COUNT_TAGS, _representative_instance, computed_tags
 
 MODALITY = 0x00080060
 MODALITIES_IN_STUDY = 0x00080061
@@ -77,32 +92,85 @@ def _computed_many(
 
 
 def requested_tags_many(
-    archive: Archive, session: IndexSession, rows: list[ResourceRow], tags: list[int]
-) -> list[dict[int, str]]:
+    archive: Archive,
+    session: IndexSession,
+    rows: list[ResourceRow],
+    tags: list[int],
+    *,
+    sequences: Collection[int] = (),
+    from_files: bool = True,
+) -> list[dict[int, Any]]:
     """The values of ``tags`` for each of ``rows`` (tag -> value, absent when
-    unknown), the same as ``reading.requested_tags`` gives for each row."""
-    if not rows or not tags:
+    unknown), the same as ``reading.requested_tags`` gives for each row; with the
+    whole ``sequences`` read from a file too (see the module's docstring)."""
+    if not rows or not (tags or sequences):
         return [{} for _ in rows]
     parents = _ancestors(session, rows)
     chains = [_chain(row, parents) for row in rows]
-    main = session.main_tags_many([rid for chain in chains for rid in chain], tags)
+    main = session.main_tags_many([rid for chain in chains for rid in chain], tags) if tags else {}
     computed = _computed_many(session, rows, tags)
     wanted = set(tags)
-    answers: list[dict[int, str]] = []
+    answers: list[dict[int, Any]] = []
     for row, chain in zip(rows, chains, strict=True):
-        values: dict[int, str] = {}
+        values: dict[int, Any] = {}
         for rid in chain:  # the resource's own values first, then its ancestors'
             for tag, value in main.get(rid, {}).items():
                 values.setdefault(tag, value)
         values.update(computed[row.id])
         missing = [t for t in dict.fromkeys(tags) if t not in values]
-        if missing:
-            for key, value in requested_tags(
-                archive, session, row, missing, TagStyle.SHORT
-            ).items():
-                values[int(key.replace(",", ""), 16)] = value
-        answers.append({t: v for t, v in values.items() if t in wanted})
+        if from_files and (missing or sequences):
+            values.update(_from_file(archive, session, row, missing, sequences))
+        answers.append({t: v for t, v in values.items() if t in wanted or t in sequences})
     return answers
+
+
+def _from_file(
+    archive: Archive,
+    session: IndexSession,
+    row: ResourceRow,
+    tags: list[int],
+    sequences: Collection[int],
+) -> dict[int, Any]:
+    """``tags`` (as text) and ``sequences`` read from one file of ``row``, the one
+    ``reading.requested_tags`` reads; an unreadable file only loses them."""
+    instance = _representative_instance(session, row)
+    if instance is None:
+        return {}
+    att = session.attachment(instance.id, ContentType.Dicom)
+    if att is None:
+        return {}
+    found: dict[int, Any] = {}
+    try:
+        ds, _ = read_dataset(attachments_io.read(archive.storage, att))
+        charsets = dataset_charsets(ds, archive.settings.default_encoding)
+        for tag in tags:
+            elem = ds.get_item(tag)
+            if elem is not None:
+                text = element_string(elem, charsets)
+                if text is not None:
+                    found[tag] = text
+        for tag in sequences:
+            if ds.get_item(tag) is not None:
+                elem = ds[tag]
+                if elem.VR == "SQ":
+                    found[tag] = Sequence([_decoded(item) for item in elem.value])
+    except Exception:  # noqa: BLE001 - as requested_tags: the optional tags are lost
+        pass
+    return found
+
+
+def _decoded(item: Dataset) -> Dataset:
+    """A sequence item rebuilt from its decoded elements (text in Unicode, read with
+    the file's character set), so that it can be written in another one; its own
+    SpecificCharacterSet, if any, is left out with the rest of its encoding."""
+    copy = Dataset()
+    for elem in item:  # converts each raw element with the item's character set
+        if elem.tag == 0x00080005:
+            continue
+        if elem.VR == "SQ":
+            elem.value = Sequence([_decoded(inner) for inner in elem.value])
+        copy.add(elem)
+    return copy
 
 
 __all__ = ["requested_tags_many"]

@@ -80,3 +80,10 @@ def _encodes(text: str, codecs: list[str]) -> bool:
             continue
         return True
     return False
+
+
+def encodable_text(text: str, encodings: Iterable[str]) -> str:
+    """``text`` without the characters none of ``encodings`` (pydicom's codec names,
+    as ``pydicom.charset.convert_encodings`` gives them) can write: the value Orthanc
+    writes for it in that character set (``text`` itself when nothing is lost)."""
+    return _encodable_text(text, encodings)

@@ -26,6 +26,8 @@ from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 
+from .encodable import encodable_text
+
 #: Charset-dependent text VRs (pydicom's ``write_text``); PN is apart.
 TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})
 #: VRs pydicom writes as plain ISO 8859 strings padded with a space.
@@ -52,11 +54,15 @@ def encoded_value(
     Python codecs (``pydicom.charset.convert_encodings``). ``None`` for a VR this
     module does not encode (sequences, binary and tag values): build a ``DataElement``.
     Numbers that do not parse or fit give an empty value, as no value is better
-    than a failed answer."""
+    than a failed answer. Characters the character set cannot hold are left out, as
+    Orthanc leaves them out (pydicom would write question marks): a Cyrillic name in
+    a Latin-1 answer keeps its Latin part only."""
     if vr not in ENCODED_VRS:
         return None
     if not text:
         return b""
+    if not text.isascii():  # what the character set cannot hold is left out, as Orthanc
+        text = encodable_text(text, encodings if vr in _CHARSET_VRS else ("latin_1",))
     if vr in _CHARSET_VRS and text.isascii() and (vr != "PN" or "=" not in text):
         # ASCII is the same bytes in every DICOM character set (ISO 2022 included:
         # it starts in ASCII and needs no escape for it), as pydicom writes it; a
@@ -67,9 +73,9 @@ def encoded_value(
     elif vr == "PN":
         data = b"\\".join(PersonName(v).encode(list(encodings)) for v in text.split("\\"))
     elif vr in ASCII_VRS:
-        data = text.encode("latin_1", "replace")
+        data = text.encode("latin_1")
     elif vr == "UI":
-        data = text.encode("latin_1", "replace")
+        data = text.encode("latin_1")
         return data + b"\0" if len(data) % 2 else data
     else:
         code, cast = NUMBER_VRS[vr]

@@ -19,6 +19,13 @@ empty when the peer sends the key empty, which helps no peer: we fill it). A bad
 missing QueryRetrieveLevel and wildcards on UIDs or dates fail with 0xC000, a key
 of a lower level (Modality at the study level included) matches nothing, as there.
 
+As in Orthanc 1.10.1, a file of the resource is read only when a requested key is
+no main DICOM tag of any level (nor a computed key): a lower level's main tag asked
+at a higher level (Modality at the study level) is then answered empty, else it is
+read from the file like the other keys the index does not keep. A sequence key is
+answered with the whole sequence of that file, and left out of the answer when the
+file has none. Characters the answer's character set cannot hold are left out.
+
 Many answers are cheap: their values come from one batched read of the index
 (``core.requested_batch``), each answer is encoded straight to bytes
 (``encoded_elements.IdentifierWriter``) and, when the listener hands over the
@@ -46,6 +53,7 @@ from ..core.archive import Archive
 from ..core.errors import DicomhubError
 from ..core.find import FindQuery, search
 from ..core.requested_batch import requested_tags_many
+from ..dicom.encodable import drop_unencodable
 from ..dicom.encoded_elements import (
     IdentifierWriter,
     encoded_value,
@@ -53,6 +61,7 @@ from ..dicom.encoded_elements import (
     raw_element,
 )
 from ..dicom.levels import Level
+from ..dicom.main_tags import indexed_tags
 from ..dicom.values import ENCODING_TERMS, dataset_charsets, element_string
 from .find_responses import PendingWriter
 
@@ -177,6 +186,20 @@ def _return_keys(identifier: Dataset) -> list[tuple[int, str]]:
     return keys
 
 
+def _needs_files(identifier: Dataset) -> bool:
+    """Whether the answers read a file of each resource, as Orthanc 1.10.1 decides it:
+    when a key of the request (a constraint or a return key) is neither a main tag of
+    some level, nor one the index computes, nor the character set or the level."""
+    main = indexed_tags()
+    for key in identifier.keys():  # noqa: SIM118 - a Dataset iterates its elements
+        tag = int(key)
+        if key.element == 0 or tag in (SPECIFIC_CHARACTER_SET, QUERY_RETRIEVE_LEVEL):
+            continue
+        if tag not in main and tag not in COMPUTED_TAGS and tag != MODALITIES_IN_STUDY:
+            return True
+    return False
+
+
 def _wire_encoding(identifier: Dataset) -> tuple[bool, bool]:
     """(implicit VR, little endian) of the request, which the answers go back in
     (explicit little endian when unknown, e.g. after a filter rebuilt the query)."""
@@ -223,7 +246,7 @@ class _Answers:
 
     level: Level
     returned: list[tuple[int, str]]
-    values: list[dict[int, str]]
+    values: list[dict[int, Any]]  # text, or a pydicom Sequence for a sequence key
     encoding: tuple[bool, bool]  # (implicit VR, little endian)
     complete: bool  # all the matches (not cropped by a limit)
 
@@ -257,8 +280,16 @@ class FindService:
             complete = not limit or len(rows) <= limit
             if not complete:
                 rows = rows[:limit]
-            keys = [tag for tag, _ in returned]
-            values = requested_tags_many(self.archive, session, rows, keys)
+            keys = [tag for tag, vr in returned if vr != "SQ"]
+            sequences = [tag for tag, vr in returned if vr == "SQ"]
+            values = requested_tags_many(
+                self.archive,
+                session,
+                rows,
+                keys,
+                sequences=sequences,
+                from_files=_needs_files(identifier),
+            )
         return _Answers(query.level, returned, values, _wire_encoding(identifier), complete)
 
     def _fixed_values(self, level: Level) -> dict[int, str]:
@@ -271,14 +302,16 @@ class FindService:
 
     def _writer(self, found: _Answers) -> IdentifierWriter:
         keys = [(SPECIFIC_CHARACTER_SET, "CS"), (QUERY_RETRIEVE_LEVEL, "CS")]
-        keys += [(RETRIEVE_AE_TITLE, "AE"), *found.returned]
+        keys += [(RETRIEVE_AE_TITLE, "AE")]
+        # no sequence: an answer that has one goes pynetdicom's way (``handle``)
+        keys += [(tag, vr) for tag, vr in found.returned if vr != "SQ"]
         return IdentifierWriter(keys, self.encodings, *found.encoding)
 
     def _answer(
         self,
         level: Level,
         returned: list[tuple[int, str]],
-        values: dict[int, str],
+        values: dict[int, Any],
         encoding: tuple[bool, bool],
     ) -> Dataset:
         """One answer: its values encoded once, straight from the index strings (see
@@ -290,16 +323,23 @@ class FindService:
             QUERY_RETRIEVE_LEVEL: ("CS", _LEVEL_NAMES[level]),
             RETRIEVE_AE_TITLE: ("AE", self.aet),
         }
+        sequences: list[tuple[int, Sequence]] = []
         for tag, vr in returned:
-            answer[tag] = (vr, values.get(tag) or "")
+            if vr != "SQ":
+                answer[tag] = (vr, values.get(tag) or "")
+            elif isinstance(values.get(tag), Sequence):
+                sequences.append((tag, values[tag]))
+            # else: a sequence the file lacks is left out, as Orthanc leaves it out
         for tag, (vr, text) in answer.items():
             value = encoded_value(vr, text, self.encodings, little)
             if value is not None:
                 ds[tag] = raw_element(tag, vr, value, implicit, little)
-            elif vr == "SQ":
-                ds.add(DataElement(tag, "SQ", Sequence([])))
             else:
                 ds.add(DataElement(tag, vr, _answer_value(vr, text) if text else None))
+        for tag, sequence in sequences:
+            ds.add(DataElement(tag, "SQ", sequence))
+            for item in sequence:
+                drop_unencodable(item, self.encodings)
         mark_encoding(ds, implicit, little, self.encodings)
         return ds
 
@@ -340,7 +380,8 @@ class FindService:
                 return
             if writer.ended():
                 return  # as pynetdicom: nothing more to send on this association
-            data = encoder.write({**values, **fixed})
+            has_sequence = any(isinstance(v, Sequence) for v in values.values())
+            data = None if has_sequence else encoder.write({**values, **fixed})
             if data is None or not writer.send(data):
                 yield (
                     STATUS_PENDING,

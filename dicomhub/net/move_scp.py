@@ -6,12 +6,29 @@ final response; the C-STORE sub-operations and their Pending responses run in
 and responses are pynetdicom's. This module decides what to send and where, and
 rewrites the responses pynetdicom builds into Orthanc 1.10.1's (``OrthancMoveAnswers``,
 ``OrthancGetAnswers``: a C-MOVE stops at the first refused sub-operation and counts
-warnings as completed). The resources are found as Orthanc finds them for a
-retrieve: by the unique key of the QueryRetrieveLevel (PatientID, StudyInstanceUID,
-SeriesInstanceUID or SOPInstanceUID, a ``\\`` list allowed), compared exactly. A
-C-MOVE destination must be a configured modality (same AET, with
-``StrictAetComparison``), otherwise the request fails with 0xA801 "move destination
-unknown", as Orthanc answers.
+warnings as completed; a refused request gets one final 0xC000 with zero counts and
+no identifier).
+
+The resources are found as Orthanc finds them for a retrieve: by the unique key of
+the QueryRetrieveLevel (PatientID, StudyInstanceUID, SeriesInstanceUID or
+SOPInstanceUID, a ``\\`` list allowed), compared as identifiers (case aside); at the
+study level a non-empty AccessionNumber is used instead of the StudyInstanceUID, as
+Orthanc 1.10.1 does (it wins over a StudyInstanceUID given with it). A C-MOVE
+without a QueryRetrieveLevel is given the level of the deepest unique key present
+(an AccessionNumber counting for the study); a C-GET without one, or either with an
+unknown level, fails with 0xC000. A C-GET fails as a whole (0xC000, nothing sent)
+when a value of its list names nothing; a C-MOVE sends what the other values name.
+
+A C-MOVE destination must be a configured modality (same AET, with
+``StrictAetComparison``). An undeclared one gets 0xA801 "move destination unknown",
+as the standard has it (Orthanc 1.10.1 answers 0xC000 there). A declared destination
+that cannot be reached ends the move with 0xC000 and zero counts, as Orthanc answers.
+
+A C-GET whose requester accepted no presentation context for an instance's SOP class
+ends at that instance, as Orthanc's does: one final 0xC000 counting it as failed,
+without a Pending response for it. Sub-operations the requester refuses are counted
+as the standard has it (Pending responses, 0xB000 or 0xA702 at the end), as Orthanc
+counts them too.
 
 With ``SynchronousCMove`` false, Orthanc 1.10.1 sends through a store job and answers
 every sub-operation as completed at once. pynetdicom performs each sub-operation it
@@ -29,6 +46,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pynetdicom import build_context, evt
+from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_GET, C_MOVE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
@@ -73,34 +91,58 @@ _UNIQUE_KEYS = {
 }
 
 
-def _retrieve_level(identifier: Dataset) -> Level:
-    """The QueryRetrieveLevel, or (like Orthanc) the deepest unique key present."""
-    try:
+#: AccessionNumber: Orthanc retrieves studies by it too.
+ACCESSION_NUMBER = 0x00080050
+QUERY_RETRIEVE_LEVEL = 0x00080052
+
+
+def _retrieve_level(identifier: Dataset, guess: bool) -> Level:
+    """The QueryRetrieveLevel; when the element is absent and ``guess`` (a C-MOVE),
+    as Orthanc: the level of the deepest unique key present, a non-empty
+    AccessionNumber counting for the study. An empty or unknown level is refused."""
+    if not guess or QUERY_RETRIEVE_LEVEL in identifier:
         return query_level(identifier)
-    except FindRefused:
-        for level in (Level.INSTANCE, Level.SERIES, Level.STUDY, Level.PATIENT):
-            if _UNIQUE_KEYS[level] in identifier:
-                return level
-        raise
+    for level in (Level.INSTANCE, Level.SERIES, Level.STUDY):
+        if _UNIQUE_KEYS[level] in identifier:
+            return level
+    if _values(identifier, ACCESSION_NUMBER):
+        return Level.STUDY
+    if _UNIQUE_KEYS[Level.PATIENT] in identifier:
+        return Level.PATIENT
+    return query_level(identifier)  # refused: no level and nothing to guess it from
 
 
-def resources_to_send(archive: Archive, identifier: Dataset) -> list[InstanceToSend]:
-    """The instances under the resources the identifier names, each once."""
-    level = _retrieve_level(identifier)
-    tag = _UNIQUE_KEYS[level]
+def _values(identifier: Dataset, tag: int) -> list[str]:
+    """The values of a key (a ``\\`` list), each stripped, the empty ones left out."""
     elem = identifier.get_item(tag)
     text = element_string(elem, ["ISO_IR 192"]) if elem is not None else None
-    values = [v.strip() for v in (text or "").split("\\") if v.strip()]
+    return [v.strip() for v in (text or "").split("\\") if v.strip()]
+
+
+def resources_to_send(
+    archive: Archive, identifier: Dataset, get: bool = False
+) -> list[InstanceToSend]:
+    """The instances under the resources the identifier names, each once. For a
+    C-GET (``get``), a value naming nothing fails the whole request, as in Orthanc."""
+    level = _retrieve_level(identifier, guess=not get)
+    tag = _UNIQUE_KEYS[level]
+    values = _values(identifier, tag)
+    if level == Level.STUDY:
+        by_accession = _values(identifier, ACCESSION_NUMBER)
+        if by_accession:  # Orthanc 1.10.1 looks it up first, whatever the UID says
+            tag, values = ACCESSION_NUMBER, by_accession
     if not values:
         raise FindRefused(STATUS_UNABLE_TO_PROCESS, f"No {level.title} key to retrieve")
     public_ids: list[str] = []
     with archive.read() as session:
         for value in values:
-            public_ids.extend(
-                row.public_id for row in session.lookup_identifier(tag, value) if row.level == level
-            )
+            found = [r.public_id for r in session.lookup_identifier(tag, value) if r.level == level]
+            if get and not found:
+                raise FindRefused(STATUS_UNABLE_TO_PROCESS, f"Nothing with {tag:08x}={value}")
+            public_ids.extend(found)
     if not public_ids:
         # Orthanc fails the whole retrieve rather than answer "nothing to send"
+        text = "\\".join(values)
         raise FindRefused(STATUS_UNABLE_TO_PROCESS, f"No {level.title} with {tag:08x}={text}")
     return instances_to_send(archive, list(dict.fromkeys(public_ids)))
 
@@ -185,16 +227,59 @@ class OrthancGetAnswers:
     """The C-GET responses of Orthanc 1.10.1: counted as the standard (and pynetdicom)
     has it (warnings, failures, 0xB000 or 0xA702 at the end), a Pending response after
     every sub-operation, but a final response without a Number of Remaining
-    Sub-operations nor a Failed SOP Instance UID List. Uninstalls itself once the final
-    is sent (pynetdicom sends it after the handler's generator has ended)."""
+    Sub-operations nor a Failed SOP Instance UID List. Two endings of Orthanc's own,
+    which the handler announces before it yields their failure status: ``refused``
+    (nothing to send: zero counts) and ``no_context`` (the requester accepted no
+    presentation context for the next instance: that one counted as failed, the
+    others as they went). Uninstalls itself once the final is sent (pynetdicom sends
+    it after the handler's generator has ended)."""
+
+    def __init__(self) -> None:
+        self.refused = False
+        self.no_context = False
+        self.counts = SubOperationCounts(0)  # as the last Pending response gave them
 
     def __call__(self, response: C_GET) -> bool:
-        if response.Status != STATUS_PENDING:
-            reactor.retrieve_responses(None)
-            if response.Status != STATUS_CANCEL:
-                response.NumberOfRemainingSuboperations = None
-                response.Identifier = None
+        if response.Status == STATUS_PENDING:
+            self.counts.completed = response.NumberOfCompletedSuboperations or 0
+            self.counts.failed = response.NumberOfFailedSuboperations or 0
+            self.counts.warning = response.NumberOfWarningSuboperations or 0
+            return True
+        reactor.retrieve_responses(None)
+        if response.Status == STATUS_CANCEL:
+            return True
+        response.NumberOfRemainingSuboperations = None
+        response.Identifier = None
+        if self.refused or self.no_context:
+            counts = self.counts if self.no_context else SubOperationCounts(0)
+            response.Status = STATUS_UNABLE_TO_PROCESS
+            response.NumberOfCompletedSuboperations = counts.completed
+            response.NumberOfFailedSuboperations = counts.failed + int(self.no_context)
+            response.NumberOfWarningSuboperations = counts.warning
         return True
+
+
+def _accepts(assoc: Any, dataset: Any) -> bool:
+    """Whether the requester of a C-GET accepted a presentation context (SCP role on
+    its side) that pynetdicom can send ``dataset`` on: the one it looks for, with
+    the conversions it allows. True when it cannot be told (not pynetdicom's)."""
+    find = getattr(assoc, "_get_valid_context", None)
+    sop_class = getattr(dataset, "sop_class_uid", None)
+    syntax = getattr(dataset, "transfer_syntax", None)
+    if find is None or sop_class is None or syntax is None:
+        return True
+    try:
+        find(sop_class, syntax, "scu")
+    except ValueError:
+        return False
+    return True
+
+
+def _serving_association() -> Any:
+    """The association whose request this thread serves: pynetdicom runs each
+    association, its handlers included, on the association's own thread."""
+    thread = threading.current_thread()
+    return thread if isinstance(thread, Association) else None
 
 
 class RetrieveService:
@@ -243,9 +328,11 @@ class RetrieveService:
                 return
             yield STATUS_PENDING, dataset
 
-    def _instances(self, identifier: Dataset) -> list[InstanceToSend] | FindRefused:
+    def _instances(
+        self, identifier: Dataset, get: bool = False
+    ) -> list[InstanceToSend] | FindRefused:
         try:
-            return resources_to_send(self.archive, identifier)
+            return resources_to_send(self.archive, identifier, get)
         except FindRefused as exc:
             return exc
         except DicomhubError as exc:
@@ -290,20 +377,22 @@ class RetrieveService:
             modality.port,
             {"ae_title": modality.aet, "contexts": contexts, "evt_handlers": handlers},
         )
+        # until the final response, which pynetdicom sends after the last sub-operation
+        # (once this generator has ended) or when it is given a status; installed
+        # before the count, after which pynetdicom connects to the destination and
+        # answers 0xA801 itself when it cannot (Orthanc: 0xC000, zero counts)
+        answers = OrthancMoveAnswers(message_id)
+        reactor.retrieve_responses(answers)
         if isinstance(found, FindRefused):
             log.warning("C-MOVE refused: %s", found)
             yield 1
-            yield found.status, None
+            yield found.status, None  # rewritten: zero counts, no identifier
             return
         if not self.synchronous:
             self._send_in_background(modality, instances, message_id)
             yield 0
             return
         yield len(instances)
-        # until the final response, which pynetdicom sends after the last sub-operation
-        # (once this generator has ended) or when it is given a status
-        answers = OrthancMoveAnswers(message_id)
-        reactor.retrieve_responses(answers)
         if destinations and isinstance(destinations[0], reactor.EventDrivenAssociation):
             yield self._run_sub_operations(instances, destinations[0], event, answers, is_cancelled)
             return
@@ -383,15 +472,28 @@ class RetrieveService:
     ) -> Iterator[Any]:
         """pynetdicom's C-GET protocol: count, then (status, dataset) per instance."""
         reactor.retrieve_responses(None)  # a generator left unfinished on this thread
-        found = self._instances(identifier)
+        answers = OrthancGetAnswers()
+        found = self._instances(identifier, get=True)
         if isinstance(found, FindRefused):
             log.warning("C-GET refused: %s", found)
+            answers.refused = True
+            reactor.retrieve_responses(answers)
             yield 1
             yield found.status, None
             return
+        requester = _serving_association()
         yield len(found)
-        reactor.retrieve_responses(OrthancGetAnswers())
-        yield from self._datasets(found, is_cancelled)
+        reactor.retrieve_responses(answers)
+        for status, dataset in self._datasets(found, is_cancelled):
+            if status == STATUS_PENDING and not _accepts(requester, dataset):
+                log.warning(
+                    "C-GET: the requester accepted no presentation context for %s",
+                    getattr(dataset, "sop_class_uid", "?"),
+                )
+                answers.no_context = True
+                yield STATUS_UNABLE_TO_PROCESS, None
+                return
+            yield status, dataset
 
 
 __all__ = ["OrthancGetAnswers", "OrthancMoveAnswers", "RetrieveService", "resources_to_send"]

@@ -18,6 +18,7 @@ from conftest import RunningServer
 from dicom_factory import make_dicom
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -408,6 +409,218 @@ def test_answers_match_the_oracle(make_server) -> None:  # type: ignore[no-untyp
 
         assert values(ours) == values(theirs)
         assert values(ours)["PatientName"] == "Müller^Jürgen"
+    finally:
+        oracle.delete(f"/modalities/{name}")
+        for instance in added:
+            oracle.delete(f"/instances/{instance}")
+        oracle.close()
+
+
+def _code(value: str, meaning: str, *inner: Dataset) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = "DCM"
+    item.CodeMeaning = meaning
+    if inner:
+        item.EquivalentCodeSequence = Sequence(list(inner))
+    return item
+
+
+def _values(ds: Dataset) -> dict[str, Any]:
+    """An answer's keys and values, sequences item by item (RetrieveAETitle apart)."""
+    out: dict[str, Any] = {}
+    for elem in ds:
+        if elem.keyword == "RetrieveAETitle":
+            continue
+        if elem.VR == "SQ":
+            out[elem.keyword] = [_values(item) for item in elem.value]
+        else:
+            out[elem.keyword] = "" if elem.value is None else str(elem.value)
+    return out
+
+
+def test_sequence_keys_are_read_whole_from_a_file(make_server) -> None:  # type: ignore[no-untyped-def]
+    """As Orthanc 1.10.1: a sequence return key comes whole (nested items included)
+    from a file of each answer, at every level, and is left out of the answers whose
+    files have none; an item in the query changes nothing (no sequence matching)."""
+    server = make_server(**FIND)
+    study, series = generate_uid(), generate_uid()
+    codes = Sequence([_code("P1", "Mp1", _code("E1", "Equivalent")), _code("P2", "Mp2")])
+    for _ in range(2):
+        server.client.post(
+            "/instances",
+            content=make_dicom(
+                patient_id="SEQ1", study_uid=study, series_uid=series, ProcedureCodeSequence=codes
+            ),
+        ).raise_for_status()
+    server.client.post("/instances", content=make_dicom(patient_id="SEQ2")).raise_for_status()
+    port = dicom_port(server)
+    expected = [
+        {
+            "CodeValue": "P1",
+            "CodingSchemeDesignator": "DCM",
+            "CodeMeaning": "Mp1",
+            "EquivalentCodeSequence": [
+                {"CodeValue": "E1", "CodingSchemeDesignator": "DCM", "CodeMeaning": "Equivalent"}
+            ],
+        },
+        {"CodeValue": "P2", "CodingSchemeDesignator": "DCM", "CodeMeaning": "Mp2"},
+    ]
+    for level, count in (("STUDY", 1), ("SERIES", 1), ("IMAGE", 2)):
+        for key in (Sequence([]), Sequence([_code("", "")])):
+            statuses, answers = find(
+                port, QueryRetrieveLevel=level, PatientID="SEQ*", ProcedureCodeSequence=key
+            )
+            assert statuses[-1] == SUCCESS, level
+            with_codes = [a for a in answers if a.PatientID == "SEQ1"]
+            assert len(with_codes) == count, level
+            for answer in with_codes:
+                assert _values(answer)["ProcedureCodeSequence"] == expected, level
+            [without] = [a for a in answers if a.PatientID == "SEQ2"]
+            assert "ProcedureCodeSequence" not in without, level
+
+
+def test_lower_level_main_tags_are_answered_empty(served) -> None:  # type: ignore[no-untyped-def]
+    """Orthanc 1.10.1 reads no file while every key is a main tag (of any level) or
+    a computed one: a lower level's main tag is then answered empty. A key the index
+    does not keep (Rows here) makes it read one file, which then answers them all."""
+    _, port, _ = served
+
+    def first(**keys: Any) -> Dataset:
+        statuses, answers = find(port, PatientID="FIND1", **keys)
+        assert statuses[-1] == SUCCESS and answers, keys
+        return answers[0]
+
+    study = first(
+        QueryRetrieveLevel="STUDY",
+        Modality="",
+        SeriesInstanceUID="",
+        SOPInstanceUID="",
+        InstanceNumber="",
+        NumberOfStudyRelatedInstances="",
+    )
+    for keyword in ("Modality", "SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber"):
+        assert keyword in study and study[keyword].value in ("", None), keyword
+    assert int(study.NumberOfStudyRelatedInstances) == 4
+    study = first(QueryRetrieveLevel="STUDY", Modality="", Rows=None)
+    assert study.Modality in ("CT", "MR") and study.Rows == 8
+    patient = first(QueryRetrieveLevel="PATIENT", StudyDescription="", AccessionNumber="")
+    assert patient.StudyDescription in ("", None) and patient.AccessionNumber in ("", None)
+    patient = first(QueryRetrieveLevel="PATIENT", StudyDescription="", Rows=None)
+    assert patient.StudyDescription == "Test study"
+    series = first(QueryRetrieveLevel="SERIES", InstanceNumber="", SOPInstanceUID="")
+    assert series.InstanceNumber in ("", None) and series.SOPInstanceUID in ("", None)
+
+
+def test_characters_the_answer_cannot_hold_are_left_out(make_server) -> None:  # type: ignore[no-untyped-def]
+    """Answers are in DefaultEncoding (Latin-1): Orthanc leaves out the Cyrillic
+    letters of a UTF-8 file rather than writing question marks, in the sequences too,
+    whichever way the answer is written (direct, or pynetdicom's for a sequence)."""
+    server = make_server(**FIND)
+    server.client.post(
+        "/instances",
+        content=make_dicom(
+            patient_id="CYR1",
+            patient_name="Ivanov^Ivan=Иванов^Иван",
+            charset="ISO_IR 192",
+            StudyDescription="Иванов ñ",
+            ProcedureCodeSequence=Sequence([_code("P1", "Ω ä")]),
+        ),
+    ).raise_for_status()
+    port = dicom_port(server)
+    for extra in ({}, {"ProcedureCodeSequence": Sequence([])}):
+        statuses, [answer] = find(
+            port,
+            QueryRetrieveLevel="STUDY",
+            PatientID="CYR1",
+            PatientName="",
+            StudyDescription="",
+            **extra,
+        )
+        assert statuses[-1] == SUCCESS
+        assert answer.SpecificCharacterSet == "ISO_IR 100"
+        assert str(answer.PatientName) == "Ivanov^Ivan=^"
+        assert answer.StudyDescription == " ñ"
+        if extra:
+            assert answer.ProcedureCodeSequence[0].CodeMeaning == " ä"
+
+
+def test_file_keys_match_the_oracle(make_server) -> None:  # type: ignore[no-untyped-def]
+    """The same files in dicomhub and in the reference Orthanc: sequence keys, a lower
+    level's main tag with and without a key that needs the file, characters Latin-1
+    lacks: the same answers, key by key (RetrieveAETitle apart)."""
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("reference Orthanc not reachable")
+    system = oracle.get("/system").json()
+    caller = "CF" + uuid.uuid4().hex[:8].upper()
+    name = f"find-{caller}"
+    patient_id = "CFO" + uuid.uuid4().hex[:8]
+    study = generate_uid()
+    codes = Sequence([_code("P1", "Ω ä", _code("E1", "Иванов"))])
+    files = [
+        make_dicom(
+            patient_id=patient_id,
+            patient_name="Ivanov^Ivan=Иванов^Иван",
+            study_uid=study,
+            modality="MR",
+            charset="ISO_IR 192",
+            StudyDescription="Иванов ñ",
+            ProcedureCodeSequence=codes,
+        )
+        for _ in range(2)
+    ]
+    queries = [
+        {
+            "QueryRetrieveLevel": "STUDY",
+            "PatientID": patient_id,
+            "PatientName": "",
+            "StudyDescription": "",
+            "Modality": "",
+            "SeriesInstanceUID": "",
+        },
+        {
+            "QueryRetrieveLevel": "STUDY",
+            "PatientID": patient_id,
+            "Modality": "",
+            "ProcedureCodeSequence": Sequence([]),
+            "ReferencedStudySequence": Sequence([]),
+        },
+        {
+            "QueryRetrieveLevel": "IMAGE",
+            "PatientID": patient_id,
+            "SOPInstanceUID": "",
+            "ProcedureCodeSequence": Sequence([_code("", "")]),
+        },
+    ]
+    added: list[str] = []
+    try:
+        for data in files:
+            added.append(upload(oracle, data)["ID"])
+        entry = [caller, LOOPBACK, 1]
+        assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
+        server = make_server(DicomModalities={"caller": entry}, DicomBindAddress=LOOPBACK)
+        for data in files:
+            server.client.post("/instances", content=data).raise_for_status()
+        peers = ((dicom_port(server), "ORTHANC"), (system["DicomPort"], system["DicomAet"]))
+        for keys in queries:
+            got = []
+            for port, called in peers:
+                ae = AE(ae_title=caller)
+                ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+                ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+                assoc = ae.associate(LOOPBACK, port, ae_title=called)
+                assert assoc.is_established, called
+                query = Dataset()
+                for keyword, value in keys.items():
+                    setattr(query, keyword, value)
+                model = StudyRootQueryRetrieveInformationModelFind
+                responses = list(assoc.send_c_find(query, model))
+                assoc.release()
+                assert int(responses[-1][0].Status) == SUCCESS, called
+                answers = [_values(a) for s, a in responses if int(s.Status) == PENDING]
+                got.append(sorted(answers, key=repr))
+            assert got[0] == got[1], keys
     finally:
         oracle.delete(f"/modalities/{name}")
         for instance in added:

@@ -1,7 +1,7 @@
 """C-MOVE and C-GET SCP against real peers: dcmtk's movescu/getscu/storescp, pynetdicom.
 
-Statuses checked against Orthanc 1.10.1 on the same files, except the unknown move
-destination: the standard's 0xA801 here, where 1.10.1 answers 0xC000.
+Statuses and counts checked against Orthanc 1.10.1 on the same files, except the
+undeclared move destination: the standard's 0xA801 here, where 1.10.1 answers 0xC000.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunningServer
+from conftest import RunningServer, free_port
+from dicom_factory import make_dataset, make_dicom, to_bytes
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     CTImageStorage,
+    MRImageStorage,
     PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )
 
@@ -222,3 +226,204 @@ def test_get_needs_permission(make_server, storescp) -> None:  # type: ignore[no
     started = time.monotonic()
     assert aborted(run(args))
     assert time.monotonic() - started < 20
+
+
+# ---- Orthanc 1.10.1's answers, checked on the same files -----------------------
+def move_answers(port: int, destination: str, **keys: Any) -> list[tuple[Dataset, Any]]:
+    """Every C-MOVE response: (status dataset, identifier or None)."""
+    ae = AE(ae_title="PYMOVE")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    assoc = ae.associate(LOOPBACK, port, ae_title="ORTHANC")
+    assert assoc.is_established
+    query = Dataset()
+    for keyword, value in keys.items():
+        setattr(query, keyword, value)
+    answers = list(
+        assoc.send_c_move(query, destination, StudyRootQueryRetrieveInformationModelMove)
+    )
+    assoc.release()
+    assert all(status for status, _ in answers)  # no lost association
+    return answers
+
+
+def get_answers(
+    port: int, storage: tuple[str, ...] = (CTImageStorage,), **keys: Any
+) -> tuple[list[tuple[Dataset, Any]], list[str]]:
+    """Every C-GET response, and the SOP Instance UIDs stored to the requester, which
+    accepts the ``storage`` SOP classes (SCP role)."""
+    received: list[str] = []
+
+    def on_store(event: evt.Event) -> int:
+        received.append(str(event.request.AffectedSOPInstanceUID))
+        return 0x0000
+
+    ae = AE(ae_title="PYGET")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    for sop_class in storage:
+        ae.add_requested_context(sop_class)
+    assoc = ae.associate(
+        LOOPBACK,
+        port,
+        ae_title="ORTHANC",
+        ext_neg=[build_role(sop_class, scp_role=True) for sop_class in storage],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    query = Dataset()
+    for keyword, value in keys.items():
+        setattr(query, keyword, value)
+    answers = list(assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet))
+    assoc.release()
+    assert all(status for status, _ in answers)
+    return answers, received
+
+
+def refused(answers: list[tuple[Dataset, Any]]) -> bool:
+    """Orthanc's refusal: one final 0xC000, zero counts, no identifier (pynetdicom
+    gives an empty data set for none)."""
+    [(status, identifier)] = answers
+    return (int(status.Status), _counts(status), bool(identifier)) == (UNABLE, (0, 0, 0), False)
+
+
+def test_declared_but_unreachable_destination(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
+    gone = free_port()  # nothing listens there
+    server, port = _server(
+        make_server,
+        storescp,
+        DicomModalities={
+            "dest": [storescp.aet, LOOPBACK, storescp.port],
+            "gone": ["GONE", LOOPBACK, gone],
+        },
+    )
+    studies = load(server, patients=1)
+    keys = {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": studies["FIND0"]}
+    # as Orthanc: unable to process, zero counts (pynetdicom's own answer is 0xA801)
+    assert refused(move_answers(port, "GONE", **keys))
+    text = movescu(port, "GONE", "QueryRetrieveLevel=STUDY", f"StudyInstanceUID={studies['FIND0']}")
+    assert "Final Move Response (Failed: UnableToProcess)" in text, text
+    # nothing to send either: the same answer
+    assert refused(move_answers(port, "GONE", QueryRetrieveLevel="STUDY", StudyInstanceUID="1.2"))
+    # an undeclared destination keeps the standard's answer
+    [(status, _)] = move_answers(port, "NOBODY", **keys)
+    assert int(status.Status) == UNKNOWN_DESTINATION
+
+
+def test_refusals_carry_no_counts_nor_identifier(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
+    server, port = _server(make_server, storescp)
+    studies = load(server, patients=1)
+    for keys in (
+        {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": "1.2.3.4.5.6.7.8.9"},
+        {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": ""},
+        {"QueryRetrieveLevel": "STUDY", "PatientID": "FIND0"},
+        {"QueryRetrieveLevel": "PATIENT", "PatientID": "NOBODY"},
+        {"QueryRetrieveLevel": "SERIES", "StudyInstanceUID": studies["FIND0"]},
+    ):
+        assert refused(move_answers(port, storescp.aet, **keys)), keys
+        assert refused(get_answers(port, **keys)[0]), keys
+    assert storescp.files() == []
+
+
+def test_retrieve_by_accession_number(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
+    server, port = _server(make_server, storescp)
+    studies = load(server, patients=3)  # AccessionNumber ACCFIND<n>
+    # a list, compared as Orthanc compares identifiers (case aside), no study UID
+    answers = move_answers(
+        port, storescp.aet, QueryRetrieveLevel="STUDY", AccessionNumber="accfind0\\ACCFIND1"
+    )
+    assert (int(answers[-1][0].Status), _counts(answers[-1][0])) == (SUCCESS, (8, 0, 0))
+    assert len(storescp.wait_files(8)) == 8
+    # an empty StudyInstanceUID, or none and no level (guessed from the accession)
+    for keys in (
+        {"QueryRetrieveLevel": "STUDY", "AccessionNumber": "ACCFIND2", "StudyInstanceUID": ""},
+        {"AccessionNumber": "ACCFIND2"},
+    ):
+        answers = move_answers(port, storescp.aet, **keys)
+        assert _counts(answers[-1][0]) == (4, 0, 0), keys
+    # as Orthanc 1.10.1, the accession number wins over a study UID given with it
+    answers, received = get_answers(
+        port,
+        QueryRetrieveLevel="STUDY",
+        AccessionNumber=" ACCFIND1 ",
+        StudyInstanceUID=studies["FIND0"],
+    )
+    assert (int(answers[-1][0].Status), _counts(answers[-1][0])) == (SUCCESS, (4, 0, 0))
+    found = server.client.post(
+        "/tools/find", json={"Level": "Instance", "Query": {"PatientID": "FIND1"}, "Expand": True}
+    ).json()
+    assert sorted(received) == sorted(i["MainDicomTags"]["SOPInstanceUID"] for i in found)
+    # exact values only (no wildcard), and not at another level
+    assert refused(
+        move_answers(port, storescp.aet, QueryRetrieveLevel="STUDY", AccessionNumber="ACC*")
+    )
+    assert refused(get_answers(port, QueryRetrieveLevel="SERIES", AccessionNumber="ACCFIND1")[0])
+
+
+def test_query_retrieve_level_rules(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
+    server, port = _server(make_server, storescp)
+    studies = load(server, patients=1)
+    study = studies["FIND0"]
+    # C-GET: no guess, whether the level is missing, empty or unknown
+    for level in (None, "", "FOO"):
+        keys = {"StudyInstanceUID": study}
+        if level is not None:
+            keys["QueryRetrieveLevel"] = level
+        answers, received = get_answers(port, **keys)
+        assert refused(answers) and received == [], level
+    # C-MOVE: an empty or unknown level is refused; a missing one is guessed
+    for level in ("", "FOO"):
+        assert refused(
+            move_answers(port, storescp.aet, QueryRetrieveLevel=level, StudyInstanceUID=study)
+        )
+    assert storescp.files() == []
+    answers = move_answers(port, storescp.aet, StudyInstanceUID=study)
+    assert _counts(answers[-1][0]) == (4, 0, 0)
+
+
+def test_get_list_naming_an_unknown_resource(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
+    server, port = _server(make_server, storescp)
+    load(server, patients=1)
+    known = server.client.post(
+        "/tools/find", json={"Level": "Instance", "Query": {}, "Expand": True}
+    ).json()[0]["MainDicomTags"]["SOPInstanceUID"]
+    keys = {"QueryRetrieveLevel": "IMAGE", "SOPInstanceUID": f"{known}\\1.2.3.999"}
+    # C-GET fails as a whole, nothing sent, as Orthanc
+    answers, received = get_answers(port, **keys)
+    assert refused(answers) and received == []
+    # C-MOVE sends what it found (Orthanc does too)
+    answers = move_answers(port, storescp.aet, **keys)
+    assert (int(answers[-1][0].Status), _counts(answers[-1][0])) == (SUCCESS, (1, 0, 0))
+
+
+def test_get_without_a_presentation_context(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
+    """Orthanc ends a C-GET at the first instance the requester accepted no context
+    for: one final 0xC000 counting it as failed, no Pending response for it."""
+    server, port = _server(make_server, storescp)
+    studies = load(server, patients=1)  # CT Image Storage instances
+    answers, received = get_answers(
+        port, (MRImageStorage,), QueryRetrieveLevel="STUDY", StudyInstanceUID=studies["FIND0"]
+    )
+    [(status, identifier)] = answers
+    assert (int(status.Status), _counts(status), bool(identifier)) == (UNABLE, (0, 1, 0), False)
+    assert "NumberOfRemainingSuboperations" not in status
+    assert received == []
+    # the instances before it are sent and reported as usual
+    ct = generate_uid()
+    mr = generate_uid()
+    server.client.post("/instances", content=make_dicom(sop_uid=ct)).raise_for_status()
+    mr_image = make_dataset(sop_uid=mr, SOPClassUID=MRImageStorage)
+    mr_image.file_meta.MediaStorageSOPClassUID = MRImageStorage
+    server.client.post("/instances", content=to_bytes(mr_image)).raise_for_status()
+    answers, received = get_answers(
+        port, (CTImageStorage,), QueryRetrieveLevel="IMAGE", SOPInstanceUID=f"{ct}\\{mr}"
+    )
+    assert [int(s.Status) for s, _ in answers] == [PENDING, UNABLE]
+    assert _counts(answers[0][0]) == (1, 0, 0)
+    assert _counts(answers[1][0]) == (1, 1, 0) and not answers[1][1]
+    assert received == [ct]
+    # a requester refusing the instances is counted as the standard has it
+    answers, received = get_answers(
+        port, (CTImageStorage, MRImageStorage), QueryRetrieveLevel="IMAGE", SOPInstanceUID=ct
+    )
+    assert [int(s.Status) for s, _ in answers] == [PENDING, SUCCESS]
