@@ -5,6 +5,7 @@ The REST face and, later, Lua and the explorer call these; they only read.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -155,6 +156,41 @@ def _representative_instance(session: IndexSession, row: ResourceRow) -> Resourc
     return current
 
 
+def file_values(
+    archive: Archive,
+    session: IndexSession,
+    row: ResourceRow,
+    tags: Iterable[int],
+    other: Callable[[Dataset, Any, list[str]], Any],
+) -> dict[int, Any]:
+    """Values of ``tags`` read from one file of ``row`` (its first instance's): the
+    text of each, or, where an element has no text (a sequence), what ``other``
+    makes of it (``None``: left out). An unreadable file only loses these values,
+    which the index does not keep and are optional in every answer."""
+    instance = _representative_instance(session, row)
+    if instance is None:
+        return {}
+    att = session.attachment(instance.id, ContentType.Dicom)
+    if att is None:
+        return {}
+    found: dict[int, Any] = {}
+    try:
+        ds, _ = read_dataset(attachments_io.read(archive.storage, att))
+        charsets = dataset_charsets(ds, archive.settings.default_encoding)
+        for tag in tags:
+            elem = ds.get_item(tag)
+            if elem is None:
+                continue
+            value = element_string(elem, charsets)
+            if value is None:
+                value = other(ds, tag, charsets)
+            if value is not None:
+                found[tag] = value
+    except Exception:  # noqa: BLE001 - see above
+        pass
+    return found
+
+
 def requested_tags(
     archive: Archive, session: IndexSession, row: ResourceRow, tags: list[int], style: str
 ) -> dict[str, Any]:
@@ -168,21 +204,7 @@ def requested_tags(
     values.update(computed_tags(session, row, tags))
     missing = [t for t in tags if t not in values]
     if missing:
-        instance = _representative_instance(session, row)
-        if instance is not None:
-            att = session.attachment(instance.id, ContentType.Dicom)
-            if att is not None:
-                try:
-                    ds, _ = read_dataset(attachments_io.read(archive.storage, att))
-                    charsets = dataset_charsets(ds, archive.settings.default_encoding)
-                    for tag in missing:
-                        elem = ds.get_item(tag)
-                        if elem is not None:
-                            text = element_string(elem, charsets)
-                            if text is not None:
-                                values[tag] = text
-                except Exception:  # an unreadable file only loses the optional tags
-                    pass
+        values.update(file_values(archive, session, row, missing, lambda *_: None))
     out: dict[str, Any] = {}
     for tag in tags:
         if tag not in values:

@@ -26,14 +26,10 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from ..dicom.levels import Level
-from ..dicom.parsing import read_dataset
-from ..dicom.values import dataset_charsets, element_string
 from ..store.index.index import IndexSession
 from ..store.index.records import ResourceRow
-from . import attachments_io
 from .archive import Archive
-from .enums import ContentType
-from .reading import _COUNT_TAGS, _representative_instance, computed_tags
+from .reading import _COUNT_TAGS, computed_tags, file_values
 
 MODALITY = 0x00080060
 MODALITIES_IN_STUDY = 0x00080061
@@ -131,32 +127,16 @@ def _from_file(
     tags: list[int],
     sequences: Collection[int],
 ) -> dict[int, Any]:
-    """``tags`` (as text) and ``sequences`` read from one file of ``row``, the one
-    ``reading.requested_tags`` reads; an unreadable file only loses them."""
-    instance = _representative_instance(session, row)
-    if instance is None:
-        return {}
-    att = session.attachment(instance.id, ContentType.Dicom)
-    if att is None:
-        return {}
-    found: dict[int, Any] = {}
-    try:
-        ds, _ = read_dataset(attachments_io.read(archive.storage, att))
-        charsets = dataset_charsets(ds, archive.settings.default_encoding)
-        for tag in tags:
-            elem = ds.get_item(tag)
-            if elem is not None:
-                text = element_string(elem, charsets)
-                if text is not None:
-                    found[tag] = text
-        for tag in sequences:
-            if ds.get_item(tag) is not None:
-                elem = ds[tag]
-                if elem.VR == "SQ":
-                    found[tag] = Sequence([_decoded(item) for item in elem.value])
-    except Exception:  # noqa: BLE001 - as requested_tags: the optional tags are lost
-        pass
-    return found
+    """``tags`` (as text) and ``sequences`` (whole) read from one file of ``row``, the
+    one ``reading.requested_tags`` reads."""
+
+    def sequence(ds: Dataset, tag: int, _charsets: list[str]) -> Sequence | None:
+        elem = ds[tag]
+        if tag in sequences and elem.VR == "SQ":
+            return Sequence([_decoded(item) for item in elem.value])
+        return None
+
+    return file_values(archive, session, row, [*tags, *sequences], sequence)
 
 
 def _decoded(item: Dataset) -> Dataset:
