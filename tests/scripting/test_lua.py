@@ -352,9 +352,8 @@ function OnJobFailure(id) table.insert(jobs, 'failure ' .. id) end
 def test_job_callbacks(
     make_server: Callable[..., RunningServer], tmp_path: Path, workers: int
 ) -> None:
-    """OnJobSubmitted, OnJobSuccess and OnJobFailure get the job's ID, as in Orthanc.
-    With several workers, OnJobSubmitted fires when the primary submitted the job;
-    success and failure always (the primary runs the jobs)."""
+    """OnJobSubmitted, OnJobSuccess and OnJobFailure get the job's ID, as in Orthanc,
+    a job's submission first, whichever worker took the request."""
     server = make_server(
         ExecuteLuaEnabled=True,
         HttpWorkers=workers,
@@ -374,9 +373,9 @@ def test_job_callbacks(
         return found if wanted <= set(found) else []
 
     found = _wait(lines, timeout=60)
-    if workers == 1:
-        assert f"submitted {done_id}" in found and f"submitted {failed_id}" in found
-        assert found.index(f"submitted {done_id}") < found.index(f"success {done_id}")
+    assert f"submitted {done_id}" in found and f"submitted {failed_id}" in found
+    assert found.index(f"submitted {done_id}") < found.index(f"success {done_id}")
+    assert found.index(f"submitted {failed_id}") < found.index(f"failure {failed_id}")
     assert f"failure {done_id}" not in found and f"success {failed_id}" not in found
 
 
