@@ -123,7 +123,8 @@ def _vr(tag: int, fallback: str = "UN") -> str:
 def query_level(identifier: Dataset) -> Level:
     elem = identifier.get_item(QUERY_RETRIEVE_LEVEL)
     text = element_string(elem, ["ISO_IR 6"]) if elem is not None else None
-    level = _LEVELS.get((text or "").strip().upper())
+    # padding ends a value, but a leading space makes another word (Orthanc refuses it)
+    level = _LEVELS.get((text or "").rstrip("\0 ").upper())
     if level is None:
         raise FindRefused(STATUS_BAD_IDENTIFIER, f"Bad QueryRetrieveLevel: {text!r}")
     return level

@@ -229,6 +229,7 @@ def test_bad_identifiers_are_unable_to_process(served) -> None:  # type: ignore[
     _, port, _ = served
     assert find(port, PatientID="FIND1")[0] == [UNABLE]  # no QueryRetrieveLevel
     assert find(port, QueryRetrieveLevel="FOO", PatientID="FIND1")[0] == [UNABLE]
+    assert find(port, QueryRetrieveLevel=" STUDY", PatientID="FIND1")[0] == [UNABLE]
     # wildcards are refused on UIDs and dates, as Orthanc does
     assert find(port, QueryRetrieveLevel="STUDY", StudyInstanceUID="*")[0] == [UNABLE]
     assert find(port, QueryRetrieveLevel="STUDY", StudyDate="2024*")[0] == [UNABLE]
