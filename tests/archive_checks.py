@@ -151,3 +151,18 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError("condition not reached in time")
+
+
+def bytes_read(pid: int) -> int:
+    """What process ``pid`` has read so far (``rchar``): a worker that served a
+    request has read it from its connection."""
+    with open(f"/proc/{pid}/io", encoding="ascii") as io:
+        for line in io:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fresh_client(url: str, timeout: float = 30) -> httpx.Client:
+    """A client on a new connection, which the supervisor may give to any worker."""
+    return httpx.Client(base_url=url, timeout=timeout)

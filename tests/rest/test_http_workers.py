@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from archive_checks import wait_until
+from archive_checks import bytes_read, fresh_client, wait_until
 from conftest import RunningServer, start_server
 from dicom_factory import make_dicom
 
@@ -81,28 +81,15 @@ def _workers(server: RunningServer) -> list[int]:
     return _wait(children)
 
 
-def _bytes_read(pid: int) -> int:
-    with open(f"/proc/{pid}/io", encoding="ascii") as io:
-        for line in io:
-            if line.startswith("rchar:"):
-                return int(line.split()[1])
-    return 0
-
-
-def _fresh(server: RunningServer) -> httpx.Client:
-    """A client on a new connection (so it may reach either worker)."""
-    return httpx.Client(base_url=server.url, timeout=30)
-
-
 def _upload_over_all_workers(server: RunningServer, minimum: int) -> list[str]:
     """Uploads over new connections from 4 threads until there are ``minimum``
     instances and every worker has read at least one upload; answers the IDs."""
     workers = _workers(server)
-    before = {pid: _bytes_read(pid) for pid in workers}
+    before = {pid: bytes_read(pid) for pid in workers}
     size = len(make_dicom())
 
     def upload(_: int) -> str:
-        with _fresh(server) as client:
+        with fresh_client(server.url) as client:
             answer = client.post("/instances", content=make_dicom(patient_id="WORKERS"))
             assert answer.status_code == 200
             return answer.json()["ID"]
@@ -112,7 +99,7 @@ def _upload_over_all_workers(server: RunningServer, minimum: int) -> list[str]:
         for _ in range(25):  # bounded: a few rounds are enough in practice
             ids += pool.map(upload, range(8))
             if len(ids) >= minimum and all(
-                _bytes_read(pid) - before[pid] >= size for pid in workers
+                bytes_read(pid) - before[pid] >= size for pid in workers
             ):
                 return ids
     raise AssertionError("the uploads did not reach every worker")
@@ -141,7 +128,7 @@ def _server(tmp_path: Path, make_server: Callable[..., RunningServer], **config:
 
 
 def _execute(server: RunningServer, code: str) -> str:
-    with _fresh(server) as client:
+    with fresh_client(server.url) as client:
         answer = client.post("/tools/execute-script", content=code)
         assert answer.status_code == 200, answer.text
         return answer.text
@@ -169,10 +156,10 @@ def test_callbacks_see_every_workers_changes_once_in_log_order(
     # instance is alone in its study: Orthanc logs the deletion of the study)
     gone = [server.client.get(f"/instances/{i}/study").json()["ID"] for i in ids[:6]]
     for instance in ids[:6]:
-        with _fresh(server) as client:
+        with fresh_client(server.url) as client:
             assert client.delete(f"/instances/{instance}").status_code == 200
     for instance in ids[6:12]:
-        with _fresh(server) as client:
+        with fresh_client(server.url) as client:
             assert client.put(f"/instances/{instance}/metadata/1024", content=b"x").is_success
     _wait(lambda: len([line for line in _hook_lines(out) if line[0] != "stored"]) >= 12)
     lines = _hook_lines(out)
@@ -230,7 +217,7 @@ def test_execute_script_runs_in_the_state_of_the_lua_scripts(
         for _ in range(12)
     ]
     assert answers == [f"42 {n}\n" for n in range(1, 13)]
-    with _fresh(server) as client:
+    with fresh_client(server.url) as client:
         failed = client.post("/tools/execute-script", content="error('no')")
     assert failed.status_code == 500
     assert failed.json()["OrthancError"] == "Cannot execute a Lua command"
@@ -245,7 +232,7 @@ def test_runtime_settings_apply_to_every_worker(
     def everywhere(uri: str) -> set[str]:
         answers = set()
         for _ in range(12):
-            with _fresh(server) as client:
+            with fresh_client(server.url) as client:
                 answers.add(client.get(uri).text)
         return answers
 
@@ -257,17 +244,17 @@ def test_runtime_settings_apply_to_every_worker(
     ):
         before = everywhere(uri)
         assert len(before) == 1 and value not in before  # the same start everywhere
-        with _fresh(server) as client:
+        with fresh_client(server.url) as client:
             assert client.put(uri, content=value).status_code == 200
         assert everywhere(uri) == {value}
     # the global level sets every category, on every worker
-    with _fresh(server) as client:
+    with fresh_client(server.url) as client:
         assert client.put("/tools/log-level", content="default").status_code == 200
     assert everywhere("/tools/log-level-http") == {"default"}
-    with _fresh(server) as client:
+    with fresh_client(server.url) as client:
         assert client.put("/tools/log-level-dicom", content="trace").status_code == 200
     # bad values are refused and change nothing, on any worker
-    with _fresh(server) as client:
+    with fresh_client(server.url) as client:
         assert client.put("/tools/log-level", content="loud").status_code == 400
         assert client.put("/tools/metrics", content="maybe").status_code == 400
     assert everywhere("/tools/log-level-dicom") == {"trace"}
@@ -298,9 +285,9 @@ def test_the_prometheus_scrape_counts_the_requests_of_every_worker(
     server = make_server(HttpWorkers=2)
     uploads = _upload_over_all_workers(server, 1)
     for _ in range(20):
-        with _fresh(server) as client:
+        with fresh_client(server.url) as client:
             assert client.get("/system").status_code == 200
-    with _fresh(server) as client:
+    with fresh_client(server.url) as client:
         scrape = client.get("/tools/metrics-prometheus").text
     counts = _samples(scrape, "dicomhub_http_request_duration_seconds_count")
     assert counts == {
@@ -330,7 +317,7 @@ def test_a_setting_made_by_initialize_reaches_every_worker(
     server = make_server(HttpWorkers=2, LuaScripts=[str(script)])
     _upload_over_all_workers(server, 1)
     for _ in range(12):
-        with _fresh(server) as client:
+        with fresh_client(server.url) as client:
             assert client.get("/tools/log-level-dicom").text == "trace"
             assert client.get("/tools/default-encoding").text == "Utf8"
 
@@ -424,7 +411,7 @@ def test_connections_opened_together_are_spread_evenly(make_server) -> None:  # 
     workers = _workers(server)
     _upload_over_all_workers(server, 1)  # both workers serve (and are handed nothing)
     _wait(lambda: all(_established(p, server.port) == 0 for p in workers))
-    clients = [_fresh(server) for _ in range(4)]
+    clients = [fresh_client(server.url) for _ in range(4)]
     try:
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda c: c.get("/system").status_code, clients))
@@ -440,7 +427,7 @@ def test_connections_opened_together_are_spread_evenly(make_server) -> None:  # 
             client.close()
     # A closed connection is counted off: the next 2 go one to each worker.
     _wait(lambda: all(_established(p, server.port) == 0 for p in workers))
-    again = [_fresh(server) for _ in range(2)]
+    again = [fresh_client(server.url) for _ in range(2)]
     try:
         for client in again:
             assert client.get("/system").status_code == 200

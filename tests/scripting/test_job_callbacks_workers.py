@@ -17,8 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-from archive_checks import wait_until
+from archive_checks import bytes_read, fresh_client, wait_until
 from conftest import RunningServer
 from dicom_factory import make_dicom
 
@@ -64,21 +63,8 @@ def _workers(server: RunningServer) -> list[int]:
     return wait_until(children, 30)
 
 
-def _bytes_read(pid: int) -> int:
-    with open(f"/proc/{pid}/io", encoding="ascii") as io:
-        for line in io:
-            if line.startswith("rchar:"):
-                return int(line.split()[1])
-    return 0
-
-
-def _fresh(server: RunningServer) -> httpx.Client:
-    """A client on a new connection, which the supervisor may give to any worker."""
-    return httpx.Client(base_url=server.url, timeout=60)
-
-
 def _lua_events(server: RunningServer) -> list[str]:
-    with _fresh(server) as client:
+    with fresh_client(server.url, 60) as client:
         answer = client.post(
             "/tools/execute-script", content="for _, e in ipairs(events) do print(e) end"
         )
@@ -119,11 +105,11 @@ def test_every_workers_jobs_reach_the_job_callbacks_once_in_order(
     uploaded = server.client.post("/instances", content=make_dicom(patient_id="HELPER-JOBS"))
     patient = uploaded.json()["ParentPatient"]
     workers = _workers(server)
-    before = {pid: _bytes_read(pid) for pid in workers}
+    before = {pid: bytes_read(pid) for pid in workers}
 
     def request(number: int) -> tuple[str, str | None]:
         """Answers the kind of request and the ID of the job it submitted, if any."""
-        with _fresh(server) as client:
+        with fresh_client(server.url, 60) as client:
             if number % 4 == 3:
                 answer = client.post(
                     "/modalities/nowhere/store", json={"Resources": [patient], "Asynchronous": True}
@@ -147,7 +133,7 @@ def test_every_workers_jobs_reach_the_job_callbacks_once_in_order(
                     downloads += 1
                 else:
                     submitted[job_id] = kind
-            if all(_bytes_read(pid) - before[pid] > 1000 for pid in workers):
+            if all(bytes_read(pid) - before[pid] > 1000 for pid in workers):
                 break
         else:
             raise AssertionError("the requests did not reach every worker")
@@ -188,7 +174,7 @@ def test_a_job_callback_defined_later_gets_the_next_jobs(
     patient = uploaded.json()["ParentPatient"]
 
     def download(_: int) -> None:
-        with _fresh(server) as client:
+        with fresh_client(server.url, 60) as client:
             answer = client.get(f"/patients/{patient}/archive")
             assert answer.status_code == 200 and answer.content[:2] == b"PK"
 
