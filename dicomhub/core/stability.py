@@ -66,10 +66,8 @@ def check_stability(archive: Archive) -> int:
     def run(tx: Transaction) -> int:
         count = 0
         for row in candidates:
-            current = tx.session.get(row.id)
-            if current is None or current.stable:
-                continue
-            tx.session.set_stable(row.id)
+            if not tx.session.set_stable(row.id, updated_by=cutoff):
+                continue  # deleted, already stable, or updated since it was read
             archive.log_change(tx, _STABLE_CHANGE[Level(row.level)], row.level, row.public_id)
             count += 1
         return count

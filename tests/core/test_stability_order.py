@@ -84,6 +84,27 @@ def test_only_what_waited_long_enough(archive: Archive, monkeypatch: pytest.Monk
     ]
 
 
+def test_an_instance_arriving_during_the_check_keeps_its_parents_waiting(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads the due rows, then writes: a new instance stored in between (by
+    another thread or worker) must keep its series, study and patient unstable."""
+    tags = {"patient_id": "ORDER-E", "study_uid": "1.2.3.93.1", "series_uid": "1.2.3.93.1.1"}
+    first = store_at(archive, monkeypatch, 100, **tags)
+    order = stability.announcement_order
+
+    def read_then_store(due: list[tuple[ResourceRow, int]]) -> list[ResourceRow]:
+        store_at(archive, monkeypatch, 1000, **tags)  # the same series, just now
+        return order(due)
+
+    monkeypatch.setattr(stability, "announcement_order", read_then_store)
+    monkeypatch.setattr(stability, "now_seconds", lambda: 1000)
+    assert stability.check_stability(archive) == 0
+    assert stable_changes(archive) == []
+    with archive.read() as session:
+        assert not any(session.lookup(first[name]).stable for name in first)
+
+
 def row(internal_id: int, level: Level, parent: int | None) -> ResourceRow:
     return ResourceRow(internal_id, f"r{internal_id}", int(level), parent, stable=False)
 

@@ -436,8 +436,18 @@ class IndexSession:
         )
         return [(_resource(r), int(r[6])) for r in rows]
 
-    def set_stable(self, internal_id: int) -> None:
-        self._run("UPDATE resources SET stable = :t WHERE id = :i", t=True, i=internal_id)
+    def set_stable(self, internal_id: int, updated_by: int | None = None) -> bool:
+        """Mark a resource stable; with ``updated_by``, only if it is still unstable and
+        was last updated at that time or before (an instance that arrived since the
+        caller read the due rows keeps it waiting). Answers whether it changed."""
+        if updated_by is None:
+            sql = "UPDATE resources SET stable = :t WHERE id = :i"
+        else:
+            sql = (
+                f"UPDATE resources SET stable = :t WHERE id = :i AND {UNSTABLE_ROWS} "
+                "AND last_update <= :c"
+            )
+        return self._run(sql, t=True, i=internal_id, c=updated_by) > 0
 
     def mark_all_stable(self) -> None:
         self._run(f"UPDATE resources SET stable = :t WHERE {UNSTABLE_ROWS}", t=True)
