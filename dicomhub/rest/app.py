@@ -212,8 +212,11 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     app.router.redirect_slashes = False
     # Route by first path segment instead of trying all routes in turn (same answers).
     app.router.middleware_stack = RouteIndex(app.router)
+    from .instances import DirectFileDownloads
     from .operations import instrument
 
     return AccessMiddleware(
-        instrument(app, config), AccessPolicy.from_config(config), hooks_of(archive)
+        instrument(app, config, DirectFileDownloads(app, archive)),
+        AccessPolicy.from_config(config),
+        hooks_of(archive),
     )

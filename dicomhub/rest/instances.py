@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core import attachments_io, reading, transcoding, uploads
 from ..core.archive import Archive
 from ..core.attachments import default_filename
-from ..core.errors import BadFileFormat, BadRequest
+from ..core.errors import BadFileFormat, BadRequest, DicomhubError
 from ..core.ingest import Origin, store, stores_quickly
 from ..scripting.asgi_call import LUA_SCOPE_KEY
 from .attachments import content_disposition
@@ -275,6 +275,50 @@ async def get_file(request: Request) -> Response:
     else:
         data = await run_in_threadpool(attachments_io.read, archive.storage, att)
     return Response(data, 200, media_type="application/dicom", headers=headers)
+
+
+class DirectFileDownloads:
+    """``GET /instances/{id}/file`` answered before the framework's routing.
+
+    A download is the most frequent request of a viewer or a migration, and the
+    routing, error and request layers cost more Python than the download itself.
+    Only the plain case is taken here (no arguments, a stored file that can be sent
+    as it is): anything else, or any error, goes the usual way through ``app``,
+    which answers it as every route does.
+    """
+
+    def __init__(self, app: ASGIApp, archive: Archive) -> None:
+        self.app = app
+        self.archive = archive
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            path.startswith("/instances/")
+            and path.endswith("/file")
+            and scope["method"] == "GET"
+            and not scope.get("query_string")
+            and offers_zero_copy(scope)
+        ):
+            public_id = path[11:-5]
+            if public_id and "/" not in public_id:
+                response = _stored_file_response(self.archive, public_id)
+                if response is not None:
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _stored_file_response(archive: Archive, public_id: str) -> StoredFileResponse | None:
+    try:
+        att = reading.dicom_attachment(archive, public_id)
+        stored = attachments_io.open_as_is(archive.storage, att)
+    except DicomhubError:
+        return None
+    if stored is None:
+        return None
+    headers = {"Content-Disposition": content_disposition(default_filename(att))}
+    return StoredFileResponse(stored, "application/dicom", headers)
 
 
 async def export_file(request: Request) -> Response:

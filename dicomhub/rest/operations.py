@@ -91,12 +91,13 @@ class MetricsMiddleware:
             metrics.finished(scope["method"], status, time.perf_counter() - start)
 
 
-def instrument(app: Any, config: Mapping[str, Any]) -> ASGIApp:
-    """Wrap the Starlette ``app`` with the metrics middleware (see ``rest/app.py``)."""
+def instrument(app: Any, config: Mapping[str, Any], inner: ASGIApp | None = None) -> ASGIApp:
+    """Wrap the Starlette ``app`` (or ``inner``, a layer around it) with the metrics
+    middleware (see ``rest/app.py``)."""
     metrics = HttpMetrics()
     metrics.enabled = bool(config.get("MetricsEnabled", True))
     app.state.metrics = metrics
-    return MetricsMiddleware(app, metrics)
+    return MetricsMiddleware(inner or app, metrics)
 
 
 def _metrics(request: Request) -> HttpMetrics:
