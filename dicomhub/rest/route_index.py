@@ -9,11 +9,16 @@ router over the routes that could match it: those with that segment and those
 starting with a parameter (``/{level}/...``), in their original order. The first
 full match, the partial match that makes a 405, the trailing-slash redirect and
 the 404 are thus exactly those of the router over all routes.
+
+The number of segments narrows it further: a route's parameters match within one
+segment (but ``{name:path}``), so ``/{level}/{id}`` can only match a path of two
+segments. A trailing slash is not counted, so that the route a redirect would name
+(the path with or without its slash) is among the candidates too.
 """
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Router, get_route_path
+from starlette.routing import BaseRoute, Route, Router, get_route_path
 from starlette.types import Receive, Scope, Send
 
 
@@ -30,8 +35,22 @@ def _route_segment(route: BaseRoute) -> str | None:
     return first_segment(path) if isinstance(path, str) else None
 
 
+def segment_count(path: str) -> int:
+    """How many segments ``path`` has, a trailing slash not counted."""
+    return path.rstrip("/").count("/")
+
+
+def _route_count(route: BaseRoute) -> int | None:
+    """The segment count of the paths ``route`` can match; ``None`` if any."""
+    path = getattr(route, "path", None)
+    if not isinstance(path, str) or not isinstance(route, Route) or ":path}" in path:
+        return None
+    return segment_count(path)
+
+
 class RouteIndex:
-    """The ASGI entry of ``router``: picks the sub-router of the request's first segment.
+    """The ASGI entry of ``router``: picks the sub-router of the request's first
+    segment and segment count.
 
     Install with ``router.middleware_stack = RouteIndex(router)``. Routes must not
     be added to ``router`` afterwards (the index is built once).
@@ -39,22 +58,26 @@ class RouteIndex:
 
     def __init__(self, router: Router) -> None:
         self.router = router
-        routes = list(router.routes)
-        segments = [_route_segment(route) for route in routes]
-        anywhere = [r for r, s in zip(routes, segments, strict=True) if s is None]
+        self._routes = list(router.routes)
+        self._shapes = [(_route_segment(r), _route_count(r)) for r in self._routes]
+        self._segments = {segment for segment, _ in self._shapes if segment is not None}
+        counts = [count for _, count in self._shapes if count is not None]
+        #: Paths longer than every fixed-count route share one sub-router.
+        self._longest = max(counts, default=0) + 1
+        self._routers: dict[tuple[str | None, int], Router] = {}
 
-        def sub_router(candidates: list[BaseRoute]) -> Router:
-            return Router(
-                candidates, redirect_slashes=router.redirect_slashes, default=router.default
-            )
-
-        self._by_segment: dict[str, Router] = {
-            segment: sub_router(
-                [r for r, s in zip(routes, segments, strict=True) if s is None or s == segment]
-            )
-            for segment in {s for s in segments if s is not None}
-        }
-        self._other = sub_router(anywhere)
+    def _sub_router(self, segment: str | None, count: int) -> Router:
+        """The routes that could match a path of ``segment`` and ``count``, in order
+        (built on first use: most shapes are never asked for)."""
+        candidates = [
+            route
+            for route, (s, c) in zip(self._routes, self._shapes, strict=True)
+            if (s is None or s == segment) and (c is None or c == count)
+        ]
+        router = self._routers[segment, count] = Router(
+            candidates, redirect_slashes=self.router.redirect_slashes, default=self.router.default
+        )
+        return router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -63,5 +86,9 @@ class RouteIndex:
         # url_path_for and friends must see every route, not the sub-router's.
         scope.setdefault("router", self.router)
         path = get_route_path(scope)
-        segment = path[1:].split("/", 1)[0] if path.startswith("/") else ""
-        await self._by_segment.get(segment, self._other).app(scope, receive, send)
+        segment: str | None = path[1:].split("/", 1)[0] if path.startswith("/") else ""
+        if segment not in self._segments:
+            segment = None
+        count = min(segment_count(path), self._longest)
+        router = self._routers.get((segment, count)) or self._sub_router(segment, count)
+        await router.app(scope, receive, send)
