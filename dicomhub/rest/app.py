@@ -195,13 +195,20 @@ def create_app_routes() -> list[Route]:
     return routes
 
 
+async def answer_error(request: Request, exc: Exception) -> Response:
+    """``error_response`` as Starlette's exception handler: a coroutine, since the
+    framework runs a plain function handler on its thread pool, and that round trip
+    cost more than the rest of an error answer (a 404 took 0.4 ms instead of 0.05)."""
+    return error_response(request, exc)
+
+
 def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     app = Starlette(
         routes=create_app_routes(),
         exception_handlers={
-            DicomhubError: error_response,
-            HTTPException: error_response,
-            Exception: error_response,
+            DicomhubError: answer_error,
+            HTTPException: answer_error,
+            Exception: answer_error,
         },
     )
     app.state.archive = archive
