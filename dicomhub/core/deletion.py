@@ -3,6 +3,11 @@
 Files go to the storage area's trash before the commit and are purged after it
 (or restored if the transaction rolls back), so a crash never leaves an index row
 without its file or a file without its row.
+
+``/changes`` gets one ``Deleted`` row, for the topmost resource removed (Orthanc
+writes none). The scripts' callbacks hear of every removed resource, as in Orthanc:
+once committed, one ``DELETED_RESOURCES`` event (``core.events``, not a change) lists
+them in the order Orthanc calls ``OnDeleted*``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from typing import Any
 from ..dicom.levels import Level
 from ..store.index.records import ResourceRow
 from .archive import Archive, require_resource
+from .clock import now_iso
 from .enums import ChangeType
+from .events import DELETED_RESOURCES, Change
 from .transactions import Transaction
 
 
@@ -32,7 +39,7 @@ def delete_in_transaction(
     if target.parent_id is not None:
         remaining = session.get(target.parent_id)
 
-    subtree = _subtree(session, target)
+    subtree, children = _subtree(session, target)
     atts = session.attachments_under(subtree)
     for att in atts:
         tx.delete_file_on_commit(storage, att.uuid)
@@ -40,6 +47,9 @@ def delete_in_transaction(
     session.delete_resource(target)
     if log_deleted:
         archive.log_change(tx, ChangeType.Deleted, target.level, target.public_id)
+    removed = tuple((r.level, r.public_id) for r in _callback_order(row, target, children))
+    event = Change(DELETED_RESOURCES, target.level, target.public_id, now_iso(), removed)
+    tx.on_commit(lambda: archive.events.publish(event))
     if remaining is None:
         return None
     return {
@@ -49,16 +59,45 @@ def delete_in_transaction(
     }
 
 
-def _subtree(session, row: ResourceRow) -> list[ResourceRow]:  # type: ignore[no-untyped-def]
+def _subtree(session, row: ResourceRow) -> tuple[list[ResourceRow], dict[int, list[ResourceRow]]]:  # type: ignore[no-untyped-def]
+    """``row`` and its descendants; and the children of each (oldest first)."""
     found = [row]
+    children: dict[int, list[ResourceRow]] = {}
     frontier = [row]
     while frontier:
         nxt: list[ResourceRow] = []
         for r in frontier:
-            nxt.extend(session.children(r.id))
+            children[r.id] = session.children(r.id)
+            nxt.extend(children[r.id])
         found.extend(nxt)
         frontier = nxt
-    return found
+    return found, children
+
+
+def _callback_order(
+    row: ResourceRow, target: ResourceRow, children: dict[int, list[ResourceRow]]
+) -> list[ResourceRow]:
+    """The resources a deletion of ``row`` removes (``target``: its topmost ancestor
+    left empty, or ``row``), in the order Orthanc calls ``OnDeleted*`` (seen on
+    1.10.1): the descendants of ``row``, each after its own children; then the
+    ancestors removed with it, from the topmost down; then ``row``. Deleting a patient
+    thus reports its instances before their series, the series before their study;
+    deleting the last instance of a patient reports the patient, the study, the
+    series, then the instance."""
+    order: list[ResourceRow] = []
+
+    def after_children(parent: ResourceRow) -> None:
+        for child in children.get(parent.id, ()):
+            after_children(child)
+            order.append(child)
+
+    after_children(row)
+    ancestors: list[ResourceRow] = []
+    current = target
+    while current.id != row.id:  # the only child of each is on the way down to ``row``
+        ancestors.append(current)
+        current = children[current.id][0]
+    return order + ancestors + [row]
 
 
 def delete_resource(archive: Archive, public_id: str, level: Level) -> dict[str, Any]:

@@ -11,8 +11,24 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("dicomhub.events")
+
+#: Events for the scripts' callbacks only, never rows of ``/changes`` (numbered past
+#: Orthanc's change types). As Orthanc, a deletion calls ``OnDeleted*`` for every
+#: resource it removed, though ``/changes`` says nothing of them; and an instance that
+#: arrives again (``AlreadyStored``) goes through ``OnStoredInstance`` again, with the
+#: origin of the new request, though nothing changed.
+#:
+#: ``DELETED_RESOURCES``: one deletion; ``level`` and ``public_id`` are the topmost
+#: resource removed, ``details`` every removed resource as ``(level, public_id)``, in
+#: the order Orthanc calls back (``core.deletion``).
+DELETED_RESOURCES = 1001
+#: ``STORED_AGAIN``: the instance ``public_id`` was already stored; ``details`` is the
+#: new request's origin, in the shape of the callbacks' ``origin`` argument.
+STORED_AGAIN = 1002
+SCRIPT_EVENTS = frozenset({DELETED_RESOURCES, STORED_AGAIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +37,8 @@ class Change:
     level: int
     public_id: str
     date: str
+    #: What a script event carries besides (``SCRIPT_EVENTS``); None for a change.
+    details: Any = None
 
 
 Listener = Callable[[Change], None]

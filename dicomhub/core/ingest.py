@@ -18,7 +18,8 @@ from .archive import Archive
 from .clock import now_iso, now_seconds
 from .enums import ChangeType, ContentType, MetadataType
 from .errors import BadFileFormat, CannotWriteFile, FullStorage, InexistentTag
-from .hooks import RECEIVED_INSTANCE, hooks_of
+from .events import STORED_AGAIN, Change
+from .hooks import RECEIVED_INSTANCE, hooks_of, origin_json
 from .recycling import make_room
 from .transactions import Transaction
 from .transcoding import ingest_transcoding
@@ -121,6 +122,7 @@ def store_parsed(
         # One statement, no transaction: the indexing transaction checks again.
         with archive.index.autocommit() as session:
             if session.lookup(parsed.ids[Level.INSTANCE]) is not None:
+                _stored_again(archive, parsed, origin)
                 return StoreResult(STATUS_ALREADY_STORED, parsed.ids)
     try:
         att = attachments_io.prepare(
@@ -175,6 +177,7 @@ def _index_instance(
     if existing is not None:
         if not settings.overwrite_instances:
             tx.on_commit(lambda: archive.storage.discard(att.uuid))
+            tx.on_commit(lambda: _stored_again(archive, parsed, origin))
             return STATUS_ALREADY_STORED
         delete_in_transaction(archive, tx, existing, log_deleted=False)
         # The deletion may have removed ancestors left without children.
@@ -265,6 +268,15 @@ def _index_instance(
     if expected is not None and _series_complete(session, series_internal, expected):
         archive.log_change(tx, ChangeType.CompletedSeries, Level.SERIES, parsed.ids[Level.SERIES])
     return STATUS_SUCCESS
+
+
+def _stored_again(archive: Archive, parsed: ParsedInstance, origin: Origin) -> None:
+    """An instance already stored arrived again: nothing changes and ``/changes`` says
+    nothing (as Orthanc), but Orthanc calls ``OnStoredInstance`` again, with the new
+    request's origin (seen on 1.10.1): a script event (``core.events``) tells it."""
+    public_id = parsed.ids[Level.INSTANCE]
+    event = Change(STORED_AGAIN, Level.INSTANCE, public_id, now_iso(), origin_json(origin))
+    archive.events.publish(event)
 
 
 def _index_in_series(parsed: ParsedInstance) -> str | None:

@@ -110,6 +110,32 @@ def _outgoing(request: Request) -> query_scu.Outgoing:
     return lambda query, aet: find_filters.outgoing_identifier(archive, query, aet, encoding)
 
 
+def _outgoing_as_given(request: Request, query: q.Query) -> query_scu.Outgoing:
+    """``_outgoing`` for ``/modalities/{id}/query``: as in Orthanc (seen on 1.10.1), the
+    filter's ``query`` holds every key the caller gave, those given empty (e.g.
+    ``"PatientID": ""``) and those of other levels included; ``Normalize`` then drops
+    what the filter answers of other levels, as Orthanc normalizes after the filter.
+    (``query_scu.find_level`` adds the level, the character set and the level's return
+    keys afterwards.)"""
+    outgoing = _outgoing(request)
+    given = {
+        tag: value
+        for tag, value in query.query.items()
+        if tag != q.QUERY_RETRIEVE_LEVEL and tag >> 16 != 0x0002
+    }
+    allowed = q.allowed_keys(query.level) if query.normalize else None
+
+    def run(_keys: Any, aet: str) -> Any:
+        answer = outgoing(query_scu.identifier(given, None), aet)
+        if allowed is not None:
+            for element in list(answer):
+                if element.tag not in allowed and element.tag != q.QUERY_RETRIEVE_LEVEL:
+                    del answer[element.tag]
+        return answer
+
+    return run
+
+
 def _run_query(request: Request, query: q.Query, modality: RemoteModality) -> Callable[[], str]:
     config = request.app.state.config
     seconds = _seconds(request, modality, query.timeout)
@@ -125,7 +151,7 @@ def _run_query(request: Request, query: q.Query, modality: RemoteModality) -> Ca
             keys,
             _charset(config),
             _encoding(config),
-            _outgoing(request),
+            _outgoing_as_given(request, query),
         )
         return registry.add(query)
 

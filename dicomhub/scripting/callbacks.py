@@ -14,12 +14,21 @@ in the order of the log, as they would in a single process. Job events are not i
 that log: the same follower reads them from the index's job events, which every
 worker writes with its jobs (``core.jobs.engine``), so ``OnJobSubmitted``,
 ``OnJobSuccess`` and ``OnJobFailure`` hear of every job, whichever worker took it.
+
+Two events reach the callbacks without being changes (``core.events.SCRIPT_EVENTS``):
+the resources a deletion removed (Orthanc calls ``OnDeleted*`` for each of them, and
+``/changes`` holds at most the topmost) and an instance stored again (Orthanc calls
+``OnStoredInstance`` again, with the new request's origin). The changes log cannot
+carry them, so with several workers the others relay theirs to the primary
+(``ScriptEventRelay``), over the primary's private socket (``rest/workers.py``), while
+the primary's callbacks want changes at all.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -28,7 +37,7 @@ from typing import Any
 
 from ..core.change_feed import JOB_CHANGES, ChangeFollower
 from ..core.enums import ChangeType
-from ..core.events import Change
+from ..core.events import DELETED_RESOURCES, SCRIPT_EVENTS, STORED_AGAIN, Change
 from ..core.hooks import hooks_of, origin_json
 from ..core.ingest import Origin
 from ..core.jobs import engine as jobs_engine
@@ -172,6 +181,16 @@ class CallbackDispatcher:
             self.python.call(name, *args)
 
     def _dispatch(self, change: Change) -> None:
+        if change.change_type == DELETED_RESOURCES:
+            for level, public_id in change.details or ():
+                name = "OnDeleted" + _TITLES[Level(level)]
+                if self._wanted(name):
+                    self._safe_call(name, public_id)
+            return
+        if change.change_type == STORED_AGAIN:
+            if self._wanted("OnStoredInstance"):
+                self._stored(change.public_id, change.details)
+            return
         kind = ChangeType(change.change_type)
         level = Level(change.level) if change.level in iter(Level) else None
         if kind == ChangeType.NewInstance:
@@ -183,8 +202,8 @@ class CallbackDispatcher:
                 tags, metadata = self._resource(_STABLE[kind], change.public_id)
                 if tags is not None:
                     self._safe_call(name, change.public_id, tags, metadata)
-        elif kind == ChangeType.Deleted and level is not None:
-            self._safe_call("OnDeleted" + _TITLES[level], change.public_id)
+        # ``Deleted``: the deletion's ``DELETED_RESOURCES`` event calls back, for
+        # every resource it removed (the change names the topmost one only).
         elif (
             kind in (ChangeType.UpdatedAttachment, ChangeType.UpdatedMetadata) and level is not None
         ):
@@ -196,7 +215,10 @@ class CallbackDispatcher:
         status, body = self.engine.rest.request("GET", uri)
         return json.loads(body) if status == 200 else None
 
-    def _stored(self, instance_id: str) -> None:
+    def _stored(self, instance_id: str, origin: dict[str, str] | None = None) -> None:
+        """``OnStoredInstance`` for ``instance_id``: its stored tags and metadata, and
+        ``origin`` (an instance stored again: the new request's), else the one of its
+        metadata."""
         tags = None
         for attempt in range(5):
             # The event fires on commit; the file may be moving from staging just then.
@@ -207,7 +229,9 @@ class CallbackDispatcher:
         if tags is None:
             return  # deleted meanwhile: Orthanc would not call back either
         metadata = self._get_json(f"/instances/{instance_id}/metadata?expand") or {}
-        self._safe_call("OnStoredInstance", instance_id, tags, metadata, _origin(metadata))
+        if origin is None:
+            origin = _origin(metadata)
+        self._safe_call("OnStoredInstance", instance_id, tags, metadata, origin)
 
     def _resource(self, level: Level, public_id: str) -> tuple[Any, Any]:
         plural = _PLURALS[level]
@@ -320,7 +344,12 @@ def start_scripting(
     python = load_python_hooks(config)
     if python is not None:
         removers += python.install_filters(hooks_of(archive))
+    group = getattr(starlette_app(app).state, "workers", None)
     if not primary:
+        if group is not None and (_script_paths(config) or python is not None):
+            relay = ScriptEventRelay(group.socket_path(0), _nudge_flag(group.folder))
+            archive.events.subscribe(relay.publish)
+            removers.append(lambda: (archive.events.unsubscribe(relay.publish), relay.stop()))
         return Scripting(archive, None, None, filter_engine, removers, python)
     engine = LuaEngine(without_access_control(app), config)
     for path in _script_paths(config):
@@ -345,10 +374,118 @@ def start_scripting(
         archive.events.subscribe(follower.wake)
         jobs_engine.event_listeners.append(follower.wake_jobs)
         follower.start()
+
+        # This worker's script events are not in the changes log: from its bus.
+        def script_events(change: Change) -> None:
+            if change.change_type in SCRIPT_EVENTS:
+                dispatcher.enqueue(change)
+
+        archive.events.subscribe(script_events)
+        removers.append(lambda: archive.events.unsubscribe(script_events))
     else:
         archive.events.subscribe(dispatcher.enqueue)
     starlette_app(app).state.lua = engine
+    starlette_app(app).state.lua_dispatcher = dispatcher
     return Scripting(archive, engine, dispatcher, filter_engine, removers, python, follower)
+
+
+#: Header of a request that carries another worker's script events to the primary
+#: (``ScriptEventRelay``; honoured only on the primary's private socket).
+SCRIPT_EVENTS_HEADER = "x-dicomhub-script-events"
+#: Where the relay posts them (``rest/scripting.py``): a route the primary serves.
+SCRIPT_EVENTS_URI = "/tools/execute-script"
+
+
+def _nudge_flag(folder: str) -> str:
+    """The file whose presence says that the primary's callbacks want changes now
+    (``core.nudges``, ``server._start_nudges``)."""
+    from ..core.nudges import CHANGES, flag_path
+
+    return flag_path(os.path.join(folder, "nudges.sock"), CHANGES)
+
+
+def events_to_json(events: list[Change]) -> bytes:
+    return json.dumps(
+        [[c.change_type, c.level, c.public_id, c.date, c.details] for c in events]
+    ).encode()
+
+
+def events_from_json(body: bytes) -> list[Change]:
+    """What ``events_to_json`` wrote: script events only (anything else is ignored)."""
+    events = []
+    for item in json.loads(body):
+        kind, level, public_id, date, details = item
+        if kind == DELETED_RESOURCES:
+            details = tuple((int(lv), str(i)) for lv, i in details)
+        elif kind != STORED_AGAIN:
+            continue
+        events.append(Change(int(kind), int(level), str(public_id), str(date), details))
+    return events
+
+
+class ScriptEventRelay:
+    """In a worker other than the primary: hands the script events of this worker's
+    bus (``core.events.SCRIPT_EVENTS``) to the primary, whose callbacks the changes
+    log cannot tell of them. A thread posts them in batches, in order, to the
+    primary's private socket, while the primary's callbacks want changes (its nudge
+    flag); a primary that cannot be reached for ``TIMEOUT`` seconds loses them (logged).
+    """
+
+    TIMEOUT = 10.0
+    BATCH = 500
+
+    def __init__(self, socket_path: str, flag: str) -> None:
+        self.socket_path = socket_path
+        self.flag = flag
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="dicomhub-relay", daemon=True)
+        self._thread.start()
+
+    def publish(self, change: Change) -> None:
+        """The event bus listener (cheap: it runs in the committing thread)."""
+        if change.change_type in SCRIPT_EVENTS and os.path.exists(self.flag):
+            self._queue.put(change)
+
+    def stop(self, timeout: float = 5) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.BATCH and batch[-1] is not _STOP:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch[-1] is _STOP
+            events = [c for c in batch if c is not _STOP]
+            if events:
+                self._send(events)
+            if stop:
+                return
+
+    def _send(self, events: list[Change]) -> None:
+        import httpx
+
+        body = events_to_json(events)
+        headers = {SCRIPT_EVENTS_HEADER: "1", "content-type": "application/json"}
+        deadline = time.monotonic() + self.TIMEOUT
+        while True:
+            try:
+                transport = httpx.HTTPTransport(uds=self.socket_path)
+                with httpx.Client(transport=transport, timeout=self.TIMEOUT) as client:
+                    answer = client.post(
+                        "http://worker" + SCRIPT_EVENTS_URI, content=body, headers=headers
+                    )
+                if answer.status_code != 200:
+                    log.warning("The primary worker refused %d script events", len(events))
+                return
+            except (httpx.TransportError, OSError) as exc:
+                if time.monotonic() > deadline:
+                    log.warning("Cannot hand %d script events to the primary: %s", len(events), exc)
+                    return
+                time.sleep(0.1)
 
 
 def without_access_control(app: Any) -> Any:

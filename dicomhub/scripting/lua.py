@@ -36,9 +36,12 @@ _HOOK_INSTRUCTIONS = 10_000
 class LuaScriptError(Exception):
     """A Lua syntax or runtime error; ``message`` is what Lua said, without traceback."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, not_text: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        #: The script raised a value that is not text (``error({code=1})``): Orthanc
+        #: has no message then, and answers an internal error.
+        self.not_text = not_text
 
 
 class LuaLoadError(LuaScriptError):
@@ -59,6 +62,10 @@ class LuaLoadError(LuaScriptError):
         return f"Error in the Lua script {self.path}: {self.message}"
 
 
+#: The message standing for an error value that is not text (``rethrow``).
+_NOT_TEXT = "dicomhub: the Lua error value is not text"
+
+
 class LuaTimeout(Exception):
     """Raised from the count hook to stop a script that overran its budget."""
 
@@ -77,17 +84,28 @@ print = function(...)
   sink(table.concat(parts))
 end
 local hook = function() check() end
-local load = load
+local load, pcall, error, type = load, pcall, error, type
+-- An error value that is not text (``error({code=1})``, ``error(nil)``): Orthanc
+-- cannot read it as a message and fails with an internal error (``NOT_TEXT``).
+local function rethrow(ok, ...)
+  if ok then return ... end
+  local err = ...
+  local kind = type(err)
+  if kind ~= 'string' and kind ~= 'number' and kind ~= 'userdata' then
+    error(%r, 0)
+  end
+  error(err, 0)
+end
 return function(code, name)
   local chunk, err = load(code, name, 't')
   if not chunk then error(err, 0) end
   sethook(hook, '', %d)
-  return chunk()
+  return rethrow(pcall(chunk))
 end, function(fn, ...)
   sethook(hook, '', %d)
-  return fn(...)
+  return rethrow(pcall(fn, ...))
 end
-""" % (_HOOK_INSTRUCTIONS, _HOOK_INSTRUCTIONS)
+""" % (_NOT_TEXT, _HOOK_INSTRUCTIONS, _HOOK_INSTRUCTIONS)
 
 
 def _deny_attributes(obj: Any, name: Any, setting: bool) -> Any:
@@ -207,7 +225,10 @@ class LuaEngine:
                 f"the Lua script ran longer than {self.time_limit:g} seconds and was stopped"
             ) from None
         except Exception as exc:  # lupa.LuaError, LuaSyntaxError, or a Python error
-            raise LuaScriptError(_clean_message(exc)) from exc
+            message = _clean_message(exc)
+            if message == _NOT_TEXT:
+                raise LuaScriptError("the Lua error value is not text", not_text=True) from exc
+            raise LuaScriptError(message) from exc
         finally:
             self._deadline = float("inf")
             # Any run may (re)define globals, callbacks included: see ``generation``.
@@ -575,30 +596,25 @@ function SendToPeer(resourceId, peer)
   return send('/peers/', peer, { resourceId })
 end
 
-function PrintRecursive(value)
-  local function sorted_keys(t)
-    local keys = {}
-    for k in pairs(t) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-    return keys
+-- As Orthanc's (seen on 1.10.1): one line per value, in ``pairs`` order, each table's
+-- items after its own line; ``limit`` (100) values at most, then an error line;
+-- ``indent`` starts every line; answers what is left of the limit (-1 once reached).
+function PrintRecursive(value, limit, indent)
+  limit = limit or 100
+  indent = indent or ''
+  if limit < 1 then
+    print('ERROR: Item limit reached.')
+    return limit - 1
   end
-  local function walk(t, path)
-    for _, k in ipairs(sorted_keys(t)) do
-      local v = t[k]
-      local here = path .. (path == '' and '' or '\t') .. '[' .. tostring(k) .. ']'
-      if type(v) == 'table' then
-        print('\t' .. here .. ', table')
-        walk(v, here)
-      else
-        print('\t' .. here .. ', ' .. type(v) .. ', ' .. tostring(v))
-      end
-    end
+  if type(value) ~= 'table' then
+    print(indent, type(value), value)
+    return limit - 1
   end
-  if type(value) == 'table' then
-    print('table')
-    walk(value, '')
-  else
-    print(type(value) .. ', ' .. tostring(value))
+  print(indent, 'table')
+  for k, v in pairs(value) do
+    limit = PrintRecursive(v, limit, indent .. '\t[' .. tostring(k) .. ']')
+    if limit < 0 then break end
   end
+  return limit
 end
 """

@@ -83,3 +83,25 @@ def test_filter_sees_the_callers_keys_and_may_answer_a_new_table(
     assert body["OrthancStatus"] == 2033
     assert body["Message"] == "The Lua function does not give the expected number of outputs"
     assert body["Details"] == "Lua: The script must return a table"
+
+
+def test_filter_sees_keys_given_empty_and_of_other_levels(make_server: Any, tmp_path: Path) -> None:
+    """As Orthanc 1.10.1: a key the caller gives empty is in the filter's query, a
+    return key of the level included (``"PatientID": ""`` in a study query), and so
+    is a key of another level (normalized away after the filter)."""
+    script = tmp_path / "recording.lua"
+    script.write_text(RECORDING)
+    pair = Pair(make_server, LuaScripts=[str(script)])
+    pair.load(patients=1)
+    client = pair.hub.client
+    keys = {"StudyInstanceUID": "", "AccessionNumber": "", "PatientID": ""}
+    found = answers(client, query(client, Level="Study", Query=keys))
+    assert len(found) == 1 and found[0]["StudyInstanceUID"] == pair.studies["QR0"]
+    found = answers(
+        client, query(client, Level="Study", Query={"SeriesDescription": "x", "PatientName": ""})
+    )
+    assert len(found) == 1  # SeriesDescription is no study key: not sent
+    assert _seen(pair.hub.folder / "server.log") == [
+        'OUT {"0008,0050":"","0010,0020":"","0020,000d":""} SOURCE',
+        'OUT {"0008,103e":"x","0010,0010":""} SOURCE',
+    ]

@@ -59,6 +59,7 @@ def test_execute_script_answers_what_it_prints(lua: RunningServer) -> None:
     [
         ("x = ", '[string "line"]:1: unexpected symbol near <eof>'),
         ('error("boom")', '[string "line"]:1: boom'),
+        ("error(42)", "42"),
     ],
 )
 def test_execute_script_errors_like_orthanc(lua: RunningServer, code: str, details: str) -> None:
@@ -68,6 +69,17 @@ def test_execute_script_errors_like_orthanc(lua: RunningServer, code: str, detai
     assert body["OrthancStatus"] == 2031
     assert body["Message"] == "Cannot execute a Lua command"
     assert body["Details"] == details
+
+
+@pytest.mark.parametrize("code", ["error({code=1})", "error(nil)", "error(true)"])
+def test_execute_script_error_that_is_not_text(lua: RunningServer, code: str) -> None:
+    # As Orthanc 1.10.1: no message to give, an internal error.
+    answer = _run(lua, code)
+    assert answer.status_code == 500
+    body = answer.json()
+    assert (body["OrthancStatus"], body["Message"]) == (-1, "Internal error")
+    assert body["Details"] == "An unhandled exception was generated inside the HTTP server"
+    assert _run(lua, "print(pcall(error, {}))").text.startswith("false, table: ")
 
 
 def test_infinite_loop_is_stopped_and_server_keeps_serving(lua: RunningServer) -> None:
@@ -89,7 +101,7 @@ def test_json_helpers_match_orthanc(lua: RunningServer) -> None:
     print(DumpJson({1, "x", true, 2.5, {}}))
     local t = ParseJson('{"a": [1,2,{"b": null}], "c": 1.5, "d": true}')
     print(t.a[1], t.a[3].b, t.c, t.d, #t.a, math.type(t.a[1]))
-    PrintRecursive({a=1,b={1,2}, c="x"})
+    PrintRecursive({b={1,2}})
     PrintRecursive(5)
     """
     assert _run(lua, code).text == (
@@ -99,13 +111,43 @@ def test_json_helpers_match_orthanc(lua: RunningServer) -> None:
         '[1,"x",true,2.5,[]]\n'
         "1.0, nil, 1.5, true, 3, float\n"
         "table\n"
-        "\t[a], number, 1\n"
         "\t[b], table\n"
         "\t[b]\t[1], number, 1\n"
         "\t[b]\t[2], number, 2\n"
-        "\t[c], string, x\n"
         "number, 5\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "printed"),
+    [  # as Orthanc 1.10.1 prints and answers (in ``pairs`` order: arrays here)
+        (
+            'print(PrintRecursive({{2, {3, 4}}, "x", true}))',
+            "table\n\t[1], table\n\t[1]\t[1], number, 2\n\t[1]\t[2], table\n"
+            "\t[1]\t[2]\t[1], number, 3\n\t[1]\t[2]\t[2], number, 4\n"
+            "\t[2], string, x\n\t[3], boolean, true\n95\n",
+        ),
+        (
+            "print(PrintRecursive({1,2,3}, 2))",
+            "table\n\t[1], number, 1\n\t[2], number, 2\nERROR: Item limit reached.\n-1\n",
+        ),
+        (
+            "print(PrintRecursive({a={b={c=1}}}, 100, 3))",
+            "3, table\n3\t[a], table\n3\t[a]\t[b], table\n3\t[a]\t[b]\t[c], number, 1\n99\n",
+        ),
+        ('print(PrintRecursive("str"))', "string, str\n99\n"),
+        ("print(PrintRecursive(nil))", "nil, nil\n99\n"),
+        ("print(PrintRecursive({}))", "table\n100\n"),
+        ("print(PrintRecursive({x=1}, 0))", "ERROR: Item limit reached.\n-1\n"),
+        (
+            "print(PrintRecursive({x={1,2}}, 2))",
+            "table\n\t[x], table\n\t[x]\t[1], number, 1\n\t[x]\t[2], number, 2\n0\n",
+        ),
+    ],
+)
+def test_print_recursive_as_orthanc(lua: RunningServer, code: str, printed: str) -> None:
+    answer = _run(lua, code)
+    assert answer.status_code == 200 and answer.text == printed
 
 
 def test_configuration_uid_and_rest_api(lua: RunningServer) -> None:
@@ -176,7 +218,6 @@ def test_callbacks_from_configured_script(
           RestApiPut("/instances/" .. id .. "/metadata/1024", "seen by lua")
           if tags.PatientID == "DROPME" then Delete(id) end
         end
-        -- Only the topmost deleted resource is reported (see docs): here the patient.
         function OnDeletedPatient(id) deleted[#deleted + 1] = id end
         function OnStableSeries(id, tags, metadata) stable = tags.Modality end
         beats = 0

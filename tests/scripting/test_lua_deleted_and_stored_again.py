@@ -1,0 +1,194 @@
+"""Callbacks Orthanc calls without a change in ``/changes`` (seen on Orthanc 1.10.1):
+
+- ``OnDeleted*`` for every resource a deletion removes, in Orthanc's order (a
+  resource's children before it; the emptied ancestors from the top down before the
+  resource deleted), while ``/changes`` keeps its single ``Deleted`` row;
+- ``ReceivedInstanceFilter`` and ``OnStoredInstance`` again for an instance already
+  stored (REST ``AlreadyStored``, a repeated C-STORE), with the new request's origin,
+  and nothing added to ``/changes``.
+
+With one process and with several HTTP workers (the others relay these events to the
+primary's callbacks): every request goes over a new connection, which the supervisor
+may give to any worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from archive_checks import fresh_client, wait_until
+from conftest import RunningServer
+from dicom_factory import make_dicom
+from pydicom import dcmread
+from pynetdicom import AE
+
+SCRIPT = """
+events = {}
+local function add(s) events[#events + 1] = s end
+function OnDeletedPatient(id) add('patient ' .. id) end
+function OnDeletedStudy(id) add('study ' .. id) end
+function OnDeletedSeries(id) add('series ' .. id) end
+function OnDeletedInstance(id) add('instance ' .. id) end
+function ReceivedInstanceFilter(dicom, origin, info)
+  return true
+end
+function OnStoredInstance(id, tags, metadata, origin)
+  add('stored ' .. id .. ' ' .. origin.RequestOrigin .. ' ' .. tostring(origin.RemoteAet)
+      .. ' ' .. metadata.Origin)
+end
+"""
+
+P = "LUA-DEL"
+STUDY = "1.2.826.0.1.3680043.99.71"
+
+
+def _file(study: int, series: int, number: int) -> bytes:
+    return make_dicom(
+        patient_id=P,
+        study_uid=f"{STUDY}.{study}",
+        series_uid=f"{STUDY}.{study}.{series}",
+        sop_uid=f"{STUDY}.{study}.{series}.{number}",
+        InstanceNumber=str(number),
+    )
+
+
+def _call(server: RunningServer, method: str, uri: str, **kwargs: Any) -> Any:
+    with fresh_client(server.url) as client:
+        answer = client.request(method, uri, **kwargs)
+        assert answer.status_code == 200, answer.text
+        return answer.json() if answer.content else None
+
+
+def _events(server: RunningServer, count: int) -> list[str]:
+    code = "for _, e in ipairs(events) do print(e) end events = {}"
+
+    def read() -> bool | None:
+        with fresh_client(server.url) as client:
+            text = client.post("/tools/execute-script", content="print(#events)").text
+        return True if int(text) >= count else None
+
+    wait_until(read, 30)
+    with fresh_client(server.url) as client:
+        return client.post("/tools/execute-script", content=code).text.splitlines()
+
+
+@pytest.fixture(params=[1, 4], ids=["one-worker", "four-workers"])
+def scripted(
+    request: Any, tmp_path: Path, make_server: Callable[..., RunningServer]
+) -> RunningServer:
+    script = tmp_path / "events.lua"
+    script.write_text(SCRIPT)
+    return make_server(LuaScripts=[str(script)], ExecuteLuaEnabled=True, HttpWorkers=request.param)
+
+
+def test_on_deleted_for_every_removed_resource_in_orthancs_order(scripted: RunningServer) -> None:
+    ids: dict[tuple[int, ...], dict[str, str]] = {}
+    for study in (1, 2):
+        for series in (1, 2):
+            for number in (1, 2):
+                ids[study, series, number] = _call(
+                    scripted, "POST", "/instances", content=_file(study, series, number)
+                )
+    _events(scripted, 8)
+    last = _call(scripted, "GET", "/changes?limit=0")["Last"]
+    inst = {key: value["ID"] for key, value in ids.items()}
+    series = {key[:2]: value["ParentSeries"] for key, value in ids.items()}
+    study = {key[0]: value["ParentStudy"] for key, value in ids.items()}
+    patient = ids[1, 1, 1]["ParentPatient"]
+
+    # An instance with a sibling: itself only.
+    _call(scripted, "DELETE", f"/instances/{inst[1, 1, 1]}")
+    assert _events(scripted, 1) == [f"instance {inst[1, 1, 1]}"]
+    # The last instance of a series: the series, then the instance.
+    _call(scripted, "DELETE", f"/instances/{inst[1, 1, 2]}")
+    assert _events(scripted, 2) == [f"series {series[1, 1]}", f"instance {inst[1, 1, 2]}"]
+    # The last series of a study: its instances, the study, then the series.
+    _call(scripted, "DELETE", f"/series/{series[1, 2]}")
+    assert _events(scripted, 4) == [
+        f"instance {inst[1, 2, 1]}",
+        f"instance {inst[1, 2, 2]}",
+        f"study {study[1]}",
+        f"series {series[1, 2]}",
+    ]
+    # A patient: every resource, each after its children.
+    _call(scripted, "DELETE", f"/patients/{patient}")
+    assert _events(scripted, 8) == [
+        f"instance {inst[2, 1, 1]}",
+        f"instance {inst[2, 1, 2]}",
+        f"series {series[2, 1]}",
+        f"instance {inst[2, 2, 1]}",
+        f"instance {inst[2, 2, 2]}",
+        f"series {series[2, 2]}",
+        f"study {study[2]}",
+        f"patient {patient}",
+    ]
+    # /changes: one Deleted row per deletion, for the topmost resource removed.
+    changes = _call(scripted, "GET", f"/changes?since={last}")["Changes"]
+    assert [(c["ChangeType"], c["ID"]) for c in changes] == [
+        ("Deleted", inst[1, 1, 1]),
+        ("Deleted", series[1, 1]),
+        ("Deleted", study[1]),
+        ("Deleted", patient),
+    ]
+    # The last instance of a patient: the patient, the study, the series, the instance.
+    alone = _call(scripted, "POST", "/instances", content=_file(3, 1, 1))
+    _events(scripted, 1)
+    _call(scripted, "DELETE", f"/instances/{alone['ID']}")
+    assert _events(scripted, 4) == [
+        f"patient {alone['ParentPatient']}",
+        f"study {alone['ParentStudy']}",
+        f"series {alone['ParentSeries']}",
+        f"instance {alone['ID']}",
+    ]
+
+
+def test_on_stored_instance_again_for_an_instance_already_stored(
+    scripted: RunningServer, tmp_path: Path
+) -> None:
+    data = _file(4, 1, 1)
+    first = _call(scripted, "POST", "/instances", content=data)
+    instance = first["ID"]
+    assert _events(scripted, 1) == [f"stored {instance} RestApi nil RestApi"]
+    last = _call(scripted, "GET", "/changes?limit=0")["Last"]
+    again = _call(scripted, "POST", "/instances", content=data)
+    assert again["Status"] == "AlreadyStored"
+    assert _events(scripted, 1) == [f"stored {instance} RestApi nil RestApi"]
+    # A repeated C-STORE: the new request's origin; the stored metadata stay.
+    path = tmp_path / "again.dcm"
+    path.write_bytes(data)
+    dataset = dcmread(path)
+    ae = AE(ae_title="AGAINSCU")
+    ae.add_requested_context(dataset.SOPClassUID, dataset.file_meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", scripted.config["DicomPort"])
+    assert assoc.is_established
+    try:
+        assert assoc.send_c_store(dataset).Status == 0
+    finally:
+        assoc.release()
+    assert _events(scripted, 1) == [f"stored {instance} DicomProtocol AGAINSCU RestApi"]
+    # Nothing changed: /changes has nothing new.
+    assert _call(scripted, "GET", "/changes?limit=0")["Last"] == last
+
+
+def test_overwritten_instance_is_stored_and_its_old_copy_deleted(
+    tmp_path: Path, make_server: Callable[..., RunningServer]
+) -> None:
+    """OverwriteInstances: as Orthanc 1.10.1, the copy replaced is reported deleted
+    (``OnDeletedInstance``) and the new one stored (``OnStoredInstance``)."""
+    script = tmp_path / "events.lua"
+    script.write_text(SCRIPT)
+    server = make_server(
+        LuaScripts=[str(script)], ExecuteLuaEnabled=True, HttpWorkers=1, OverwriteInstances=True
+    )
+    data = _file(5, 1, 1)
+    instance = _call(server, "POST", "/instances", content=data)["ID"]
+    _call(server, "POST", "/instances", content=_file(5, 1, 2))
+    _events(server, 2)
+    assert _call(server, "POST", "/instances", content=data)["Status"] == "Success"
+    assert sorted(_events(server, 2)) == [
+        f"instance {instance}",
+        f"stored {instance} RestApi nil RestApi",
+    ]
