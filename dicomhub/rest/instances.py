@@ -313,7 +313,7 @@ def _stored_file_response(archive: Archive, public_id: str) -> StoredFileRespons
     try:
         att = reading.dicom_attachment(archive, public_id)
         stored = attachments_io.open_as_is(archive.storage, att)
-    except DicomhubError:
+    except (DicomhubError, OSError):  # the usual way answers it as every error
         return None
     if stored is None:
         return None

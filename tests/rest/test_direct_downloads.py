@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from archive_checks import assert_orthanc_error, upload
+from archive_checks import assert_orthanc_error, file_path, upload
 from conftest import RunningServer
 from dicom_factory import make_dicom
 from prometheus_client.parser import text_string_to_metric_families
@@ -44,6 +44,18 @@ def test_what_is_not_a_stored_instance_goes_the_usual_way(client: httpx.Client) 
     for resource in (answer["ParentSeries"], "nope", "a/b"):
         assert_orthanc_error(client.get(f"/instances/{resource}/file"), 404, "Unknown resource", 17)
     assert client.post(f"/instances/{answer['ID']}/file").status_code == 405
+
+
+def test_a_file_missing_from_the_storage_is_answered_as_the_routed_path_answers(
+    server: RunningServer,
+) -> None:
+    client = server.client
+    instance = upload(client, make_dicom(patient_id="DIRECT6"))["ID"]
+    file_path(server, client.get(f"/instances/{instance}").json()["FileUuid"]).unlink()
+    direct = client.get(f"/instances/{instance}/file")
+    routed = client.get(f"/instances/{instance}/file", params={"filename": "x.dcm"})
+    assert direct.status_code == routed.status_code >= 400
+    assert direct.json() == routed.json()
 
 
 def test_compressed_storage_is_sent_uncompressed(
