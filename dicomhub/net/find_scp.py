@@ -18,6 +18,10 @@ RetrieveAETitle = our AET, as Orthanc adds it to every answer (1.10.1 only leave
 empty when the peer sends the key empty, which helps no peer: we fill it). A bad or
 missing QueryRetrieveLevel and wildcards on UIDs or dates fail with 0xC000, a key
 of a lower level (Modality at the study level included) matches nothing, as there.
+A computed key given a value (``NumberOfStudyRelatedInstances=3``) is no count
+filter there: it is matched against the files like any tag the index does not keep,
+so it mostly matches nothing (0x0000 without answers), and a wildcard in it (an IS
+or UI key) fails with 0xC000; only ModalitiesInStudy matches the study's series.
 
 As in Orthanc 1.10.1, a file of the resource is read only when a requested key is
 no main DICOM tag of any level (nor a computed key): a lower level's main tag asked
@@ -94,13 +98,16 @@ _LEVEL_NAMES = {
     Level.INSTANCE: "IMAGE",
 }
 
-#: Tags the index computes rather than stores: return keys, never matching keys
-#: (except ModalitiesInStudy, which core.find matches against the series).
+#: Tags the index computes rather than stores (ModalitiesInStudy apart): answered
+#: from the index, never read from a file. As constraints they are no special case:
+#: like any tag the index does not keep, they are matched against the files (which
+#: seldom hold them, so a value other than the universal one mostly matches nothing,
+#: and a wildcard is refused as on any number or UID), as Orthanc 1.10.1 does;
+#: ModalitiesInStudy is matched by core.find against the series of the study.
 COMPUTED_TAGS = frozenset(
     {0x00201200, 0x00201202, 0x00201204, 0x00201206, 0x00201208, 0x00201209, 0x00080062}
 )
 _ALWAYS_SET = frozenset({SPECIFIC_CHARACTER_SET, QUERY_RETRIEVE_LEVEL, RETRIEVE_AE_TITLE})
-_NOT_MATCHING = COMPUTED_TAGS | _ALWAYS_SET
 _INTEGER_VRS = frozenset({"US", "SS", "UL", "SL"})
 _FLOAT_VRS = frozenset({"FL", "FD"})
 
@@ -140,7 +147,7 @@ def to_find_query(identifier: Dataset, config: Mapping[str, Any]) -> FindQuery:
         # would otherwise take for a deferred read and convert (checks and all)
         elem = identifier.get_item(key, keep_deferred=True)
         tag = int(key)
-        if tag in _NOT_MATCHING or key.is_private or key.element == 0 or _empty(elem.value):
+        if tag in _ALWAYS_SET or key.is_private or key.element == 0 or _empty(elem.value):
             continue
         if elem.VR == "SQ":
             continue  # sequence matching is not supported by Orthanc either

@@ -13,15 +13,17 @@ through ``core.ingest``, as an incoming C-STORE would be.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pynetdicom import StoragePresentationContexts, build_role, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityWorklistInformationFind,
@@ -47,7 +49,7 @@ from ..core.queries import (
 from ..dicom.levels import Level
 from ..dicom.tag_names import parse_tag
 from ..dicom.values import dataset_charsets, element_string
-from .scu import _ae, _associate
+from .scu import _ae, _associate, open_association
 
 log = logging.getLogger("dicomhub.scu")
 
@@ -83,7 +85,7 @@ def _vr(tag: int) -> str:
         return "LO"
 
 
-def _element(tag: int, text: str) -> DataElement:
+def _element(tag: int, text: str) -> DataElement | RawDataElement:
     vr = _vr(tag)
     if vr in ("US", "SS", "UL", "SL", "FL", "FD"):
         cast = float if vr in ("FL", "FD") else int
@@ -96,7 +98,31 @@ def _element(tag: int, text: str) -> DataElement:
     if vr == "SQ":
         return DataElement(tag, vr, [])
     parts = text.split("\\")
+    if vr in ("IS", "DS") and not all(_is_number(vr, part) for part in parts):
+        return _raw_text(tag, vr, text)
     return DataElement(tag, vr, (parts[0] if len(parts) == 1 else parts) if text else None)
+
+
+def _is_number(vr: str, text: str) -> bool:
+    """Whether pydicom can hold ``text`` as an IS / DS value (empty included)."""
+    text = text.strip()
+    if not text:
+        return True
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(number) and (vr == "DS" or number.is_integer())
+
+
+def _raw_text(tag: int, vr: str, text: str) -> RawDataElement:
+    """A number key sent as written (``*``, ``1-3``): pydicom cannot hold it as a
+    number, but the peer decides what it means (Orthanc sends it as given, and
+    answers a wildcard on a number with 0xC000, which the caller then gets as 422)."""
+    data = text.encode("ascii", "replace")
+    if len(data) % 2:
+        data += b" "
+    return RawDataElement(Tag(tag), vr, len(data), data, 0, False, True)
 
 
 def identifier(keys: Mapping[int, str], charset: str | None) -> Dataset:
@@ -108,7 +134,7 @@ def identifier(keys: Mapping[int, str], charset: str | None) -> Dataset:
     for tag in sorted(keys):
         if tag == SPECIFIC_CHARACTER_SET:
             continue
-        ds.add(_element(tag, keys[tag]))
+        ds[tag] = _element(tag, keys[tag])
     return ds
 
 
@@ -126,7 +152,7 @@ def identifier_from_json(value: Mapping[str, Any], charset: str | None) -> Datas
         if tag == SPECIFIC_CHARACTER_SET:
             continue
         if isinstance(item, str):
-            ds.add(_element(tag, item))
+            ds[tag] = _element(tag, item)
         elif isinstance(item, list) and all(isinstance(i, dict) for i in item):
             items = [identifier_from_json(i, None) for i in item]
             ds.add(DataElement(tag, "SQ", Sequence(items)))
@@ -270,7 +296,7 @@ def _filtered(
         query.QueryRetrieveLevel = WIRE_LEVELS[level]
     for tag in sorted(added):
         if tag not in query:
-            query.add(_element(tag, ""))
+            query[tag] = _element(tag, "")
     return query
 
 
@@ -406,21 +432,7 @@ def get(
         return 0x0000
 
     total = RetrieveCounts()
-    connected: list[bool] = []
-    assoc = ae.associate(
-        modality.host,
-        modality.port,
-        ae_title=modality.aet,
-        ext_neg=roles,
-        evt_handlers=[
-            (evt.EVT_C_STORE, on_store),
-            (evt.EVT_CONN_OPEN, lambda _event: connected.append(True)),
-        ],
-    )
-    if not assoc.is_established:
-        from .scu import _failure
-
-        raise _failure(modality, assoc, bool(connected))
+    assoc = open_association(ae, modality, ext_neg=roles, handlers=[(evt.EVT_C_STORE, on_store)])
     try:
         accepted = {c.abstract_syntax for c in assoc.accepted_contexts}
         if patient_root not in accepted and study_root not in accepted:

@@ -4,6 +4,12 @@ A fresh pynetdicom ``ApplicationEntity`` per request keeps requests independent
 (each has its own calling AET and timeouts) and is cheap next to a TCP handshake.
 Every failure is raised as ``NetworkProtocol`` with the reason in its details, which
 the REST face answers as Orthanc does (HTTP 500, "Error in the network protocol").
+Every outgoing association (here, ``query_scu`` and ``storage_commitment``) is opened
+by ``open_association``, so that a peer that cannot be reached is reported in
+Orthanc's words whatever the request: ``DicomAssociation - connecting to AET "X":
+TCP Initialization Error: Connection refused`` (the system's words for the failed
+TCP connection), ``...: Attempt to connect to unknown host: <host>``, ``...: DUL
+Association Rejected`` or ``...: Peer aborted Association (or never connected)``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -23,6 +30,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import AddressInformation, AssociationSocket
 
 from ..core.errors import NetworkProtocol
 from ..core.modalities import RemoteModality
@@ -46,8 +54,45 @@ class Outgoing:
     label: str = ""
 
 
+class _RecordingSocket(socket.socket):
+    """A TCP socket that keeps why its connect failed (pynetdicom only logs it)."""
+
+    connect_error: OSError | None = None
+
+    def connect(self, address: Any) -> None:
+        try:
+            super().connect(address)
+        except OSError as exc:
+            self.connect_error = exc
+            raise
+
+
+class _AssociationSocket(AssociationSocket):
+    """pynetdicom's association socket over a ``_RecordingSocket``."""
+
+    tcp: _RecordingSocket | None = None
+
+    def _create_socket(self, address: AddressInformation) -> socket.socket:
+        plain = super()._create_socket(address)  # bound, options set, not connected
+        timeout = plain.gettimeout()
+        self.tcp = _RecordingSocket(plain.family, plain.type, plain.proto, plain.detach())
+        self.tcp.settimeout(timeout)
+        return self.tcp
+
+
+class _AE(AE):
+    """An AE whose outgoing associations tell why the TCP connection failed."""
+
+    def _create_socket(
+        self, assoc: Association, address: AddressInformation, tls_args: Any
+    ) -> AssociationSocket:
+        sock = _AssociationSocket(assoc, address=address)
+        sock.tls_args = tls_args
+        return sock
+
+
 def _ae(local_aet: str, timeout: float | None) -> AE:
-    ae = AE(ae_title=local_aet)
+    ae = _AE(ae_title=local_aet)
     ae.acse_timeout = timeout
     ae.dimse_timeout = timeout
     ae.network_timeout = timeout
@@ -55,13 +100,27 @@ def _ae(local_aet: str, timeout: float | None) -> AE:
     return ae
 
 
+def _connect_error(assoc: Association) -> str:
+    """The system's words for a failed TCP connection ("Connection refused"), as
+    Orthanc reports them after "TCP Initialization Error: "."""
+    tcp = getattr(getattr(assoc.dul, "socket", None), "tcp", None)
+    error = getattr(tcp, "connect_error", None)
+    if error is None:
+        return "cannot connect"
+    return error.strerror or str(error) or type(error).__name__
+
+
 def _failure(modality: RemoteModality, assoc: Association, connected: bool) -> NetworkProtocol:
     if not connected:
-        reason = f"TCP Initialization Error: cannot connect to {modality.host}:{modality.port}"
+        reason = f"TCP Initialization Error: {_connect_error(assoc)}"
     elif assoc.is_rejected:
-        reason = "Association rejected"
-    else:
-        reason = "Association aborted"
+        reason = "DUL Association Rejected"
+    else:  # the peer closed or aborted the connection before accepting
+        reason = "Peer aborted Association (or never connected)"
+    return _association_error(modality, reason)
+
+
+def _association_error(modality: RemoteModality, reason: str) -> NetworkProtocol:
     return NetworkProtocol(f'DicomAssociation - connecting to AET "{modality.aet}": {reason}')
 
 
@@ -75,25 +134,46 @@ def no_delay(event: evt.Event) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-@contextmanager
-def _associate(
-    ae: AE, modality: RemoteModality, contexts: list | None = None
-) -> Iterator[Association]:
+def open_association(
+    ae: AE,
+    modality: RemoteModality,
+    contexts: list | None = None,
+    ext_neg: list | None = None,
+    handlers: Iterable[tuple[Any, Callable[..., Any]]] = (),
+) -> Association:
+    """An established association with ``modality``, or ``NetworkProtocol`` worded
+    as Orthanc's (an unknown host, a refused connection, a rejected association),
+    for every outgoing request (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, N-ACTION,
+    N-EVENT-REPORT)."""
     connected: list[bool] = []
 
     def opened(event: evt.Event) -> None:
         connected.append(True)
         no_delay(event)
 
-    assoc = ae.associate(
-        modality.host,
-        modality.port,
-        contexts,
-        ae_title=modality.aet,
-        evt_handlers=[(evt.EVT_CONN_OPEN, opened)],
-    )
+    try:
+        assoc = ae.associate(
+            modality.host,
+            modality.port,
+            contexts,
+            ae_title=modality.aet,
+            ext_neg=ext_neg,
+            evt_handlers=[(evt.EVT_CONN_OPEN, opened), *handlers],
+        )
+    except socket.gaierror as exc:  # the host name does not resolve
+        raise _association_error(
+            modality, f"Attempt to connect to unknown host: {modality.host}"
+        ) from exc
     if not assoc.is_established:
         raise _failure(modality, assoc, bool(connected))
+    return assoc
+
+
+@contextmanager
+def _associate(
+    ae: AE, modality: RemoteModality, contexts: list | None = None
+) -> Iterator[Association]:
+    assoc = open_association(ae, modality, contexts)
     try:
         yield assoc
     finally:

@@ -27,7 +27,7 @@ from ..core.archive import Archive
 from ..core.errors import DicomhubError, NetworkProtocol
 from ..core.modalities import RemoteModality
 from ..core.storage_commitment import CommitmentReports, Reference, check_instances
-from .scu import _ae, _failure
+from .scu import _ae, open_association
 
 log = logging.getLogger("dicomhub.commitment")
 
@@ -95,18 +95,7 @@ def request(
     """Send the N-ACTION of a transaction (its pending report already recorded)."""
     ae = _ae(local_aet, timeout)
     ae.add_requested_context(PUSH_MODEL)
-    connected: list[bool] = []
-    assoc = ae.associate(
-        modality.host,
-        modality.port,
-        ae_title=modality.aet,
-        evt_handlers=[
-            (evt.EVT_CONN_OPEN, lambda _event: connected.append(True)),
-            (evt.EVT_N_EVENT_REPORT, _on_report(reports)),
-        ],
-    )
-    if not assoc.is_established:
-        raise _failure(modality, assoc, bool(connected))
+    assoc = open_association(ae, modality, handlers=[(evt.EVT_N_EVENT_REPORT, _on_report(reports))])
     try:
         if not assoc.accepted_contexts:
             raise NetworkProtocol(f'AET "{modality.aet}" does not accept storage commitment')
@@ -137,16 +126,7 @@ def send_report(
     """The N-EVENT-REPORT, on a new association where we take the SCP role."""
     ae = _ae(local_aet, timeout)
     ae.add_requested_context(PUSH_MODEL)
-    connected: list[bool] = []
-    assoc = ae.associate(
-        modality.host,
-        modality.port,
-        ae_title=modality.aet,
-        ext_neg=[build_role(PUSH_MODEL, scp_role=True)],
-        evt_handlers=[(evt.EVT_CONN_OPEN, lambda _event: connected.append(True))],
-    )
-    if not assoc.is_established:
-        raise _failure(modality, assoc, bool(connected))
+    assoc = open_association(ae, modality, ext_neg=[build_role(PUSH_MODEL, scp_role=True)])
     try:
         info = Dataset()
         info.TransactionUID = transaction_uid

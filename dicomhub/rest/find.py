@@ -68,11 +68,20 @@ def _count(body: dict[str, Any], name: str) -> int:
     return value
 
 
-def _tag(name: str, error: type[Exception] = UnknownQueryTag) -> int:
+def _tag(name: str) -> int:
+    """A tag of ``RequestedTags`` or ``OrderBy`` (1.12 fields): unknown, a 400 naming it."""
     try:
         return parse_tag(name)
     except ValueError as exc:
-        raise error(f"Unknown DICOM tag: {name}") from exc
+        raise UnknownDicomTag(f"Unknown DICOM tag: {name}") from exc
+
+
+def _query_tag(name: str) -> int:
+    """A key of ``Query``: unknown, Orthanc's 500 names nothing (no ``Details``)."""
+    try:
+        return parse_tag(name)
+    except ValueError as exc:
+        raise UnknownQueryTag() from exc
 
 
 def _string_list(body: dict[str, Any], name: str, split: bool = False) -> list[str]:
@@ -100,7 +109,7 @@ def _order_by(body: dict[str, Any], settings: Any) -> list[core_find.OrderKey]:
                 'OrderBy: "Type" must be "DicomTag" or "Metadata" and "Direction" "ASC" or "DESC"'
             )
         key = (
-            _tag(item["Key"], UnknownDicomTag)
+            _tag(item["Key"])
             if kind == "DicomTag"
             else core_metadata.resolve(settings, item["Key"])
         )
@@ -146,14 +155,17 @@ def _query(value: Any, case_sensitive: bool) -> dict[int, str]:
     tags: dict[str, int] = {}
     # Orthanc's JSON objects keep their keys sorted: of several bad keys, the error
     # reported is the first one's in that order (its value's type, then its name,
-    # then a wildcard where none is allowed).
+    # then a wildcard where none is allowed). An empty value matches anything: its
+    # name is not even read (an unknown one is no error).
     for name in sorted(value):
         text = value[name]
         if not isinstance(text, str):
             raise BadRequest(f'Tag "{name}" should be associated with a string')
-        tags[name] = _tag(name)
+        if text == "":
+            continue
+        tags[name] = _query_tag(name)
         parse_constraint(tags[name], text, case_sensitive)
-    return {tags[name]: text for name, text in value.items()}
+    return {tags[name]: text for name, text in value.items() if name in tags}
 
 
 def parse_body(body: dict[str, Any], settings: Any, expand: bool = True) -> FindBody:
@@ -217,7 +229,7 @@ async def find(request: Request) -> Response:
     parsed = parse_body(body, archive.settings)
     query, expand, style = parsed.query, parsed.expand, parsed.style
     core_find.check_paging(query, "Limit" in body or "Since" in body)
-    requested = [_tag(t, UnknownDicomTag) for t in _string_list(body, "RequestedTags", split=True)]
+    requested = [_tag(t) for t in _string_list(body, "RequestedTags", split=True)]
     content = None
     if "ResponseContent" in body:
         content = response_content(_string_list(body, "ResponseContent"))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..core import deletion, protection, reading, slices
-from ..core.errors import BadFileFormat, BadParameterType
+from ..core.errors import BadFileFormat, BadParameterType, UnknownResource
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
 from .common import (
@@ -24,13 +27,29 @@ from .responses import json_response, lexical_integer, text_response
 LEVELS = "{level:levels}"
 
 
+#: Orthanc's words for a ``since`` / ``limit`` it cannot read as a number.
+_SYNTAX_ERROR = "Syntax error in some user-supplied data"
+
+
+@contextmanager
+def unknown_id_unnamed(public_id: str) -> Iterator[None]:
+    """Orthanc's 404 for an unknown identifier carries no ``Details``: the core names
+    the identifier, which the route's URI already holds (other 404s keep theirs)."""
+    try:
+        yield
+    except UnknownResource as exc:
+        if exc.details != public_id:
+            raise
+        raise UnknownResource() from None
+
+
 def list_window(request: Request) -> tuple[int, int | None]:
     """``since`` and ``limit`` of a list route, read as Orthanc reads them.
 
     Orthanc reads both as unsigned 64-bit numbers and hands them to SQLite as signed
     ones: ``-1`` wraps to the largest value and comes back as -1, which SQLite reads as
     no limit (for ``limit``) or no offset (for ``since``). Anything else it cannot read
-    is refused with "Bad type for a parameter". ``limit`` is ``None`` when absent (the
+    is refused with "Bad type for a parameter" and its words, which name neither. ``limit`` is ``None`` when absent (the
     whole list) and 0 when the client asked for no resource.
     """
     values: dict[str, int | None] = {}
@@ -41,7 +60,7 @@ def list_window(request: Request) -> tuple[int, int | None]:
             continue
         value = lexical_integer(raw, 64, signed=False)
         if value is None:
-            raise BadParameterType(f"Argument '{name}' must be an integer")
+            raise BadParameterType(_SYNTAX_ERROR)
         values[name] = value - (1 << 64) if value >> 63 else value
     since, limit = values["since"], values["limit"]
     return max(since or 0, 0), limit
@@ -72,32 +91,38 @@ def list_level(request: Request) -> Response:
 
 @inline
 def get_resource(request: Request) -> Response:
-    return json_response(
-        reading.resource(
+    public_id = request.path_params["id"]
+    with unknown_id_unnamed(public_id):
+        found = reading.resource(
             archive_of(request),
-            request.path_params["id"],
+            public_id,
             level_of(request),
             tag_style(request),
             requested_tags(request),
         )
-    )
+    return json_response(found)
 
 
 def delete_resource(request: Request) -> Response:
-    return json_response(
-        deletion.delete_resource(archive_of(request), request.path_params["id"], level_of(request))
-    )
+    public_id = request.path_params["id"]
+    with unknown_id_unnamed(public_id):
+        done = deletion.delete_resource(archive_of(request), public_id, level_of(request))
+    return json_response(done)
 
 
 @inline
 def statistics(request: Request) -> Response:
-    return json_response(
-        reading.statistics(archive_of(request), request.path_params["id"], level_of(request))
-    )
+    public_id = request.path_params["id"]
+    with unknown_id_unnamed(public_id):
+        found = reading.statistics(archive_of(request), public_id, level_of(request))
+    return json_response(found)
 
 
 def ordered_slices(request: Request) -> Response:
-    return json_response(slices.ordered_slices(archive_of(request), request.path_params["id"]))
+    public_id = request.path_params["id"]
+    with unknown_id_unnamed(public_id):
+        found = slices.ordered_slices(archive_of(request), public_id)
+    return json_response(found)
 
 
 def _relative_route(level: Level, target: Level) -> Route:
@@ -105,24 +130,27 @@ def _relative_route(level: Level, target: Level) -> Route:
 
     @inline
     def handler(request: Request) -> Response:
-        return json_response(
-            reading.relatives(
+        public_id = request.path_params["id"]
+        with unknown_id_unnamed(public_id):
+            found = reading.relatives(
                 archive_of(request),
-                request.path_params["id"],
+                public_id,
                 level,
                 target,
                 expand=expand_arg(request, True),
                 style=tag_style(request),
                 requested=requested_tags(request),
             )
-        )
+        return json_response(found)
 
     return Route(f"/{plural}/{{id}}/{name}", handler, methods=["GET"])
 
 
 @inline
 def get_protected(request: Request) -> Response:
-    value = protection.is_protected(archive_of(request), request.path_params["id"])
+    public_id = request.path_params["id"]
+    with unknown_id_unnamed(public_id):
+        value = protection.is_protected(archive_of(request), public_id)
     return text_response("1" if value else "0")
 
 
@@ -132,12 +160,11 @@ async def put_protected(request: Request) -> Response:
     body = (await request.body()).strip().lower()
     if body not in (b"0", b"1", b"false", b"true"):
         raise BadFileFormat("Boolean value expected")  # what Orthanc answers
-    await run_in_threadpool(
-        protection.set_protected,
-        archive_of(request),
-        request.path_params["id"],
-        body in (b"1", b"true"),
-    )
+    public_id = request.path_params["id"]
+    with unknown_id_unnamed(public_id):
+        await run_in_threadpool(
+            protection.set_protected, archive_of(request), public_id, body in (b"1", b"true")
+        )
     return text_response("")
 
 

@@ -17,8 +17,11 @@ from archive_checks import oracle_client, upload
 from conftest import RunningServer
 from dicom_factory import make_dicom
 from pydicom import dcmread
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -622,6 +625,139 @@ def test_file_keys_match_the_oracle(make_server) -> None:  # type: ignore[no-unt
                 answers = [_values(a) for s, a in responses if int(s.Status) == PENDING]
                 got.append(sorted(answers, key=repr))
             assert got[0] == got[1], keys
+    finally:
+        oracle.delete(f"/modalities/{name}")
+        for instance in added:
+            oracle.delete(f"/instances/{instance}")
+        oracle.close()
+
+
+def _raw_query(keys: dict[str, str]) -> Dataset:
+    """A C-FIND identifier holding each value as written, even where pydicom would
+    refuse it (``*`` in a number): raw elements, encoded as they are."""
+    query = Dataset()
+    for keyword, value in keys.items():
+        tag = tag_for_keyword(keyword)
+        assert tag is not None, keyword
+        data = value.encode("ascii")
+        if len(data) % 2:
+            data += b" "
+        vr = dictionary_VR(tag)
+        query[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, False, True)
+    return query
+
+
+def raw_find(
+    port: int, keys: dict[str, str], called: str = "ORTHANC", calling: str = "PYFIND"
+) -> tuple[int, list[dict[str, Any]]]:
+    """One C-FIND (Patient Root) of raw values: the final status, and the answers
+    (RetrieveAETitle apart), sorted."""
+    model = PatientRootQueryRetrieveInformationModelFind
+    ae = AE(ae_title=calling)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    ae.add_requested_context(model)
+    assoc = ae.associate(LOOPBACK, port, ae_title=called)
+    assert assoc.is_established, called
+    final, answers = -1, []
+    for status, identifier in assoc.send_c_find(_raw_query(keys), model):
+        if not status:
+            break
+        final = int(status.Status)
+        if identifier is not None and final == PENDING:
+            answers.append(_values(identifier))
+    assoc.release()
+    return final, sorted(answers, key=repr)
+
+
+#: (level, key, value, answers expected among the 3 FIND<n> patients or 0xC000).
+COMPUTED_CONSTRAINTS = [
+    ("STUDY", "NumberOfStudyRelatedInstances", "", 3),
+    ("STUDY", "NumberOfStudyRelatedInstances", "  ", 3),  # blanks: still universal
+    ("STUDY", "NumberOfStudyRelatedInstances", "4", 0),  # the real count: no match
+    ("STUDY", "NumberOfStudyRelatedInstances", "1\\4", 0),
+    ("STUDY", "NumberOfStudyRelatedInstances", "1-9", 0),
+    ("STUDY", "NumberOfStudyRelatedInstances", "*", UNABLE),  # no wildcard on IS
+    ("STUDY", "NumberOfStudyRelatedSeries", "2", 0),
+    ("STUDY", "NumberOfStudyRelatedSeries", "?", UNABLE),
+    ("STUDY", "SOPClassesInStudy", "1.2.840.10008.5.1.4.1.1.2", 0),
+    ("STUDY", "SOPClassesInStudy", "*", UNABLE),  # no wildcard on UI
+    ("STUDY", "NumberOfPatientRelatedStudies", "1", 0),  # another level's key
+    ("STUDY", "ModalitiesInStudy", "CT", 3),  # the one computed key that matches
+    ("STUDY", "ModalitiesInStudy", "*", 3),
+    ("PATIENT", "NumberOfPatientRelatedStudies", "1", 0),
+    ("PATIENT", "NumberOfPatientRelatedInstances", "*", UNABLE),
+    ("SERIES", "NumberOfSeriesRelatedInstances", "2", 0),
+    ("SERIES", "NumberOfSeriesRelatedInstances", "", 6),
+    ("IMAGE", "NumberOfSeriesRelatedInstances", "2", 0),
+]
+
+
+def test_computed_keys_as_constraints(served) -> None:  # type: ignore[no-untyped-def]
+    """As Orthanc 1.10.1: a computed key given a value is no count filter but a tag
+    the index does not keep, matched against the files (which lack it), so it matches
+    nothing; a wildcard in it is refused, even where nothing would match;
+    ModalitiesInStudy alone matches the series."""
+    _, port, _ = served
+    for level, key, value, expected in COMPUTED_CONSTRAINTS:
+        keys = {"QueryRetrieveLevel": level, "PatientID": "FIND*", key: value}
+        final, answers = raw_find(port, keys)
+        if expected == UNABLE:
+            assert (final, answers) == (UNABLE, []), keys
+            final, _ = raw_find(port, {**keys, "PatientID": "NONE"})
+            assert final == UNABLE, keys
+        else:
+            assert (final, len(answers)) == (SUCCESS, expected), keys
+
+
+def test_computed_key_held_by_a_file_matches(make_server) -> None:  # type: ignore[no-untyped-def]
+    """The files are what a computed key is matched against: one that holds the
+    attribute matches its value (as in Orthanc), and the answer still carries the
+    count the index computes."""
+    server = make_server(**FIND)
+    data = make_dicom(patient_id="HOLDER", NumberOfStudyRelatedInstances=7)
+    server.client.post("/instances", content=data).raise_for_status()
+    port = dicom_port(server)
+    keys = {"QueryRetrieveLevel": "STUDY", "PatientID": "HOLDER"}
+    final, answers = raw_find(port, {**keys, "NumberOfStudyRelatedInstances": "7"})
+    assert final == SUCCESS
+    assert [a["NumberOfStudyRelatedInstances"] for a in answers] == ["1"]
+    assert raw_find(port, {**keys, "NumberOfStudyRelatedInstances": "1"}) == (SUCCESS, [])
+
+
+def test_computed_keys_as_constraints_match_the_oracle(make_server) -> None:  # type: ignore[no-untyped-def]
+    """The same files in dicomhub and in the reference Orthanc, computed keys with
+    values, wildcards and universal values: the same statuses and answers."""
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("reference Orthanc not reachable")
+    system = oracle.get("/system").json()
+    caller = "NF" + uuid.uuid4().hex[:8].upper()
+    name = f"netfind-{caller}"
+    patient_id = "NFO" + uuid.uuid4().hex[:8]
+    study = generate_uid()
+    files = [
+        make_dicom(patient_id=patient_id, study_uid=study, series_uid=series, modality=modality)
+        for series, modality in ((generate_uid(), "CT"), (generate_uid(), "MR"))
+        for _ in range(2)
+    ]
+    files.append(make_dicom(patient_id=patient_id, NumberOfSeriesRelatedInstances=5))
+    added: list[str] = []
+    try:
+        for data in files:
+            added.append(upload(oracle, data)["ID"])
+        entry = [caller, LOOPBACK, 1]
+        assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
+        server = make_server(DicomModalities={"caller": entry}, DicomBindAddress=LOOPBACK)
+        for data in files:
+            server.client.post("/instances", content=data).raise_for_status()
+        ours, theirs = dicom_port(server), system["DicomPort"]
+        for level, key, value, _ in COMPUTED_CONSTRAINTS + [
+            ("SERIES", "NumberOfSeriesRelatedInstances", "5", 1),
+            ("STUDY", "ModalitiesInStudy", "MR", 1),
+        ]:
+            keys = {"QueryRetrieveLevel": level, "PatientID": patient_id, key: value}
+            got = raw_find(ours, keys, "ORTHANC", caller)
+            assert got == raw_find(theirs, keys, system["DicomAet"], caller), keys
     finally:
         oracle.delete(f"/modalities/{name}")
         for instance in added:

@@ -309,11 +309,36 @@ def test_unable_to_process_is_422(pair: Pair) -> None:
     assert pair.hub.client.get("/queries").json() == []
 
 
+def test_computed_keys_and_lenient_names_in_a_query(pair: Pair) -> None:
+    """A computed key's value goes to the peer as written, a wildcard in a number
+    included (which the peer refuses: 422, as from Orthanc); the query's tag names are
+    read as Orthanc reads them (``10,20`` is PatientID)."""
+    client = pair.hub.client
+    body = {"Level": "Study", "Query": {"PatientID": "QR*", "NumberOfStudyRelatedInstances": ""}}
+    found = answers(client, query(client, **body))
+    assert sorted(a["NumberOfStudyRelatedInstances"] for a in found) == ["4", "4"]
+    body["Query"]["NumberOfStudyRelatedInstances"] = "4"  # no count filter: no match
+    assert answers(client, query(client, **body)) == []
+    for value in ("*", "4?"):
+        body["Query"]["NumberOfStudyRelatedInstances"] = value
+        response = client.post("/modalities/source/query", json=body)
+        error = assert_orthanc_error(response, 422, "Error in the network protocol", 9)
+        assert error["Details"] == (
+            'C-FIND SCU to AET "SOURCE" has failed with DIMSE status 0xC000 '
+            "(unable to process - invalid query ?)"
+        )
+    found = answers(client, query(client, Level="Patient", Query={"10,20": "QR1"}))
+    assert [a["PatientID"] for a in found] == ["QR1"]
+
+
 def test_unreachable_modality(server: RunningServer) -> None:
     client = server.client
     client.put("/modalities/gone", json=["GONE", LOOPBACK, free_port()])
     response = client.post("/modalities/gone/query", json={"Level": "Study", "Timeout": 2})
-    assert_orthanc_error(response, 500, "Error in the network protocol", 9)
+    error = assert_orthanc_error(response, 500, "Error in the network protocol", 9)
+    assert error["Details"] == (
+        'DicomAssociation - connecting to AET "GONE": TCP Initialization Error: Connection refused'
+    )
     assert client.get("/queries").json() == []
 
 

@@ -4,11 +4,15 @@ dicomhub, and the reference Orthanc when it runs."""
 from __future__ import annotations
 
 import io
+import socket
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from archive_checks import assert_orthanc_error, oracle_client, upload
+from archive_checks import assert_orthanc_error, oracle_client, upload, wait_until
 from conftest import RunningServer, free_port
 from dicom_factory import CT_IMAGE_STORAGE, make_dicom
 from pydicom import dcmread
@@ -310,3 +314,140 @@ def test_store_failure_and_permissive(make_server) -> None:  # type: ignore[no-u
         assert response.json()["InstancesCount"] == 2
     finally:
         peer.shutdown()  # type: ignore[attr-defined]
+
+
+# ---- a peer that cannot be reached: Orthanc's words, whatever the request ---------
+#: (route, body) of every outgoing request a REST call makes; "{id}": an instance.
+OUTGOING = [
+    ("echo", {}),
+    ("store", "{id}"),
+    ("store", {"Resources": ["{id}"], "Synchronous": True}),
+    ("query", {"Level": "Study", "Query": {"PatientID": "X"}}),
+    ("find-patient", {"PatientID": "X"}),
+    ("find-worklist", {}),
+    ("move", {"Level": "Study", "Resources": [{"StudyInstanceUID": "1.2.3"}], "TargetAet": "X"}),
+    ("storage-commitment", {"DicomInstances": [["1.2.840.10008.5.1.4.1.1.2", "1.2.3"]]}),
+]
+
+
+def _with_id(body: object, instance: str) -> object:
+    if isinstance(body, str):
+        return body.replace("{id}", instance)
+    if isinstance(body, dict):
+        return {k: _with_id(v, instance) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_with_id(v, instance) for v in body]
+    return body
+
+
+def _closing_listener() -> tuple[socket.socket, threading.Thread]:
+    """A TCP peer that accepts connections and closes them at once (no DICOM)."""
+    listener = socket.create_server((LOOPBACK, 0))
+    listener.settimeout(0.2)
+
+    def serve() -> None:
+        while listener.fileno() != -1:
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def _failures(client: httpx.Client, name: str, instance: str, routes=OUTGOING) -> list[str]:  # type: ignore[no-untyped-def]
+    found = []
+    for route, body in routes:
+        response = client.post(f"/modalities/{name}/{route}", json=_with_id(body, instance))
+        error = assert_orthanc_error(response, 500, "Error in the network protocol", 9)
+        found.append(error["Details"])
+    return found
+
+
+def test_unreachable_peer_in_orthancs_words(make_server, storescp: StoreScp) -> None:  # type: ignore[no-untyped-def]
+    """Every outgoing request shares one way to open an association, and Orthanc's
+    words when it fails: the system's reason for a refused connection, an unknown
+    host, a rejected or an aborted association. (C-GET too: 1.10.1 has no C-GET.)"""
+    listener, thread = _closing_listener()
+    try:
+        peer = make_server(DicomAet="PICKY", DicomCheckCalledAet=True, **LOCAL)
+        server = _sender(make_server, storescp)
+        client = server.client
+        for name, entry in {
+            "nohost": ["NOHOST", "nosuchhost.invalid", 104],
+            "wrongaet": ["WRONG", LOOPBACK, dicom_port(peer)],
+            "closer": ["CLOSER", LOOPBACK, listener.getsockname()[1]],
+        }.items():
+            assert client.put(f"/modalities/{name}", json=entry).status_code == 200
+        instance = upload(client, make_dicom(patient_id="UNREACHED"))["ID"]
+        get = [("get", {"Level": "Study", "Resources": [{"StudyInstanceUID": "1.2.3"}]})]
+        prefix = "DicomAssociation - connecting to AET"
+        refused = f'{prefix} "CLOSED": TCP Initialization Error: Connection refused'
+        assert _failures(client, "closed", instance, OUTGOING + get) == [refused] * 9
+        unknown = f'{prefix} "NOHOST": Attempt to connect to unknown host: nosuchhost.invalid'
+        assert set(_failures(client, "nohost", instance, OUTGOING + get)) == {unknown}
+        rejected = f'{prefix} "WRONG": DUL Association Rejected'
+        assert set(_failures(client, "wrongaet", instance, OUTGOING[:4] + get)) == {rejected}
+        aborted = f'{prefix} "CLOSER": Peer aborted Association (or never connected)'
+        assert set(_failures(client, "closer", instance, OUTGOING[:4])) == {aborted}
+        # the jobs fail with the same words
+        response = client.post(
+            "/modalities/closed/store", json={"Resources": [instance], "Asynchronous": True}
+        )
+        job = response.json()["ID"]
+        state = wait_until(lambda: _finished(client, job))
+        assert state["State"] == "Failure" and state["ErrorDetails"] == refused
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+
+
+def _finished(client: httpx.Client, job: str) -> dict | None:  # type: ignore[type-arg]
+    state = client.get(f"/jobs/{job}").json()
+    return state if state["State"] in ("Success", "Failure") else None
+
+
+def test_unreachable_peer_like_the_oracle(make_server) -> None:  # type: ignore[no-untyped-def]
+    """The same unreachable peers declared in dicomhub and in the reference Orthanc:
+    the same error bodies (Uri apart, as the modality names differ)."""
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("reference Orthanc not reachable")
+    listener, thread = _closing_listener()
+    tag = uuid.uuid4().hex[:8]
+    entries = {
+        "closed": ["CLOSED", LOOPBACK, free_port()],
+        "nohost": ["NOHOST", "nosuchhost.invalid", 104],
+        "closer": ["CLOSER", LOOPBACK, listener.getsockname()[1]],
+    }
+    added: list[str] = []
+    try:
+        server = make_server(DicomModalities=entries, **LOCAL)
+        data = make_dicom(patient_id=f"NFU{tag}")
+        ours = upload(server.client, data)["ID"]
+        theirs = upload(oracle, data)["ID"]
+        added.append(theirs)
+        for name, entry in entries.items():
+            assert oracle.put(f"/modalities/netfind-{tag}-{name}", json=entry).status_code == 200
+        for name in entries:
+            for route, body in OUTGOING:
+                mine = server.client.post(f"/modalities/{name}/{route}", json=_with_id(body, ours))
+                reference = oracle.post(
+                    f"/modalities/netfind-{tag}-{name}/{route}", json=_with_id(body, theirs)
+                )
+                a, b = mine.json(), reference.json()
+                a.pop("Uri"), b.pop("Uri")
+                assert (mine.status_code, a) == (reference.status_code, b), (name, route)
+    finally:
+        for name in entries:
+            oracle.delete(f"/modalities/netfind-{tag}-{name}")
+        for instance in added:
+            oracle.delete(f"/instances/{instance}")
+        oracle.close()
+        listener.close()
+        thread.join(timeout=5)

@@ -504,6 +504,49 @@ def test_unknown_identifier_answers_404(shared: RunningServer, method: str, rout
         assert_orthanc_error(response, 404, "Unknown resource", 17, method, path)
 
 
+#: Routes whose 404 for an unknown identifier has no Details in Orthanc (1.10.1
+#: answers GET /{level}/{id} and DELETE with an empty body: docs/compatibility.md).
+UNNAMED_404_ROUTES = [
+    "/patients/{x}/studies",
+    "/patients/{x}/series",
+    "/patients/{x}/instances",
+    "/studies/{x}/patient",
+    "/studies/{x}/series",
+    "/studies/{x}/instances",
+    "/series/{x}/patient",
+    "/series/{x}/study",
+    "/series/{x}/instances",
+    "/instances/{x}/patient",
+    "/instances/{x}/study",
+    "/instances/{x}/series",
+    "/patients/{x}/statistics",
+    "/instances/{x}/statistics",
+    "/series/{x}/ordered-slices",
+]
+
+
+def test_unknown_identifier_is_not_repeated_in_details(shared: RunningServer, oracle) -> None:  # type: ignore[no-untyped-def]
+    """The 404 of an unknown identifier: the same body as Orthanc's, without Details
+    (the identifier is in the URI already)."""
+    clients = [shared.client] + ([oracle.client] if oracle is not None else [])
+    for route in UNNAMED_404_ROUTES:
+        for public_id in (UNKNOWN, "not-an-id"):
+            path = route.format(x=public_id)
+            bodies = []
+            for client in clients:
+                response = client.get(path)
+                bodies.append(
+                    assert_orthanc_error(response, 404, "Unknown resource", 17, "GET", path)
+                )
+            assert "Details" not in bodies[0], path
+            assert all(body == bodies[0] for body in bodies), path
+    for path in (f"/studies/{UNKNOWN}", f"/patients/{UNKNOWN}/protected"):
+        response = shared.client.get(path)
+        assert "Details" not in assert_orthanc_error(response, 404, "Unknown resource", 17)
+    response = shared.client.delete(f"/series/{UNKNOWN}")
+    assert "Details" not in assert_orthanc_error(response, 404, "Unknown resource", 17)
+
+
 def test_identifier_of_another_level_answers_404(shared: RunningServer, tree: Tree) -> None:
     before = statistics(shared.client)
     for path in (
