@@ -7,7 +7,7 @@
   attributes of the Patient, General Study and General Series modules (down to the
   parent's level, sequences excepted) are copied from its last instance, with its
   character set;
-- ``Content``: one data URI (PNG, JPEG, PDF) makes one instance; a list makes a new
+- ``Content``: one data URI (PNG, JPEG, PAM, PDF, octet-stream) makes one instance; a list makes a new
   series of one instance per item (each item a data URI, or ``{"Content", "Tags"}``),
   numbered 1, 2, ... as Orthanc does; if one fails, the series is removed.
 
@@ -90,6 +90,8 @@ _ERRORS: dict[str, type[DicomhubError]] = {
     "OutOfRange": BadFileFormat,
     "BadFormat": BadFileFormat,
     "UnsupportedMime": UnsupportedContent,
+    "NotImplemented": UnsupportedContent,  # a PAM format Orthanc does not read
+    "UnknownMime": ParameterOutOfRange,
     "JpegError": InternalError,  # Orthanc's JPEG decoder fails with an internal error
 }
 _DATES = ("AcquisitionDate", "ContentDate", "InstanceCreationDate")

@@ -26,7 +26,7 @@ from . import attachments_io
 from .archive import Archive, require_resource
 from .cache import ByteLRU
 from .enums import ContentType
-from .errors import BadFileFormat, InexistentFile, ParameterOutOfRange
+from .errors import BadFileFormat, InexistentFile, NotImplementedYet, ParameterOutOfRange
 
 ImageKind = Literal["preview", "rendered", "image-uint8", "image-uint16", "image-int16"]
 IMAGE_KINDS: tuple[str, ...] = ("preview", "rendered", "image-uint8", "image-uint16", "image-int16")
@@ -45,6 +45,15 @@ class Undecodable(BadFileFormat):
 
 class NotAcceptable(BadFileFormat):
     """The picture cannot be given in the asked format (16 bits in a JPEG)."""
+
+
+#: The arrays and raw frames of an instance whose header describes no pixel format
+#: (missing or unknown Rows, Columns, BitsAllocated, PhotometricInterpretation, as an
+#: instance without any image): as Orthanc, 500 "Not implemented yet". A header that
+#: describes one without pixel data is a bad file (400). The picture routes answer 415
+#: for both, as for any undecodable image.
+class UnsupportedFormat(NotImplementedYet):
+    http_status = 500
 
 
 @dataclass(frozen=True)
@@ -106,12 +115,40 @@ def _translate(exc: imaging.ImageError) -> Exception:
     return Undecodable(str(exc))
 
 
-def _decode(ds: Dataset, public_id: str, frame: int) -> np.ndarray:
-    """``imaging.decode_frame``, with one line in the log when a codec fails.
+class _Failures:
+    """The frames no codec could decode, by attachment UUID (immutable content) and
+    frame: a viewer retrying a broken image neither decodes it again nor writes the
+    warning again."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[tuple[str, int], imaging.CorruptedPixelData] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> imaging.CorruptedPixelData | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def add(self, key: tuple[str, int], exc: imaging.CorruptedPixelData) -> None:
+        with self._lock:
+            self._items[key] = exc
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_failures = _Failures()
+
+
+def _decode(ds: Dataset, uuid: str, public_id: str, frame: int) -> np.ndarray:
+    """``imaging.decode_frame``, with one line in the log when a codec fails (once per
+    frame of a file: the failure is remembered).
 
     The codecs' own reports (pydicom logs one traceback per plugin tried) are kept
     out of the log by ``logs.setup_logging``; this line is what is left of them.
     """
+    known = _failures.get((uuid, frame))
+    if known is not None:
+        raise imaging.CorruptedPixelData(str(known))
     try:
         return imaging.decode_frame(ds, frame)
     except imaging.CorruptedPixelData as exc:
@@ -119,6 +156,7 @@ def _decode(ds: Dataset, public_id: str, frame: int) -> np.ndarray:
         if len(reason) > 300:
             reason = reason[:297] + "..."
         _log.warning("Cannot decode frame %d of instance %s: %s", frame, public_id, reason)
+        _failures.add((uuid, frame), exc)
         raise
 
 
@@ -132,9 +170,9 @@ def check_frame(archive: Archive, public_id: str, frame: int) -> None:
     """Raises what ``image`` would for the frame itself (unknown instance or frame,
     undecodable pixels): Orthanc decodes before it looks at the request's arguments,
     so those failures come before an argument's."""
-    _, ds = _datasets.get(archive, public_id)
+    uuid, ds = _datasets.get(archive, public_id)
     try:
-        _decode(ds, public_id, frame)
+        _decode(ds, uuid, public_id, frame)
     except imaging.ImageError as exc:
         raise _translate(exc) from exc
 
@@ -149,7 +187,7 @@ def image(
     def draw() -> bytes:
         try:
             layout = imaging.pixel_layout(ds)
-            pixels = _decode(ds, public_id, frame)
+            pixels = _decode(ds, uuid, public_id, frame)
             if kind in ("image-uint16", "image-int16") and options.mime == imaging.JPEG:
                 raise NotAcceptable(f"{kind} cannot be a JPEG picture")
             picture = _picture(ds, layout, pixels, kind, options)
@@ -185,6 +223,8 @@ def raw_frame(archive: Archive, public_id: str, frame: int) -> bytes:
     _, ds = _datasets.get(archive, public_id)
     try:
         return imaging.raw_frame(ds, frame)
+    except imaging.UnsupportedLayout as exc:
+        raise UnsupportedFormat() from exc
     except imaging.FrameOutOfRange as exc:
         raise ParameterOutOfRange(str(exc)) from exc
     except imaging.ImageError as exc:
@@ -208,7 +248,9 @@ def raw_frame_mime(archive: Archive, public_id: str) -> str:
     return _RAW_MIMES.get(str(imaging.transfer_syntax(ds)), "application/octet-stream")
 
 
-def _instance_array(ds: Dataset, public_id: str, frame: int | None, rescale: bool) -> np.ndarray:
+def _instance_array(
+    ds: Dataset, uuid: str, public_id: str, frame: int | None, rescale: bool
+) -> np.ndarray:
     """Frames as (frames, rows, columns, channels), or one (rows, columns, channels)."""
     try:
         layout = imaging.pixel_layout(ds)
@@ -218,7 +260,7 @@ def _instance_array(ds: Dataset, public_id: str, frame: int | None, rescale: boo
         indices = [frame] if frame is not None else range(layout.frames)
         decoded = []
         for index in indices:
-            pixels = _decode(ds, public_id, index)
+            pixels = _decode(ds, uuid, public_id, index)
             if layout.photometric == "PALETTE COLOR":  # Orthanc answers the colours
                 pixels = imaging.to_rgb8(ds, layout, pixels)
             elif rescale and not layout.is_color:
@@ -226,6 +268,8 @@ def _instance_array(ds: Dataset, public_id: str, frame: int | None, rescale: boo
             if pixels.ndim == 2:
                 pixels = pixels[:, :, np.newaxis]
             decoded.append(pixels)
+    except imaging.UnsupportedLayout as exc:
+        raise UnsupportedFormat() from exc
     except imaging.FrameOutOfRange as exc:
         raise ParameterOutOfRange(str(exc)) from exc
     except imaging.ImageError as exc:
@@ -235,12 +279,14 @@ def _instance_array(ds: Dataset, public_id: str, frame: int | None, rescale: boo
 
 def matlab(archive: Archive, public_id: str, frame: int) -> str:
     """``/matlab``: the frame's stored values as a Matlab expression."""
-    _, ds = _datasets.get(archive, public_id)
+    uuid, ds = _datasets.get(archive, public_id)
     try:
         layout = imaging.pixel_layout(ds)
-        pixels = _decode(ds, public_id, frame)
+        pixels = _decode(ds, uuid, public_id, frame)
         if layout.photometric == "PALETTE COLOR":
             pixels = imaging.to_rgb8(ds, layout, pixels)
+    except imaging.UnsupportedLayout as exc:
+        raise UnsupportedFormat() from exc
     except imaging.FrameOutOfRange as exc:
         raise ParameterOutOfRange(str(exc)) from exc
     except imaging.ImageError as exc:
@@ -263,8 +309,8 @@ def instance_numpy(
     archive: Archive, public_id: str, frame: int | None, rescale: bool, compress: bool
 ) -> bytes:
     """``/instances/{id}/numpy`` and ``/frames/{n}/numpy``: ``.npy`` (or zipped) bytes."""
-    _, ds = _datasets.get(archive, public_id)
-    return _npy(_instance_array(ds, public_id, frame, rescale), compress)
+    uuid, ds = _datasets.get(archive, public_id)
+    return _npy(_instance_array(ds, uuid, public_id, frame, rescale), compress)
 
 
 def series_numpy(archive: Archive, public_id: str, rescale: bool, compress: bool) -> bytes:
@@ -272,9 +318,9 @@ def series_numpy(archive: Archive, public_id: str, rescale: bool, compress: bool
     with archive.read() as session:
         row = require_resource(session, public_id, int(Level.SERIES))
         instances = [r.public_id for r in session.descendant_instances(row)]
-    datasets = [(_datasets.get(archive, i)[1], i) for i in instances]
-    datasets.sort(key=lambda item: _instance_number(item[0]))
-    arrays = [_instance_array(ds, instance, None, rescale) for ds, instance in datasets]
+    datasets = [(*_datasets.get(archive, i), i) for i in instances]
+    datasets.sort(key=lambda item: _instance_number(item[1]))
+    arrays = [_instance_array(ds, uuid, i, None, rescale) for uuid, ds, i in datasets]
     if not arrays:
         raise BadFileFormat("The series has no instance")
     if len({a.shape[1:] for a in arrays}) != 1 or len({a.dtype for a in arrays}) != 1:

@@ -2,8 +2,9 @@
 
 Pure functions over pydicom: a fresh data set with new identifiers, the tags of the
 request (strings, binary data URIs, sequences, private tags under a creator), and
-the content: a PNG or JPEG image (decoded by Pillow, stored uncompressed as
-Orthanc does) or a PDF document (Encapsulated PDF Storage).
+the content: a PNG or JPEG image (decoded by Pillow) or a PAM one (read here), stored
+uncompressed as Orthanc does, a PDF document (Encapsulated PDF Storage), or bytes
+stored as they are in PixelData.
 """
 
 from __future__ import annotations
@@ -41,9 +42,43 @@ _BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
 _INT_VRS = {"US": (0, 0xFFFF), "SS": (-0x8000, 0x7FFF), "UL": (0, 0xFFFFFFFF)}
 _INT_VRS |= {"SL": (-0x80000000, 0x7FFFFFFF), "UV": (0, 2**64 - 1), "SV": (-(2**63), 2**63 - 1)}
 _FLOAT_VRS = {"FL", "FD"}
+_US_OW = "US or OW"  # LUT Data
+_US_SS_OW = "US or SS or OW"
 #: ``Content``: Orthanc's form of a data URI (case-insensitive), with its MIME type.
 _CONTENT_URI = re.compile(r"data:([^;,]+);base64,(.*)", re.IGNORECASE | re.DOTALL)
 _IMAGE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+PAM = "image/x-portable-arbitrarymap"
+_OCTET_STREAM = "application/octet-stream"
+#: PAM (tuple type, depth, maxval) -> the samples' dtype, for the formats Orthanc reads
+_PAM_FORMATS = {("GRAYSCALE", 1, 255): "u1", ("GRAYSCALE", 1, 65535): ">u2", ("RGB", 3, 255): "u1"}
+#: The other MIME types Orthanc 1.10.1 knows (observed): as content they are "not
+#: implemented" (500, named as given here); a type it does not know at all is out of
+#: range (400).
+_KNOWN_MIMES = {
+    name: name
+    for name in (
+        "application/dicom",
+        "application/dicom+json",
+        "application/dicom+xml",
+        "application/gzip",
+        "application/javascript",
+        "application/json",
+        "application/wasm",
+        "application/x-font-woff",
+        "application/x-nacl",
+        "application/x-pnacl",
+        "application/xml",
+        "application/zip",
+        "font/woff2",
+        "image/gif",
+        "image/jp2",
+        "image/svg+xml",
+        "image/x-icon",
+        "text/css",
+        "text/html",
+        "text/plain",
+    )
+} | {"text/xml": "application/xml"}
 _PILLOW_FORMATS = {"PNG": ("PNG",), "JPEG": ("JPEG", "MPO")}
 #: Tags a request may set although they already have a value (Orthanc's list: the
 #: patient ID and the dates/times the server fills in).
@@ -118,15 +153,26 @@ def inject_tags(
             raise CreationError("UseContent")
         if protect and tag == SOP_INSTANCE_UID and not isinstance(value, str):
             raise CreationError("BadType")  # Orthanc reads it as a string, without details
-        _set(ds, tag, value, interpret_binary, private_creator, force)
+        _set(ds, tag, value, interpret_binary, private_creator, force, nested=not protect)
 
 
 def _set(
-    ds: Dataset, tag: int, value: Any, interpret_binary: bool, creator: str, force: bool
+    ds: Dataset,
+    tag: int,
+    value: Any,
+    interpret_binary: bool,
+    creator: str,
+    force: bool,
+    nested: bool = False,
 ) -> None:
     vr = _vr(tag, creator)
+    if vr == _US_SS_OW:  # the retired Gray LUT data, which Orthanc's dictionary lacks
+        raise CreationError("UnknownTag")
     if value is None:
-        ds[tag] = DataElement(tag, vr, _null_value(tag, vr))
+        ds[tag] = DataElement(tag, _storable(vr), _null_value(tag, vr))
+        return
+    if vr == _US_OW and not isinstance(value, list):
+        _set_lut_data(ds, tag, value, interpret_binary, nested)
         return
     if isinstance(value, list):
         if vr not in ("SQ", "UN"):
@@ -147,9 +193,30 @@ def _set(
             _, payload = parse_data_uri(value)
         except BadDataUri as exc:
             raise CreationError("BadFormat", str(exc)) from exc
-        ds[tag] = DataElement(tag, vr if vr in _BINARY_VRS else vr, _binary_value(vr, payload))
+        ds[tag] = DataElement(tag, vr, _binary_value(vr, payload))
         return
     ds[tag] = DataElement(tag, vr, _typed(tag, vr, value))
+
+
+def _storable(vr: str) -> str:
+    """The VR written for an empty value of an ambiguous VR (LUT data is OW)."""
+    return "OW" if vr == _US_OW else vr
+
+
+def _set_lut_data(ds: Dataset, tag: int, value: Any, interpret_binary: bool, nested: bool) -> None:
+    """LUT Data (US or OW), as Orthanc 1.10.1 takes it: only empty, outside a sequence
+    item (then OW); any value, a binary data URI's too, is out of range."""
+    if not isinstance(value, str):
+        raise CreationError("BadType", f"Bad Parameter type for tag {_hex(tag)}")
+    text = value
+    if interpret_binary and value.startswith(_BINARY_PREFIX):
+        try:
+            text = parse_data_uri(value)[1].decode("latin-1").split("\0")[0]
+        except BadDataUri as exc:
+            raise CreationError("BadFormat", str(exc)) from exc
+    if text or nested:
+        raise CreationError("OutOfRange", _range_message(tag, text))
+    ds[tag] = DataElement(tag, "OW", b"")
 
 
 def _binary_value(vr: str, payload: bytes) -> Any:
@@ -161,7 +228,7 @@ def _binary_value(vr: str, payload: bytes) -> Any:
 def _null_value(tag: int, vr: str) -> Any:
     """The value of a JSON ``null``: empty, as Orthanc, except for the VRs whose empty
     text it cannot convert (numbers, sequences: out of range; tags: unknown tag)."""
-    if vr in _BINARY_VRS or vr.startswith("OB") or vr.endswith("OW"):
+    if vr in _BINARY_VRS or vr == _US_OW:
         return b""
     if vr == "SQ" or vr in _INT_VRS or vr in _FLOAT_VRS:
         raise CreationError("OutOfRange", _range_message(tag, ""))
@@ -214,7 +281,8 @@ def _vr(tag: int, creator: str) -> str:
             vr = dictionary_VR(tag)
         except KeyError:
             return "UN"
-        return "US" if vr == "US or SS" else vr  # DCMTK's default for the ambiguous VR
+        # DCMTK's choices for the ambiguous VRs: US, and OW for overlay data
+        return {"US or SS": "US", "OB or OW": "OW"}.get(vr, vr)
     if creator:
         try:
             vr = get_private_entry(tag, creator)[0]
@@ -249,16 +317,53 @@ def content_payload(uri: str) -> tuple[str, bytes]:
 
 
 def embed_content(ds: Dataset, uri: str) -> None:
-    """A PNG or JPEG image (uncompressed pixels) or a PDF document."""
+    """A PNG, JPEG or PAM image (uncompressed pixels), a PDF document, or bytes
+    (``application/octet-stream``) stored as they are in PixelData, as Orthanc."""
     mime, payload = content_payload(uri)
     if mime in _IMAGE_FORMATS:
         embed_image(ds, payload, _IMAGE_FORMATS[mime])
+    elif mime == PAM:
+        _embed_pixels(ds, read_pam(payload))
     elif mime == "application/pdf":
         embed_pdf(ds, payload)
-    else:
+    elif mime == _OCTET_STREAM:
+        ds[PIXEL_DATA] = DataElement(PIXEL_DATA, "OW", payload + b"\0" * (len(payload) % 2))
+    elif mime in _KNOWN_MIMES:
+        name = _KNOWN_MIMES[mime]
         raise CreationError(
-            "UnsupportedMime", f"Unsupported MIME type for the content of a new DICOM file: {mime}"
+            "UnsupportedMime", f"Unsupported MIME type for the content of a new DICOM file: {name}"
         )
+    else:  # a type Orthanc does not know at all
+        raise CreationError("UnknownMime")
+
+
+def read_pam(payload: bytes) -> np.ndarray:
+    """The samples of a PAM picture (Netpbm P7) of the formats Orthanc reads: 8 or 16-bit
+    greyscale (``GRAYSCALE``, depth 1, MAXVAL 255 or 65535) and 8-bit ``RGB``. The header
+    is strict, as Orthanc's: every line ``KEY VALUE`` with one space (no comments),
+    unknown keys ignored; the samples must fill the picture exactly (16-bit ones big endian)."""
+    head, found, body = payload.partition(b"\nENDHDR\n")
+    lines = head.decode("latin-1").split("\n")
+    if not found or lines[0] != "P7":
+        raise CreationError("BadFormat", "Not a PAM file")
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        parts = line.split(" ")
+        if len(parts) != 2:
+            raise CreationError("BadFormat", f"Bad line in the PAM header: {line!r}")
+        fields[parts[0]] = parts[1]
+    numbers = [fields.get(key, "") for key in ("WIDTH", "HEIGHT", "DEPTH", "MAXVAL")]
+    if not all(n.isascii() and n.isdigit() for n in numbers) or "TUPLTYPE" not in fields:
+        raise CreationError("BadFormat", "Bad PAM header")
+    width, height, depth, maxval = map(int, numbers)
+    tuple_type = fields["TUPLTYPE"]
+    dtype = _PAM_FORMATS.get((tuple_type, depth, maxval))
+    if dtype is None:
+        raise CreationError("NotImplemented")
+    shape = (height, width, depth) if depth > 1 else (height, width)
+    if len(body) != height * width * depth * np.dtype(dtype).itemsize:
+        raise CreationError("BadFormat", "The PAM samples do not match its header")
+    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.lstrip(">"))
 
 
 def _open_image(payload: bytes, expected: str) -> Image.Image:
@@ -293,13 +398,18 @@ def embed_image(ds: Dataset, payload: bytes, expected: str = "PNG") -> None:
             if pixels.min() < 0 or pixels.max() > 0xFFFF:
                 raise CreationError("BadFormat", "Unsupported pixel range in the image")
             pixels = pixels.astype(np.uint16)
-        samples, bits = 1, 16
     elif picture.mode in ("1", "L", "LA", "P") and not _palette_has_colour(picture):
         pixels = np.asarray(picture.convert("L"))
-        samples, bits = 1, 8
     else:  # RGB, RGBA (alpha dropped, as Orthanc), CMYK, YCbCr, colour palettes
         pixels = np.asarray(picture.convert("RGB"))
-        samples, bits = 3, 8
+    _embed_pixels(ds, pixels)
+
+
+def _embed_pixels(ds: Dataset, pixels: np.ndarray) -> None:
+    """(rows, columns) grey or (rows, columns, 3) RGB samples of 8 or 16 bits, stored
+    uncompressed with the Image Pixel attributes that describe them."""
+    samples = 3 if pixels.ndim == 3 else 1
+    bits = pixels.dtype.itemsize * 8
     ds.SamplesPerPixel = samples
     if samples == 3:
         ds.PhotometricInterpretation = "RGB"

@@ -44,6 +44,27 @@ class UnsupportedImage(ImageError):
     """The transfer syntax or the pixel layout is not decodable here."""
 
 
+class UnsupportedLayout(UnsupportedImage):
+    """The header describes no pixel format that can be decoded: Rows, Columns,
+    BitsAllocated or PhotometricInterpretation missing, or values not handled."""
+
+
+#: The photometric interpretations the decoders turn into grey or RGB frames.
+PHOTOMETRICS = frozenset(
+    {
+        "MONOCHROME1",
+        "MONOCHROME2",
+        "PALETTE COLOR",
+        "RGB",
+        "YBR_FULL",
+        "YBR_FULL_422",
+        "YBR_PARTIAL_420",
+        "YBR_ICT",
+        "YBR_RCT",
+    }
+)
+
+
 class CorruptedPixelData(ImageError):
     """The pixel stream is truncated or invalid for its declared layout."""
 
@@ -83,12 +104,12 @@ def _int(ds: Dataset, keyword: str, default: int | None = None) -> int:
     value = ds.get(keyword, default)
     if value is None or value == "":
         if default is None:
-            raise UnsupportedImage(f"Missing {keyword}")
+            raise UnsupportedLayout(f"Missing {keyword}")
         return default
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise UnsupportedImage(f"Bad {keyword}: {value!r}") from exc
+        raise UnsupportedLayout(f"Bad {keyword}: {value!r}") from exc
 
 
 def number_of_frames(ds: Dataset) -> int:
@@ -106,10 +127,15 @@ def transfer_syntax(ds: Dataset) -> UID:
     return UID(str(uid)) if uid else UID("1.2.840.10008.1.2")
 
 
-def pixel_layout(ds: Dataset) -> PixelLayout:
-    """The header's pixel description; raises before anything is decoded or allocated."""
-    if "PixelData" not in ds:
-        raise NoPixelData("The instance has no pixel data")
+def pixel_layout(ds: Dataset, check_photometric: bool = True) -> PixelLayout:
+    """The header's pixel description; raises before anything is decoded or allocated.
+
+    As Orthanc, the header is read before the pixel data is looked for: a header that
+    describes no pixel format is ``UnsupportedLayout`` (an instance without any image
+    attribute too), one that does but has no pixel data ``NoPixelData``. The
+    photometric interpretation must be present; ``check_photometric``: and one of
+    ``PHOTOMETRICS`` (raw frames are given whatever it says).
+    """
     layout = PixelLayout(
         rows=_int(ds, "Rows"),
         columns=_int(ds, "Columns"),
@@ -121,10 +147,16 @@ def pixel_layout(ds: Dataset) -> PixelLayout:
         photometric=str(ds.get("PhotometricInterpretation", "") or "").strip().upper(),
         transfer_syntax=transfer_syntax(ds),
     )
-    if layout.rows <= 0 or layout.columns <= 0 or layout.samples not in (1, 3):
-        raise UnsupportedImage("Unsupported image dimensions")
+    if not layout.photometric or (check_photometric and layout.photometric not in PHOTOMETRICS):
+        raise UnsupportedLayout(f"Unsupported photometric interpretation: {layout.photometric}")
+    if layout.samples not in (1, 3):
+        raise UnsupportedLayout(f"Unsupported samples per pixel: {layout.samples}")
     if layout.bits_allocated not in (1, 8, 16, 32) or not 0 < layout.bits_stored <= 32:
-        raise UnsupportedImage(f"Unsupported bit depth: {layout.bits_allocated}")
+        raise UnsupportedLayout(f"Unsupported bit depth: {layout.bits_allocated}")
+    if layout.rows <= 0 or layout.columns <= 0:
+        raise UnsupportedImage("Unsupported image dimensions")
+    if "PixelData" not in ds:
+        raise NoPixelData("The instance has no pixel data")
     if layout.frame_bytes > MAX_FRAME_BYTES:
         raise UnsupportedImage("The frame is too large to be decoded")
     return layout
@@ -165,8 +197,10 @@ def decode_frame(ds: Dataset, index: int) -> np.ndarray:
         _check_fragments(ds)
     elif len(ds.PixelData) < (index + 1) * layout.frame_bytes:
         raise CorruptedPixelData("The pixel data is shorter than its declared size")
+    # as Orthanc, a missing BitsStored is BitsAllocated (pydicom would refuse the file)
+    options = {} if "BitsStored" in ds else {"bits_stored": layout.bits_stored}
     try:
-        array, _ = decoder.as_array(ds, index=index, as_rgb=True)
+        array, _ = decoder.as_array(ds, index=index, as_rgb=True, **options)
     except MemoryError as exc:
         raise UnsupportedImage("The frame is too large to be decoded") from exc
     except Exception as exc:  # every codec reports corrupt input its own way
@@ -188,7 +222,7 @@ def _check_fragments(ds: Dataset) -> None:
 
 def raw_frame(ds: Dataset, index: int) -> bytes:
     """The stored bytes of one frame: a slice of native data, or its compressed fragments."""
-    layout = pixel_layout(ds)
+    layout = pixel_layout(ds, check_photometric=False)
     _check_index(layout, index)
     data = ds.PixelData
     if not layout.transfer_syntax.is_encapsulated:

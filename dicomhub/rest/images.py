@@ -249,7 +249,7 @@ def _bool_arg(request: Request, name: str, default: bool) -> bool:
         return True
     if raw in ("0", "false"):
         return False
-    raise ParameterOutOfRange(f"Argument '{name}' must be a Boolean (true, false, 1 or 0)")
+    raise ParameterOutOfRange(f'Expected a Boolean for GET argument "{name}", found: {raw}')
 
 
 def get_instance_numpy(request: Request) -> Response:

@@ -229,6 +229,36 @@ def test_no_pixel_data() -> None:
     assert imaging.number_of_frames(ds) == 1
 
 
+def test_header_is_read_before_the_pixel_data() -> None:
+    """A header that describes no pixel format fails as such, pixel data or not."""
+    for keyword, value in (("Rows", None), ("PhotometricInterpretation", None),
+                           ("PhotometricInterpretation", "FOO"), ("BitsAllocated", 12),
+                           ("SamplesPerPixel", 2)):  # fmt: skip
+        for with_pixels in (True, False):
+            ds = grey(CT[0])
+            if not with_pixels:
+                del ds.PixelData
+            if value is None:
+                delattr(ds, keyword)
+            else:
+                setattr(ds, keyword, value)
+            with pytest.raises(imaging.UnsupportedLayout):
+                imaging.pixel_layout(ds)
+    ds = grey(CT[0])
+    ds.PhotometricInterpretation = "FOO"
+    assert imaging.raw_frame(ds, 0) == CT[0].tobytes()  # raw frames need no known one
+    del ds.PixelData
+    with pytest.raises(imaging.NoPixelData):
+        imaging.raw_frame(ds, 0)
+
+
+def test_missing_bits_stored_is_bits_allocated() -> None:
+    ds = grey(CT[0])
+    del ds.BitsStored
+    assert imaging.pixel_layout(ds).bits_stored == 16
+    np.testing.assert_array_equal(imaging.decode_frame(ds, 0), CT[0])
+
+
 def test_frame_out_of_range() -> None:
     with pytest.raises(imaging.FrameOutOfRange):
         imaging.decode_frame(grey(CT), 2)

@@ -253,6 +253,24 @@ def test_content_list_makes_a_series(client: httpx.Client, oracle: httpx.Client 
         _create(client, bad), 400, "No payload is present for one instance in the series", 2022
     )
     assert client.get("/series").json() == before
+    # an item neither a data URI nor an object (Orthanc 1.10.1: 404 Unknown resource)
+    for item in (None, 5):
+        bad = {"Tags": {"PatientID": "CRT-S2"}, "Content": [_uri(grey), item]}
+        message = "The payload of the DICOM instance must be specified according to Data URI scheme"
+        assert_orthanc_error(_create(client, bad), 400, message, 2023)
+    assert client.get("/series").json() == before
+
+
+def test_null_lut_data_is_empty(client: httpx.Client) -> None:
+    """``null`` for LUT Data (US or OW) is an empty OW, as for other OW tags (Orthanc
+    1.10.1 dies of it: never sent to the oracle)."""
+    answer = _create(
+        client, {"Tags": {"LUTData": None, "ModalityLUTSequence": [{"LUTData": None}]}}
+    )
+    assert answer.status_code == 200, answer.text
+    ds = _dataset(client, answer.json())
+    for element in (ds["LUTData"], ds.ModalityLUTSequence[0]["LUTData"]):
+        assert (element.VR, element.value) in (("OW", b""), ("OW", None))
 
 
 def _parent_source(patient_id: str) -> Dataset:

@@ -29,6 +29,7 @@ from image_factory import (
 from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate
+from pydicom.uid import generate_uid
 
 RNG = np.random.default_rng(7)
 CT = RNG.integers(-1024, 2000, size=(16, 20)).astype(np.int16)
@@ -91,6 +92,7 @@ def test_frames_list_and_operations(
     operations = http.get(f"/instances/{ct}/frames/0").json()
     assert operations == sorted(operations) and {"preview", "raw", "numpy"} <= set(operations)
     assert http.get("/instances/nope/frames").status_code == 404
+    assert http.get("/instances/nope/frames/0").status_code == 404  # Orthanc 1.10.1: 200
 
 
 def test_preview_and_clipped_images_of_a_signed_ct(http: httpx.Client, ct: str) -> None:
@@ -283,6 +285,11 @@ def test_encapsulated_pdf(http: httpx.Client) -> None:
     assert answer.headers["content-type"] == "application/pdf"
     assert answer.content == document
     assert http.get(f"/instances/{instance}/preview").status_code == 415
+    # an even length is kept whole (Orthanc 1.10.1 drops the last byte: documented)
+    ds.EncapsulatedDocument = document + b"x"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    instance = upload(http, to_bytes(ds))
+    assert http.get(f"/instances/{instance}/pdf").content == document + b"x"
 
 
 def test_matlab(http: httpx.Client, ct: str, colour: str) -> None:
