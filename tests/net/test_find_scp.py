@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -339,16 +341,40 @@ def test_identifier_logs_follow_the_pynetdicom_logger() -> None:
         _config.LOG_REQUEST_IDENTIFIERS, _config.LOG_RESPONSE_IDENTIFIERS = saved[1:]
 
 
-def test_answers_match_the_oracle(make_server) -> None:  # type: ignore[no-untyped-def]
-    """The same files in dicomhub and in the reference Orthanc, the same study-level
-    C-FIND (implicit VR, accented names, computed keys) to both: the same answer
-    values, key by key (RetrieveAETitle apart: each names itself)."""
+@contextmanager
+def on_both(
+    make_server: Callable[..., RunningServer], files: list[bytes], prefix: str
+) -> Iterator[tuple[RunningServer, dict[str, Any], str]]:
+    """``files`` stored in a new dicomhub and in the reference Orthanc, each knowing a
+    calling AET made up for the test: (our server, Orthanc's /system, that AET).
+    Skips when the reference does not answer; removes what it added there."""
     oracle = oracle_client()
     if oracle is None:
         pytest.skip("reference Orthanc not reachable")
     system = oracle.get("/system").json()
-    caller = "CF" + uuid.uuid4().hex[:8].upper()
+    caller = prefix + uuid.uuid4().hex[:8].upper()
     name = f"find-{caller}"
+    added: list[str] = []
+    try:
+        for data in files:
+            added.append(upload(oracle, data)["ID"])
+        entry = [caller, LOOPBACK, 1]
+        assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
+        server = make_server(DicomModalities={"caller": entry}, DicomBindAddress=LOOPBACK)
+        for data in files:
+            server.client.post("/instances", content=data).raise_for_status()
+        yield server, system, caller
+    finally:
+        oracle.delete(f"/modalities/{name}")
+        for instance in added:
+            oracle.delete(f"/instances/{instance}")
+        oracle.close()
+
+
+def test_answers_match_the_oracle(make_server) -> None:  # type: ignore[no-untyped-def]
+    """The same files in dicomhub and in the reference Orthanc, the same study-level
+    C-FIND (implicit VR, accented names, computed keys) to both: the same answer
+    values, key by key (RetrieveAETitle apart: each names itself)."""
     patient_id = "CFO" + uuid.uuid4().hex[:8]
     study = generate_uid()
     files = [
@@ -362,15 +388,7 @@ def test_answers_match_the_oracle(make_server) -> None:  # type: ignore[no-untyp
         )
         for modality in ("CT", "MR", "MR")
     ]
-    added: list[str] = []
-    try:
-        for data in files:
-            added.append(upload(oracle, data)["ID"])
-        entry = [caller, LOOPBACK, 1]
-        assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
-        server = make_server(DicomModalities={"caller": entry}, DicomBindAddress=LOOPBACK)
-        for data in files:
-            server.client.post("/instances", content=data).raise_for_status()
+    with on_both(make_server, files, "CF") as (server, system, caller):
         keys = {
             "QueryRetrieveLevel": "STUDY",
             "PatientID": patient_id,
@@ -413,11 +431,6 @@ def test_answers_match_the_oracle(make_server) -> None:  # type: ignore[no-untyp
 
         assert values(ours) == values(theirs)
         assert values(ours)["PatientName"] == "Müller^Jürgen"
-    finally:
-        oracle.delete(f"/modalities/{name}")
-        for instance in added:
-            oracle.delete(f"/instances/{instance}")
-        oracle.close()
 
 
 def _code(value: str, meaning: str, *inner: Dataset) -> Dataset:
@@ -553,12 +566,6 @@ def test_file_keys_match_the_oracle(make_server) -> None:  # type: ignore[no-unt
     """The same files in dicomhub and in the reference Orthanc: sequence keys, a lower
     level's main tag with and without a key that needs the file, characters Latin-1
     lacks: the same answers, key by key (RetrieveAETitle apart)."""
-    oracle = oracle_client()
-    if oracle is None:
-        pytest.skip("reference Orthanc not reachable")
-    system = oracle.get("/system").json()
-    caller = "CF" + uuid.uuid4().hex[:8].upper()
-    name = f"find-{caller}"
     patient_id = "CFO" + uuid.uuid4().hex[:8]
     study = generate_uid()
     codes = Sequence([_code("P1", "Ω ä", _code("E1", "Иванов"))])
@@ -597,15 +604,7 @@ def test_file_keys_match_the_oracle(make_server) -> None:  # type: ignore[no-unt
             "ProcedureCodeSequence": Sequence([_code("", "")]),
         },
     ]
-    added: list[str] = []
-    try:
-        for data in files:
-            added.append(upload(oracle, data)["ID"])
-        entry = [caller, LOOPBACK, 1]
-        assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
-        server = make_server(DicomModalities={"caller": entry}, DicomBindAddress=LOOPBACK)
-        for data in files:
-            server.client.post("/instances", content=data).raise_for_status()
+    with on_both(make_server, files, "CF") as (server, system, caller):
         peers = ((dicom_port(server), "ORTHANC"), (system["DicomPort"], system["DicomAet"]))
         for keys in queries:
             got = []
@@ -625,11 +624,6 @@ def test_file_keys_match_the_oracle(make_server) -> None:  # type: ignore[no-unt
                 answers = [_values(a) for s, a in responses if int(s.Status) == PENDING]
                 got.append(sorted(answers, key=repr))
             assert got[0] == got[1], keys
-    finally:
-        oracle.delete(f"/modalities/{name}")
-        for instance in added:
-            oracle.delete(f"/instances/{instance}")
-        oracle.close()
 
 
 def _raw_query(keys: dict[str, str]) -> Dataset:
@@ -727,12 +721,6 @@ def test_computed_key_held_by_a_file_matches(make_server) -> None:  # type: igno
 def test_computed_keys_as_constraints_match_the_oracle(make_server) -> None:  # type: ignore[no-untyped-def]
     """The same files in dicomhub and in the reference Orthanc, computed keys with
     values, wildcards and universal values: the same statuses and answers."""
-    oracle = oracle_client()
-    if oracle is None:
-        pytest.skip("reference Orthanc not reachable")
-    system = oracle.get("/system").json()
-    caller = "NF" + uuid.uuid4().hex[:8].upper()
-    name = f"netfind-{caller}"
     patient_id = "NFO" + uuid.uuid4().hex[:8]
     study = generate_uid()
     files = [
@@ -741,15 +729,7 @@ def test_computed_keys_as_constraints_match_the_oracle(make_server) -> None:  # 
         for _ in range(2)
     ]
     files.append(make_dicom(patient_id=patient_id, NumberOfSeriesRelatedInstances=5))
-    added: list[str] = []
-    try:
-        for data in files:
-            added.append(upload(oracle, data)["ID"])
-        entry = [caller, LOOPBACK, 1]
-        assert oracle.put(f"/modalities/{name}", json=entry).status_code == 200
-        server = make_server(DicomModalities={"caller": entry}, DicomBindAddress=LOOPBACK)
-        for data in files:
-            server.client.post("/instances", content=data).raise_for_status()
+    with on_both(make_server, files, "NF") as (server, system, caller):
         ours, theirs = dicom_port(server), system["DicomPort"]
         for level, key, value, _ in COMPUTED_CONSTRAINTS + [
             ("SERIES", "NumberOfSeriesRelatedInstances", "5", 1),
@@ -758,8 +738,3 @@ def test_computed_keys_as_constraints_match_the_oracle(make_server) -> None:  # 
             keys = {"QueryRetrieveLevel": level, "PatientID": patient_id, key: value}
             got = raw_find(ours, keys, "ORTHANC", caller)
             assert got == raw_find(theirs, keys, system["DicomAet"], caller), keys
-    finally:
-        oracle.delete(f"/modalities/{name}")
-        for instance in added:
-            oracle.delete(f"/instances/{instance}")
-        oracle.close()
