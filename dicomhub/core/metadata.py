@@ -21,11 +21,14 @@ from ..dicom.levels import Level
 from ..store.index.records import ResourceRow
 from .archive import Archive, require_resource
 from .enums import USER_METADATA_END, USER_METADATA_START, ChangeType, MetadataType
-from .errors import ForbiddenAccess, InexistentItem, Revision
+from .errors import BadParameterType, ForbiddenAccess, InexistentItem, Revision
 from .settings import Settings
 from .transactions import Transaction
 
-_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+#: What Orthanc takes for a number in a metadata or attachment name: digits with an
+#: optional minus sign, spaces around allowed (but then refused as a bad number).
+_LOOKS_NUMERIC = re.compile(r"[ \t\n\v\f\r]*-?[0-9]+[ \t\n\v\f\r]*", re.ASCII)
+_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
 _INT32 = 1 << 31
 
 
@@ -71,12 +74,16 @@ def expectation_for_delete(settings: Settings, expected: Expected | None) -> Exp
 
 
 def parse_number(name: str) -> int | None:
-    """The number written in ``name`` if it is a (32-bit) integer, as Orthanc reads it."""
-    if _INTEGER.match(name):
-        value = int(name)
-        if -_INT32 <= value < _INT32:
-            return value
-    return None
+    """The number written in ``name``, None if ``name`` is not written as a number.
+
+    As Orthanc reads these names: ``-?[0-9]+`` is a number (``+1`` is a name); a
+    number with spaces around it, or beyond 32 bits, is a bad parameter (400).
+    """
+    if not _LOOKS_NUMERIC.fullmatch(name):
+        return None
+    if not _INTEGER.fullmatch(name) or not -_INT32 <= int(name) < _INT32:
+        raise BadParameterType("Syntax error in some user-supplied data")
+    return int(name)
 
 
 # ---- names -----------------------------------------------------------------

@@ -158,7 +158,10 @@ def data(request: Request, level: Level) -> Response:
         if attachments.is_compressed(att):
             with handle:
                 content = attachments_io.decompress(handle.read())
-            return _with_etag(Response(content, 200, headers, media_type=media_type), att)
+            # The configured MIME type as is (no charset added to a text/* type), as
+            # when the stored file is sent (_as_stored).
+            headers["Content-Type"] = media_type
+            return _with_etag(Response(content, 200, headers), att)
     except BaseException:
         handle.close()
         raise
@@ -189,7 +192,8 @@ def _as_stored(
     if offers_zero_copy(request.scope):
         return StoredFileResponse(handle, mime, headers)
     headers["Content-Length"] = str(att.compressed_size)
-    return StreamingResponse(_chunks(handle), 200, headers, media_type=mime)
+    headers["Content-Type"] = mime  # as is: no charset added to a text/* type
+    return StreamingResponse(_chunks(handle), 200, headers)
 
 
 async def put_attachment(request: Request, level: Level) -> Response:

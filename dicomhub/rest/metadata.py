@@ -23,7 +23,8 @@ from ..dicom.levels import Level
 from .common import archive_of, expand_arg
 from .responses import json_response, text_response
 
-_REVISION = re.compile(r"\+?[0-9]+")
+_REVISION = re.compile(r"\+?[0-9]+", re.ASCII)
+_INT64_MAX = (1 << 63) - 1  # revisions are 64-bit: a larger one is malformed (400)
 
 Handler = Callable[[Request, Level], Response | Awaitable[Response]]
 
@@ -40,7 +41,7 @@ def revision_header(request: Request, header: str) -> Expected | None:
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         value = value[1:-1]
     revision, dash, md5 = value.partition("-")
-    if not dash or not _REVISION.fullmatch(revision):
+    if not dash or not _REVISION.fullmatch(revision) or int(revision) > _INT64_MAX:
         raise ParameterOutOfRange(
             f'The "{header}" header must hold an ETag (a revision number, a dash and '
             f"an MD5 hash), not: {raw}"

@@ -29,7 +29,7 @@ from archive_checks import (
 from conftest import RunningServer, start_server
 from dicom_factory import make_dicom
 
-USER_CONTENT = {"pdf": [1030, "application/pdf"], "notes": 1031}
+USER_CONTENT = {"pdf": [1030, "application/pdf"], "notes": 1031, "text": [1033, "text/plain"]}
 LEVELS = ("patients", "studies", "series", "instances")
 _PARENT = {
     "patients": "ParentPatient",
@@ -250,6 +250,30 @@ def test_unknown_names_resources_and_attachments(shared: RunningServer) -> None:
     assert staged_files(shared) == []
 
 
+@pytest.mark.parametrize("name", ["%201", "1%20", "1%0A", "2147483648", "-2147483649"])
+def test_badly_written_number_is_a_bad_parameter(client: httpx.Client, name: str) -> None:
+    """As Orthanc reads attachment names: digits with spaces around, or beyond 32 bits."""
+    answer, _ = new_instance(client)
+    base = url(answer, "instances")
+    for method, suffix in (("GET", "/size"), ("PUT", ""), ("DELETE", ""), ("POST", "/compress")):
+        response = client.request(method, f"{base}/attachments/{name}{suffix}", content=b"x")
+        assert_orthanc_error(response, 400, "Bad type for a parameter", 5, method)
+    assert client.get(base + "/attachments").json() == ["dicom"]
+
+
+def test_attachment_numbers_as_orthanc_reads_them(client: httpx.Client) -> None:
+    answer, data = new_instance(client)
+    base = url(answer, "instances")
+    assert client.get(base + "/attachments/01/size").text == str(len(data))
+    for method, suffix in (("GET", "/size"), ("PUT", ""), ("DELETE", "")):
+        response = client.request(method, f"{base}/attachments/+1{suffix}", content=b"x")
+        assert_orthanc_error(response, 404, "Accessing an inexistent item", 7, method)
+    for number in ("0", "-1", "2147483647"):  # numbers, without such an attachment
+        response = client.get(f"{base}/attachments/{number}/info")
+        assert_orthanc_error(response, 404, "Unknown resource", 17, "GET")
+    assert client.get(base + "/attachments").json() == ["dicom"]
+
+
 # ---- user attachments ----------------------------------------------------------
 
 
@@ -416,6 +440,22 @@ def test_compress_and_uncompress_user_attachment(shared: RunningServer) -> None:
     assert_storage_exact(shared)
 
 
+def test_configured_mime_type_is_sent_as_is(client: httpx.Client) -> None:
+    """Orthanc sends a text/* MIME type of ``UserContentType`` without adding a
+    charset, the attachment compressed or not; the stored bytes are octet-stream."""
+    answer, _ = new_instance(client)
+    base = url(answer, "series")
+    body = "é text " * 50
+    assert client.put(base + "/attachments/text", content=body.encode("utf-8")).status_code == 200
+    for operation in ("compress", "uncompress", "compress"):
+        response = client.get(base + "/attachments/text/data")
+        assert response.headers["content-type"] == "text/plain"
+        assert response.content == body.encode("utf-8")
+        stored = client.get(base + "/attachments/text/compressed-data")
+        assert stored.headers["content-type"] == "application/octet-stream"
+        assert client.post(f"{base}/attachments/text/{operation}").status_code == 200
+
+
 def test_compress_dicom_attachment(shared: RunningServer) -> None:
     client = shared.client
     answer, data = new_instance(client)
@@ -502,6 +542,11 @@ def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
         ("GET", f"{instance}/attachments/dicom-as-json", None),
         ("GET", f"{instance}/attachments/1024", None),
         ("GET", f"{instance}/attachments/Nope", None),
+        ("GET", f"{instance}/attachments/+1", None),
+        ("GET", f"{instance}/attachments/01/size", None),
+        ("GET", f"{instance}/attachments/%201/size", None),
+        ("PUT", f"{instance}/attachments/2147483648", b"x"),
+        ("DELETE", f"{instance}/attachments/1025%20", None),
         ("GET", "/instances/nope/attachments", None),
         ("PUT", f"{instance}/attachments/dicom", b"x"),
         ("DELETE", f"{instance}/attachments/dicom", None),
@@ -520,6 +565,7 @@ def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
         ("POST", f"{study}/attachments/1025/uncompress", None),
         ("PUT", f"{study}/attachments/1025", b"v", {"If-Match": etag(9, b"x")}),
         ("PUT", f"{study}/attachments/1025", b"v", {"If-Match": "garbage"}),
+        ("PUT", f"{study}/attachments/1025", b"v", {"If-Match": "1" * 20 + "-x"}),
         ("DELETE", f"{study}/attachments/1025", None),
         ("POST", f"{study}/attachments/1025/verify-md5", None),
         ("POST", f"{study}/attachments/1025/compress", None),

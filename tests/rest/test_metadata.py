@@ -137,6 +137,33 @@ def test_unknown_name_is_an_inexistent_item(client: httpx.Client, name: str) -> 
     assert client.get(base + "/metadata", params={"expand": ""}).json() == before
 
 
+# Orthanc reads a name written as digits (an optional minus sign first) as a number:
+# with spaces around it, or beyond 32 bits, it is a bad parameter; "+1025" is a name.
+BADLY_WRITTEN_NUMBERS = ["%201025", "1025%20", "1025%0A", "2147483648", "-2147483649", "4294967297"]
+
+
+@pytest.mark.parametrize("name", BADLY_WRITTEN_NUMBERS)
+def test_badly_written_number_is_a_bad_parameter(client: httpx.Client, name: str) -> None:
+    base = url(new_instance(client), "instances")
+    for method in ("GET", "PUT", "DELETE"):
+        response = client.request(method, f"{base}/metadata/{name}", content=b"x")
+        assert_orthanc_error(response, 400, "Bad type for a parameter", 5, method)
+    assert_bare(client.get(base + "/metadata/1025"), 404)
+
+
+def test_numbers_as_orthanc_reads_them(client: httpx.Client) -> None:
+    base = url(new_instance(client), "instances")
+    assert client.put(base + "/metadata/1025", content=b"v").status_code == 200
+    assert client.get(base + "/metadata/01025").text == "v"
+    for method in ("GET", "PUT", "DELETE"):
+        response = client.request(method, f"{base}/metadata/+1025", content=b"x")
+        assert_orthanc_error(response, 404, "Accessing an inexistent item", 7, method)
+    assert_orthanc_error(client.get(base + "/metadata/-"), 404, "Accessing an inexistent item", 7)
+    for number in ("-1", "-0", "-2147483648", "2147483647"):  # numbers, without such an item
+        assert_bare(client.get(f"{base}/metadata/{number}"), 404)
+    assert client.get(base + "/metadata/1025").text == "v"
+
+
 def test_unknown_resource(client: httpx.Client) -> None:
     answer = new_instance(client)
     for method, path in (
@@ -281,7 +308,10 @@ def test_if_match_guards_updates(client: httpx.Client) -> None:
     assert ok.headers["etag"] == etag(2, "three")
 
 
-@pytest.mark.parametrize("header", ["garbage", "x-abc", '"-abc"', "12"])
+@pytest.mark.parametrize(
+    "header",
+    ["garbage", "x-abc", '"-abc"', "12", "-1-abc", "9223372036854775808-abc", "1" * 20 + "-abc"],
+)
 def test_malformed_if_match_is_refused(client: httpx.Client, header: str) -> None:
     base = url(new_instance(client), "instances")
     client.put(base + "/metadata/Sample", content=b"one")
@@ -291,6 +321,16 @@ def test_malformed_if_match_is_refused(client: httpx.Client, header: str) -> Non
         )
         assert_orthanc_error(response, 400, "Parameter out of range", 3, method)
     assert client.get(base + "/metadata/Sample").text == "one"
+
+
+def test_largest_revision_is_well_formed(client: httpx.Client) -> None:
+    """A 64-bit revision is an ETag (that does not match); beyond 64 bits it is malformed."""
+    base = url(new_instance(client), "instances")
+    client.put(base + "/metadata/Sample", content=b"one")
+    stale = {"If-Match": etag(2**63 - 1, "one")}
+    response = client.put(base + "/metadata/Sample", content=b"two", headers=stale)
+    assert response.status_code == 409, response.text
+    assert response.json()["OrthancStatus"] == 43
 
 
 def test_if_match_on_a_new_item_starts_a_new_sequence(client: httpx.Client) -> None:
@@ -379,6 +419,14 @@ def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
         ("GET", f"/instances/{instance}/metadata/2", None),
         ("GET", f"/instances/{instance}/metadata/1024", None),
         ("GET", f"/instances/{instance}/metadata/Nope", None),
+        ("GET", f"/instances/{instance}/metadata/+2", None),
+        ("GET", f"/instances/{instance}/metadata/02", None),
+        ("GET", f"/instances/{instance}/metadata/%202", None),
+        ("GET", f"/instances/{instance}/metadata/2147483648", None),
+        ("PUT", f"/instances/{instance}/metadata/-2147483649", b"x"),
+        ("DELETE", f"/instances/{instance}/metadata/1024%20", None),
+        ("GET", f"/instances/{instance}/metadata/-", None),
+        ("GET", f"/instances/{instance}/metadata/-1", None),
         ("GET", "/instances/nope/metadata", None),
         ("GET", "/instances/nope/metadata/ReceptionDate", None),
         ("PUT", f"/instances/{instance}/metadata/ReceptionDate", b"x"),
@@ -390,6 +438,8 @@ def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
         ("PUT", f"/patients/{patient}/metadata/1024", b"value"),
         ("GET", f"/patients/{patient}/metadata/1024", None),
         ("PUT", f"/patients/{patient}/metadata/1024", b"v", {"If-Match": "garbage"}),
+        ("PUT", f"/patients/{patient}/metadata/1024", b"v", {"If-Match": "1" * 20 + "-x"}),
+        ("DELETE", f"/patients/{patient}/metadata/1024", None, {"If-Match": "-1-x"}),
         ("PUT", f"/patients/{patient}/metadata/1024", b"v", {"If-Match": etag(9, "value")}),
         ("DELETE", f"/patients/{patient}/metadata/1024", None, {"If-Match": etag(9, "value")}),
         ("DELETE", f"/patients/{patient}/metadata/1024", None),
