@@ -23,21 +23,38 @@ from .errors import BadFileFormat, InexistentItem, ParameterOutOfRange, UnknownR
 from .registry import NamedRegistry
 from .transactions import Transaction
 
-#: Orthanc's manufacturer names (the older ones are accepted and kept as given).
+#: Orthanc's manufacturer names, spelled exactly so (case matters, as in 1.10.1).
 MANUFACTURERS = (
     "Generic",
     "GenericNoWildcardInDates",
     "GenericNoUniversalWildcard",
-    "StoreScp",
     "Vitrea",
     "GE",
-    "ClearCanvas",
-    "Dcm4Chee",
-    "SyngoVia",
-    "AgfaImpax",
-    "EFilm2",
-    "MedInria",
 )
+
+#: Older manufacturer names Orthanc 1.10.1 still accepts, and what it reads them as.
+OBSOLETE_MANUFACTURERS = {
+    "ClearCanvas": "Generic",
+    "Dcm4Chee": "Generic",
+    "EFilm2": "Generic",
+    "MedInria": "Generic",
+    "AgfaImpax": "GenericNoWildcardInDates",
+    "SyngoVia": "GenericNoWildcardInDates",
+}
+
+#: What the symbolic name of a modality or peer may hold (checked on ``PUT``).
+_SYMBOLIC_NAME = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def check_symbolic_name(name: str) -> None:
+    """Orthanc refuses a ``PUT /modalities/{name}`` or ``/peers/{name}`` whose name
+    holds anything but ASCII letters, digits, dashes and underscores."""
+    if not _SYMBOLIC_NAME.match(name):
+        raise BadFileFormat(
+            "Only alphanumeric, dash characters and underscores are allowed "
+            f"in the names of modalities/peers, but found: {name}"
+        )
+
 
 #: The DICOM requests a modality may be allowed or refused.
 ECHO, FIND, FIND_WORKLIST, GET, MOVE, STORE, N_ACTION, EVENT_REPORT = (
@@ -124,24 +141,33 @@ _FLAGS = {
 }
 
 
+_PORT_TEXT = re.compile(r"^[+-]?[0-9]+$")
+
+
 def _port(value: Any) -> int:
+    """A TCP port: an integer, or a string of digits; 1 to 65534 as in Orthanc."""
     if isinstance(value, bool):
-        raise BadFileFormat("The TCP port must be an integer")
-    try:
+        raise BadFileFormat()
+    if isinstance(value, int):
+        port = value
+    elif isinstance(value, str) and _PORT_TEXT.match(value):
         port = int(value)
-    except (TypeError, ValueError) as exc:
-        raise BadFileFormat(f"Bad TCP port: {value!r}") from exc
-    if not 0 < port < 65536:
-        raise ParameterOutOfRange(f"Bad TCP port: {port}")
+    else:
+        raise BadFileFormat()
+    if not 0 < port < 65535:
+        raise ParameterOutOfRange(
+            f"A TCP port number must be in range [1..65534], but found: {port}"
+        )
     return port
 
 
 def _manufacturer(value: Any) -> str:
     if not isinstance(value, str):
         raise BadFileFormat("String value expected in field: Manufacturer")
-    for known in MANUFACTURERS:
-        if known.lower() == value.lower():
-            return known
+    if value in MANUFACTURERS:
+        return value
+    if value in OBSOLETE_MANUFACTURERS:
+        return OBSOLETE_MANUFACTURERS[value]
     raise ParameterOutOfRange(f'Unknown modality manufacturer: "{value}"')
 
 
@@ -159,6 +185,8 @@ def parse_modality(value: Any) -> RemoteModality:
             raise BadFileFormat()
         if not isinstance(value[0], str) or not isinstance(value[1], str):
             raise BadFileFormat()
+        if len(value) == 4 and not isinstance(value[3], str):
+            raise BadFileFormat()
         manufacturer = _manufacturer(value[3]) if len(value) == 4 else "Generic"
         return RemoteModality(value[0], value[1], _port(value[2]), manufacturer)
     if not isinstance(value, dict):
@@ -172,20 +200,23 @@ def parse_modality(value: Any) -> RemoteModality:
     }
     if "Manufacturer" in value:
         kwargs["manufacturer"] = _manufacturer(value["Manufacturer"])
-    if "AllowStorageCommitment" in value:
-        flag = _flag(value, "AllowStorageCommitment")
-        kwargs["allow_n_action"] = kwargs["allow_event_report"] = flag
     for key, attribute in _FLAGS.items():
         if key in value:
             kwargs[attribute] = _flag(value, key)
+    if "AllowStorageCommitment" in value:
+        # read last, as Orthanc does: it overrides AllowNAction and AllowEventReport
+        flag = _flag(value, "AllowStorageCommitment")
+        kwargs["allow_n_action"] = kwargs["allow_event_report"] = flag
     if "LocalAet" in value:
         kwargs["local_aet"] = _string(value, "LocalAet")
     if "RetrieveMethod" in value:
         kwargs["retrieve_method"] = parse_retrieve_method(value["RetrieveMethod"])
     if "Timeout" in value:
         timeout = value["Timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, int):
             raise BadFileFormat("Integer value expected in field: Timeout")
+        if timeout < 0:
+            raise BadFileFormat("Unsigned integer value expected in field: Timeout")
         kwargs["timeout"] = timeout
     return RemoteModality(**kwargs)
 

@@ -10,7 +10,8 @@ worker sees them (``OrthancPeersInDatabase`` keeps them across restarts).
 Sending is synchronous: each instance is one ``POST /instances`` to the peer.
 Errors follow Orthanc 1.10.1 as observed: a peer that cannot be reached or refuses
 an instance is "Error in the network protocol" (500); ``/system`` of a peer that
-answers 401 is Orthanc's "This HTTP status is not allowed in a REST API" (500).
+answers a client error (401, 404) is Orthanc's "This HTTP status is not allowed in
+a REST API" (500).
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ class Peer:
     certificate_file: str | None = None
     certificate_key_file: str | None = None
     certificate_key_password: str | None = None
+    #: Other string fields of the object form, kept and shown as Orthanc keeps them
+    user_properties: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The form of ``/peers?expand`` and ``/configuration``: secrets withheld
-        (the password as null, the header names without their values)."""
+        (the password and the key file as null, the header names without their
+        values), with the user-defined properties, as Orthanc 1.10.1 shows them."""
         answer: dict[str, Any] = {
             "HttpHeaders": sorted(self.http_headers),
             "Pkcs11": self.pkcs11,
@@ -70,15 +74,18 @@ class Peer:
             answer["Password"] = None
         if self.certificate_file:
             answer["CertificateFile"] = self.certificate_file
-            answer["CertificateKeyFile"] = self.certificate_key_file
+            answer["CertificateKeyFile"] = None
             answer["CertificateKeyPassword"] = None
-        return answer
+        for key, value in self.user_properties.items():
+            answer.setdefault(key, value)
+        return dict(sorted(answer.items()))
 
     def to_store_json(self) -> list[str] | dict[str, Any]:
         """The ``Peer`` field of a store answer, as Orthanc 1.10.1 writes it: the list
         form (password blanked) when only a URL and credentials are set, otherwise the
         object form with the header values and without the password."""
-        if not (self.http_headers or self.timeout or self.pkcs11 or self.certificate_file):
+        advanced = self.http_headers or self.timeout or self.pkcs11 or self.certificate_file
+        if not (advanced or self.user_properties):
             if self.username is None:
                 return [self.url]
             return [self.url, self.username, ""]
@@ -86,20 +93,66 @@ class Peer:
         answer["HttpHeaders"] = dict(self.http_headers)
         answer.pop("Password", None)
         answer.pop("CertificateKeyPassword", None)
+        if self.certificate_file:
+            answer["CertificateKeyFile"] = self.certificate_key_file
         return answer
 
 
+_KNOWN_FIELDS = frozenset(
+    (
+        "Url",
+        "Username",
+        "Password",
+        "HttpHeaders",
+        "Timeout",
+        "Pkcs11",
+        "CertificateFile",
+        "CertificateKeyFile",
+        "CertificateKeyPassword",
+    )
+)
+
+
 def _normalize_url(url: str) -> str:
+    """Orthanc's checks: not empty; a scheme, when there is one, is http or https."""
     if not url:
         raise BadFileFormat("Empty URL")
+    if "://" in url and not url.startswith(("http://", "https://")):
+        raise BadFileFormat(f"Bad URL: {url}")
     return url if url.endswith("/") else url + "/"
 
 
 def _optional_string(body: Mapping[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
+    """A string field, or ``None`` when absent (present as ``null`` is refused)."""
+    if key not in body:
+        return None
+    value = body[key]
+    if not isinstance(value, str):
         raise BadFileFormat(f"String value expected in field: {key}")
     return value
+
+
+def _credentials(username: str | None, password: str | None) -> dict[str, Any]:
+    """An empty user name is no credentials, as in Orthanc; a password needs a user."""
+    if not username:
+        if password:
+            raise BadFileFormat("A password is given without a user name")
+        return {}
+    return {"username": username, "password": password or ""}
+
+
+def _user_property(key: str, value: Any) -> str:
+    """The other fields of a peer must be strings; Orthanc also takes an integer
+    or a Boolean, kept as its text ("1"/"0" for true/false)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise BadFileFormat(
+        f"User-defined properties associated with a Web service must be strings: {key}"
+    )
 
 
 def parse_peer(value: Any) -> Peer:
@@ -107,9 +160,10 @@ def parse_peer(value: Any) -> Peer:
     if isinstance(value, list):
         if len(value) not in (1, 3) or not all(isinstance(v, str) for v in value):
             raise BadFileFormat("A peer is given as [Url] or [Url, Username, Password]")
+        url = _normalize_url(value[0])
         if len(value) == 3:
-            return Peer(_normalize_url(value[0]), value[1], value[2])
-        return Peer(_normalize_url(value[0]))
+            return Peer(url, **_credentials(value[1], value[2]))
+        return Peer(url)
     if not isinstance(value, dict):
         raise BadFileFormat("A peer is given as a JSON array or object")
     url = value.get("Url")
@@ -118,18 +172,18 @@ def parse_peer(value: Any) -> Peer:
     if not isinstance(url, str):
         raise BadFileFormat("String value expected in field: Url")
     kwargs: dict[str, Any] = {"url": _normalize_url(url)}
-    username = _optional_string(value, "Username")
-    password = _optional_string(value, "Password")
-    if username is not None:
-        kwargs["username"] = username
-        kwargs["password"] = password or ""
+    kwargs.update(
+        _credentials(_optional_string(value, "Username"), _optional_string(value, "Password"))
+    )
     headers = value.get("HttpHeaders", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise BadFileFormat("HttpHeaders must be an object of strings")
     kwargs["http_headers"] = dict(headers)
     timeout = value.get("Timeout", 0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, int):
         raise BadFileFormat("Integer value expected in field: Timeout")
+    if timeout < 0:
+        raise BadFileFormat("Unsigned integer value expected in field: Timeout")
     kwargs["timeout"] = timeout
     pkcs11 = value.get("Pkcs11", False)
     if not isinstance(pkcs11, bool):
@@ -137,13 +191,19 @@ def parse_peer(value: Any) -> Peer:
     kwargs["pkcs11"] = pkcs11
     certificate = _optional_string(value, "CertificateFile")
     if certificate is not None:
+        if not os.path.isfile(certificate):
+            raise InexistentFile(f"Cannot open certificate file: {certificate}")
         key = _optional_string(value, "CertificateKeyFile")
-        for path in (certificate, key):
-            if path is None or not os.path.isfile(path):
-                raise InexistentFile(f"Cannot open certificate file: {path}")
+        if key is not None and not os.path.isfile(key):
+            raise InexistentFile(f"Cannot open key file: {key}")
         kwargs["certificate_file"] = certificate
         kwargs["certificate_key_file"] = key
         kwargs["certificate_key_password"] = _optional_string(value, "CertificateKeyPassword")
+    kwargs["user_properties"] = {
+        key: _user_property(key, item)
+        for key, item in sorted(value.items())
+        if key not in _KNOWN_FIELDS
+    }
     return Peer(**kwargs)
 
 
@@ -189,7 +249,7 @@ def peer_system(registry: PeerRegistry, name: str) -> Any:
             response = client.get("system")
     except httpx.HTTPError as exc:
         raise NetworkProtocol(f"Cannot reach the peer {name}: {exc}") from exc
-    if response.status_code in (401, 403):
+    if 400 <= response.status_code < 500:  # 401 and 404 seen from Orthanc 1.10.1
         raise BadHttpStatusInRest()
     if response.status_code != 200:
         raise NetworkProtocol(f"The peer {name} answered HTTP status {response.status_code}")

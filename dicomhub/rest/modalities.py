@@ -15,6 +15,10 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from pydicom.dataset import Dataset
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StudyRootQueryRetrieveInformationModelFind,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,11 +34,12 @@ from ..core.jobs.engine import JobContext
 from ..core.modalities import (
     ModalityRegistry,
     RemoteModality,
+    check_symbolic_name,
     instances_to_send,
     log_exports,
     parse_modality,
 )
-from ..net import scu
+from ..net import query_scu, scu
 from ..net import storage_commitment as commitment_scu
 from .common import archive_of, expand_arg, resources_in_body
 from .jobs import job_created
@@ -70,16 +75,19 @@ def registry_of(request: Request) -> ModalityRegistry:
 
 
 def _json_body(body: bytes, allow_empty: bool) -> Any:
+    """The JSON body; a body that is not JSON is "Bad file format", which Orthanc
+    words "Cannot parse the JSON body" where an empty body is allowed (an echo)
+    and leaves without details on ``PUT``."""
     import orjson
 
     if not body.strip():
         if allow_empty:
             return None
-        raise BadFileFormat("Must provide a JSON value")
+        raise BadFileFormat()
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadFileFormat("Must provide a JSON value") from exc
+        raise BadFileFormat("Cannot parse the JSON body" if allow_empty else None) from exc
 
 
 def _options(body: Any) -> Mapping[str, Any]:
@@ -117,7 +125,10 @@ async def list_modalities(request: Request) -> Response:
 
 
 async def get_modality(request: Request) -> Response:
-    await run_in_threadpool(registry_of(request).get, request.path_params["name"])
+    """The sub-routes of a known modality; an unknown one is an empty 404, as in Orthanc."""
+    modality = await run_in_threadpool(registry_of(request).find, request.path_params["name"])
+    if modality is None:
+        return Response(status_code=404)
     return json_response(_OPERATIONS)
 
 
@@ -127,6 +138,7 @@ async def get_configuration(request: Request) -> Response:
 
 
 async def put_modality(request: Request) -> Response:
+    check_symbolic_name(request.path_params["name"])
     modality = parse_modality(_json_body(await request.body(), allow_empty=False))
     await run_in_threadpool(registry_of(request).put, request.path_params["name"], modality)
     return text_response("")
@@ -138,14 +150,35 @@ async def delete_modality(request: Request) -> Response:
 
 
 # ---- C-ECHO -----------------------------------------------------------------------
+def _check_find(body: Mapping[str, Any]) -> bool:
+    value = body.get("CheckFind", False)
+    if not isinstance(value, bool):
+        raise BadFileFormat("Boolean value expected in field: CheckFind")
+    return value
+
+
+def _echo(modality: RemoteModality, local_aet: str, timeout: float, check_find: bool) -> None:
+    """C-ECHO; with ``CheckFind``, a study-level C-FIND with no key after it, as
+    Orthanc's check that the modality also answers queries."""
+    scu.echo(modality, local_aet, timeout)
+    if check_find:
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query_scu.find(
+            modality, local_aet, timeout, query, StudyRootQueryRetrieveInformationModelFind
+        )
+
+
 async def echo_modality(request: Request) -> Response:
     body = _options(_json_body(await request.body(), allow_empty=True))
+    check_find = _check_find(body)
     modality = await run_in_threadpool(registry_of(request).get, request.path_params["name"])
     await run_in_threadpool(
-        scu.echo,
+        _echo,
         modality,
         _local_aet(request, body, modality),
         _timeout(request, body, modality),
+        check_find,
     )
     return json_response({})
 
@@ -157,12 +190,14 @@ async def dicom_echo(request: Request) -> Response:
     if isinstance(body, dict):
         options = body
         body = {k: v for k, v in body.items() if k not in ("Timeout", "CheckFind")}
+    check_find = _check_find(options)
     modality = parse_modality(body)
     await run_in_threadpool(
-        scu.echo,
+        _echo,
         modality,
         _local_aet(request, {}, modality),
         _timeout(request, options, modality),
+        check_find,
     )
     return json_response({})
 

@@ -26,7 +26,7 @@ from ..core.errors import BadFileFormat
 from ..core.job_requests import boolean_field, priority, store_body, wants_job
 from ..core.jobs import engine as jobs_engine
 from ..core.jobs import types as job_types
-from ..core.modalities import instances_to_send
+from ..core.modalities import check_symbolic_name, instances_to_send
 from ..core.peers import PeerRegistry, parse_peer, peer_system, store_straight
 from .common import archive_of, expand_arg, resources_in_body
 from .jobs import job_created
@@ -75,6 +75,7 @@ async def get_configuration(request: Request) -> Response:
 
 
 async def put_peer(request: Request) -> Response:
+    check_symbolic_name(request.path_params["name"])
     peer = await run_in_threadpool(parse_peer, _json_body(await request.body()))
     await run_in_threadpool(registry_of(request).put, request.path_params["name"], peer)
     return text_response("")

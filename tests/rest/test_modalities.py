@@ -4,8 +4,10 @@ REST changes with the DICOM listener, other workers and restarts."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from archive_checks import assert_orthanc_error
+import pytest
+from archive_checks import assert_orthanc_error, oracle_client
 from conftest import RunningServer, start_server
 from net import LOOPBACK, dicom_port, echoscu, rejected
 
@@ -71,8 +73,9 @@ def test_list_and_expand(make_server) -> None:  # type: ignore[no-untyped-def]
 
 def test_unknown_modality(server: RunningServer) -> None:
     client = server.client
+    unknown = client.get("/modalities/nope")  # an empty 404, as in Orthanc 1.10.1
+    assert unknown.status_code == 404 and unknown.content == b""
     for method, path in (
-        ("GET", "/modalities/nope"),
         ("GET", "/modalities/nope/configuration"),
         ("POST", "/modalities/nope/echo"),
     ):
@@ -121,8 +124,174 @@ def test_put_validation(server: RunningServer) -> None:
         3,
     )
     assert body["Details"] == 'Unknown modality manufacturer: "Bogus"'
-    assert_orthanc_error(client.put("/modalities/bad", content=b"{"), 400, "Bad file format", 15)
+    body = assert_orthanc_error(
+        client.put("/modalities/bad", content=b"{"), 400, "Bad file format", 15
+    )
+    assert "Details" not in body
     assert client.get("/modalities").json() == []
+
+
+def _configuration(client: Any, name: str, body: Any) -> dict[str, Any]:
+    response = client.put(f"/modalities/{name}", json=body)
+    assert response.status_code == 200, response.text
+    return client.get(f"/modalities/{name}/configuration").json()
+
+
+def test_put_checks_as_orthanc(server: RunningServer) -> None:
+    """Ports, manufacturers, flags and names as Orthanc 1.10.1 reads them."""
+    client = server.client
+    for port in (0, 65535, 70000, -1, "65535"):
+        body = assert_orthanc_error(
+            client.put("/modalities/bad", json=["X", "h", port]), 400, "Parameter out of range", 3
+        )
+        assert body["Details"] == (
+            f"A TCP port number must be in range [1..65534], but found: {int(port)}"
+        )
+    for port in (" 104", "104.0", "1e2", "", True, None, 104.5):
+        body = assert_orthanc_error(
+            client.put("/modalities/bad", json=["X", "h", port]), 400, "Bad file format", 15
+        )
+    assert _configuration(client, "ok", ["X", "h", "+0104"])["Port"] == 104
+    assert _configuration(client, "ok", ["X", "h", 65534])["Port"] == 65534
+    # manufacturers: exact case; the older names read as their replacement
+    for name in ("ge", "generic", "StoreScp"):
+        body = assert_orthanc_error(
+            client.put("/modalities/bad", json=["X", "h", 104, name]),
+            400,
+            "Parameter out of range",
+            3,
+        )
+        assert body["Details"] == f'Unknown modality manufacturer: "{name}"'
+    for name, read in (
+        ("GE", "GE"),
+        ("GenericNoUniversalWildcard", "GenericNoUniversalWildcard"),
+        ("ClearCanvas", "Generic"),
+        ("Dcm4Chee", "Generic"),
+        ("EFilm2", "Generic"),
+        ("MedInria", "Generic"),
+        ("AgfaImpax", "GenericNoWildcardInDates"),
+        ("SyngoVia", "GenericNoWildcardInDates"),
+    ):
+        assert _configuration(client, "ok", ["X", "h", 104, name])["Manufacturer"] == read
+    # AllowStorageCommitment wins over AllowNAction / AllowEventReport, whatever the order
+    for body in (
+        {"AET": "X", "Host": "h", "Port": 1, "AllowNAction": False, "AllowStorageCommitment": True},
+        {"AET": "X", "Host": "h", "Port": 1, "AllowStorageCommitment": True, "AllowNAction": False},
+    ):
+        configuration = _configuration(client, "ok", body)
+        assert configuration["AllowNAction"] is True and configuration["AllowEventReport"] is True
+    configuration = _configuration(
+        client, "ok", {"AET": "X", "Host": "h", "Port": 1, "AllowEventReport": False}
+    )
+    assert configuration["AllowEventReport"] is False and configuration["AllowNAction"] is True
+    body = assert_orthanc_error(
+        client.put("/modalities/bad", json={"AET": "X", "Host": "h", "Port": 1, "Timeout": -3}),
+        400,
+        "Bad file format",
+        15,
+    )
+    assert body["Details"] == "Unsigned integer value expected in field: Timeout"
+    # names: letters, digits, dashes and underscores only
+    for name in ("a b", "a.b", "a+b", "é", "a;b"):
+        body = assert_orthanc_error(
+            client.put(f"/modalities/{name}", json=["X", "h", 104]), 400, "Bad file format", 15
+        )
+        assert body["Details"].endswith(f"but found: {name}")
+    assert _configuration(client, "Up_per-9", ["X", "h", 104])["AET"] == "X"
+    assert client.get("/modalities").json() == ["Up_per-9", "ok"]
+
+
+def test_echo_body_forms(make_server) -> None:  # type: ignore[no-untyped-def]
+    """Echo bodies: none, ``{}``, ``Timeout``, ``CheckFind`` (an echo, then a C-FIND)."""
+    server = make_server(DicomAet="SELFAET", **LOCAL)
+    client = server.client
+    port = dicom_port(server)
+    # declared under its own AET, the server answers its own C-FIND too
+    assert client.put("/modalities/self", json=["SELFAET", LOOPBACK, port]).status_code == 200
+    for content in (b"", b"{}", b'{"Timeout": 3}', b'{"CheckFind": true}', b"[]", b"5"):
+        response = client.post("/modalities/self/echo", content=content)
+        assert response.status_code == 200 and response.json() == {}, content
+    body = assert_orthanc_error(
+        client.post("/modalities/self/echo", content=b'{"CheckFind": "x"}'),
+        400,
+        "Bad file format",
+        15,
+    )
+    assert body["Details"] == "Boolean value expected in field: CheckFind"
+    body = assert_orthanc_error(
+        client.post("/modalities/self/echo", content=b"not json"), 400, "Bad file format", 15
+    )
+    assert body["Details"] == "Cannot parse the JSON body"
+    body = assert_orthanc_error(
+        client.post("/modalities/self/echo", content=b'{"Timeout": -1}'),
+        400,
+        "Bad file format",
+        15,
+    )
+    assert body["Details"] == "Unsigned integer value expected in field: Timeout"
+
+
+_ORACLE_BODIES: list[Any] = [
+    ["MODSX", "h", 104],
+    ["MODSX", "h", "0104", "GE"],
+    ["MODSX", "h", 65535],
+    ["MODSX", "h", " 104"],
+    ["MODSX", "h", 104, "ge"],
+    ["MODSX", "h", 104, "SyngoVia"],
+    ["MODSX", "h", 104, "StoreScp"],
+    {
+        "AET": "MODSX",
+        "Host": "h",
+        "Port": 11112,
+        "Manufacturer": "Vitrea",
+        "AllowEcho": False,
+        "AllowFind": False,
+        "AllowGet": False,
+        "AllowMove": False,
+        "AllowStore": False,
+        "AllowTranscoding": False,
+        "UseDicomTls": True,
+        "LocalAet": "LOC",
+        "Timeout": 7,
+    },
+    {"AET": "MODSX", "Host": "h", "Port": 1, "AllowNAction": False, "AllowStorageCommitment": True},
+    {"AET": "MODSX", "Host": "h", "Port": 1, "AllowFindWorklist": False, "AllowNAction": False},
+    {"AET": "MODSX", "Host": "h", "Port": 1, "Timeout": -3},
+    {"AET": "MODSX", "Host": "h"},
+]
+
+
+def _answer(client: Any, name: str, body: Any) -> tuple[int, Any]:
+    put = client.put(f"/modalities/{name}", json=body)
+    if put.status_code != 200:
+        error = put.json()
+        return put.status_code, (error["OrthancStatus"], error.get("Details"))
+    configuration = client.get(f"/modalities/{name}/configuration").json()
+    configuration.pop("RetrieveMethod", None)  # Orthanc 1.12.6, not in 1.10.1
+    client.delete(f"/modalities/{name}")
+    return 200, configuration
+
+
+def test_put_answers_as_the_oracle(server: RunningServer) -> None:
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("the reference Orthanc does not answer")
+    name = "mods-test-put"
+    try:
+        for body in _ORACLE_BODIES:
+            assert _answer(server.client, name, body) == _answer(oracle, name, body), body
+        for bad in ("mods-test-a.b", "mods-test-a b"):
+            ours = server.client.put(f"/modalities/{bad}", json=["X", "h", 1])
+            theirs = oracle.put(f"/modalities/{bad}", json=["X", "h", 1])
+            assert (ours.status_code, ours.json()["Details"]) == (
+                theirs.status_code,
+                theirs.json()["Details"],
+            )
+        assert oracle.get(f"/modalities/{name}").status_code == 404
+        assert server.client.get(f"/modalities/{name}").content == b""
+    finally:
+        oracle.delete(f"/modalities/{name}")
+        oracle.close()
 
 
 def test_put_modality_opens_the_listener_to_it(make_server) -> None:  # type: ignore[no-untyped-def]

@@ -148,6 +148,119 @@ def test_unknown_peer_and_bad_bodies(server: RunningServer) -> None:
     assert client.get("/peers").json() == []
 
 
+def test_put_peer_checks_as_orthanc(server: RunningServer, tmp_path: Path) -> None:
+    """URLs, credentials, certificates, other fields and names as Orthanc 1.10.1 reads them."""
+    client = server.client
+
+    def configuration(body: Any) -> dict[str, Any]:
+        response = client.put("/peers/p", json=body)
+        assert response.status_code == 200, response.text
+        return client.get("/peers/p/configuration").json()
+
+    for url in ("ftp://x", "HTTP://x", "file:///x", "x://y"):
+        body = assert_orthanc_error(client.put("/peers/p", json=[url]), 400, "Bad file format", 15)
+        assert body["Details"] == f"Bad URL: {url}"
+    assert configuration(["https://x"])["Url"] == "https://x/"
+    assert configuration(["x"])["Url"] == "x/"  # no scheme: taken as it is
+    # an empty user name is no credentials; a password needs a user name
+    plain = {"HttpHeaders": [], "Pkcs11": False, "Timeout": 0, "Url": "http://x/"}
+    assert configuration(["http://x", "", ""]) == plain
+    assert configuration({"Url": "http://x", "Username": "", "Password": ""}) == plain
+    for bad in (
+        ["http://x", "", "p"],
+        {"Url": "http://x", "Password": "p"},
+        {"Url": "http://x", "Username": None},
+        {"Url": "http://x", "Username": "u", "Password": None},
+    ):
+        assert_orthanc_error(client.put("/peers/p", json=bad), 400, "Bad file format", 15)
+    body = assert_orthanc_error(
+        client.put("/peers/p", json={"Url": "http://x", "Timeout": -1}), 400, "Bad file format", 15
+    )
+    assert body["Details"] == "Unsigned integer value expected in field: Timeout"
+    # a certificate without its key file is accepted; the key file is never shown
+    certificate = tmp_path / "c.pem"
+    certificate.write_text("x")
+    shown = configuration({"Url": "http://x", "CertificateFile": str(certificate)})
+    assert shown["CertificateFile"] == str(certificate)
+    assert shown["CertificateKeyFile"] is None and shown["CertificateKeyPassword"] is None
+    shown = configuration(
+        {
+            "Url": "http://x",
+            "CertificateFile": str(certificate),
+            "CertificateKeyFile": str(certificate),
+        }
+    )
+    assert shown["CertificateKeyFile"] is None
+    missing = {"Url": "http://x", "CertificateFile": str(certificate), "CertificateKeyFile": "/no"}
+    body = assert_orthanc_error(client.put("/peers/p", json=missing), 404, "Inexistent file", 13)
+    assert body["Details"] == "Cannot open key file: /no"
+    # other fields are user-defined properties: kept as strings, shown
+    shown = configuration({"Url": "http://x", "Site": "a", "Flag": True, "Off": False, "N": -5})
+    assert (shown["Site"], shown["Flag"], shown["Off"], shown["N"]) == ("a", "1", "0", "-5")
+    for value in (2.5, None, [], {"a": 1}):
+        body = assert_orthanc_error(
+            client.put("/peers/p", json={"Url": "http://x", "Other": value}),
+            400,
+            "Bad file format",
+            15,
+        )
+        assert body["Details"] == (
+            "User-defined properties associated with a Web service must be strings: Other"
+        )
+    for name in ("a b", "a.b", "a@b"):
+        body = assert_orthanc_error(
+            client.put(f"/peers/{name}", json=["http://x"]), 400, "Bad file format", 15
+        )
+        assert body["Details"].endswith(f"but found: {name}")
+    assert client.get("/peers").json() == ["p"]
+
+
+_ORACLE_PEERS: list[Any] = [
+    ["http://127.0.0.1:9"],
+    ["http://127.0.0.1:9", "alice", "secret"],
+    ["http://x", "", ""],
+    ["ftp://x"],
+    ["http://x", "", "p"],
+    {"Url": "http://x", "Password": "p"},
+    {
+        "Url": "http://127.0.0.1:9/orthanc",
+        "Username": "bob",
+        "Password": "pw",
+        "HttpHeaders": {"X-B": "2", "X-A": "1"},
+        "Timeout": 9,
+        "Pkcs11": True,
+        "Site": "a",
+        "Flag": True,
+    },
+    {"Url": "http://x", "Other": 2.5},
+    {"Url": "http://x", "Timeout": -1},
+    {"Url": "http://x", "CertificateFile": "/etc/hostname"},
+    {"Url": "http://x", "CertificateFile": "/etc/hostname", "CertificateKeyFile": "/nonexistent"},
+]
+
+
+def _peer_answer(client: httpx.Client, name: str, body: Any) -> tuple[int, Any]:
+    put = client.put(f"/peers/{name}", json=body)
+    if put.status_code != 200:
+        return put.status_code, put.json()["OrthancStatus"]
+    configuration = client.get(f"/peers/{name}/configuration").json()
+    client.delete(f"/peers/{name}")
+    return 200, configuration
+
+
+def test_put_peer_answers_as_the_oracle(server: RunningServer) -> None:
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("the reference Orthanc does not answer")
+    name = "mods-test-peer"
+    try:
+        for body in _ORACLE_PEERS:
+            assert _peer_answer(server.client, name, body) == _peer_answer(oracle, name, body), body
+    finally:
+        oracle.delete(f"/peers/{name}")
+        oracle.close()
+
+
 def test_rest_changes_are_seen_by_every_worker(make_server: Callable[..., RunningServer]) -> None:
     server = make_server(HttpWorkers=3, OrthancPeers={"conf": ["http://127.0.0.1:9/"]})
     client = server.client
@@ -213,6 +326,15 @@ def test_system_of_a_peer(server: RunningServer, target: RunningServer) -> None:
         server.client.get("/peers/down/system"), 500, "Error in the network protocol", 9
     )
     assert down["Uri"] == "/peers/down/system"
+    # a peer answering 404 (a wrong URL path) is the same error as a 401 (1.10.1)
+    nowhere = {**_peer(target), "Url": f"{target.url.rstrip('/')}/nothing/"}
+    server.client.put("/peers/nowhere", json=nowhere)
+    assert_orthanc_error(
+        server.client.get("/peers/nowhere/system"),
+        500,
+        "This HTTP status is not allowed in a REST API",
+        2005,
+    )
 
 
 def test_store_any_level_to_a_peer(server: RunningServer, target: RunningServer) -> None:
