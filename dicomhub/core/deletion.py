@@ -24,9 +24,17 @@ from .transactions import Transaction
 
 
 def delete_in_transaction(
-    archive: Archive, tx: Transaction, row: ResourceRow, log_deleted: bool = True
+    archive: Archive,
+    tx: Transaction,
+    row: ResourceRow,
+    log_deleted: bool = True,
+    events: list[Change] | None = None,
 ) -> dict[str, Any] | None:
-    """Delete ``row`` and its subtree, then its empty ancestors; answer the remaining one."""
+    """Delete ``row`` and its subtree, then its empty ancestors; answer the remaining one.
+
+    ``events``: the ``DELETED_RESOURCES`` event is added there, for the caller to
+    publish after its own changes, rather than published at commit (an instance
+    replaced by ``OverwriteInstances``: Orthanc reports the new copy stored first)."""
     session = tx.session
     storage = archive.storage
     # Walk up first: the topmost ancestor that would be left empty goes too.
@@ -49,7 +57,10 @@ def delete_in_transaction(
         archive.log_change(tx, ChangeType.Deleted, target.level, target.public_id)
     removed = tuple((r.level, r.public_id) for r in _callback_order(row, target, children))
     event = Change(DELETED_RESOURCES, target.level, target.public_id, now_iso(), removed)
-    tx.on_commit(lambda: archive.events.publish(event))
+    if events is not None:
+        events.append(event)
+    else:
+        tx.on_commit(lambda: archive.events.publish(event))
     if remaining is None:
         return None
     return {

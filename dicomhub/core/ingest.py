@@ -8,6 +8,7 @@ whatever fails and wherever the process dies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from ..dicom.levels import Level
 from ..dicom.parsing import InvalidDicom, MissingTag, ParsedInstance, parse_instance
@@ -174,12 +175,16 @@ def _index_instance(
     wanted = [parsed.ids[level] for level in ancestors] + [instance_public]
     known = session.lookup_many(wanted)
     existing = known.get(instance_public)
+    replaced: list[Change] = []
     if existing is not None:
         if not settings.overwrite_instances:
             tx.on_commit(lambda: archive.storage.discard(att.uuid))
             tx.on_commit(lambda: _stored_again(archive, parsed, origin))
             return STATUS_ALREADY_STORED
-        delete_in_transaction(archive, tx, existing, log_deleted=False)
+        # As Orthanc (1.10.1): no ``Deleted`` row; ``OnDeleted*`` for the copy
+        # replaced (and its ancestors left empty) after the new copy's changes, so
+        # ``OnStoredInstance`` comes first.
+        delete_in_transaction(archive, tx, existing, log_deleted=False, events=replaced)
         # The deletion may have removed ancestors left without children.
         known = session.lookup_many(wanted[:3])
 
@@ -267,6 +272,8 @@ def _index_instance(
 
     if expected is not None and _series_complete(session, series_internal, expected):
         archive.log_change(tx, ChangeType.CompletedSeries, Level.SERIES, parsed.ids[Level.SERIES])
+    for event in replaced:
+        tx.on_commit(partial(archive.events.publish, event))
     return STATUS_SUCCESS
 
 

@@ -21,11 +21,14 @@ the resources a deletion removed (Orthanc calls ``OnDeleted*`` for each of them,
 ``OnStoredInstance`` again, with the new request's origin). The changes log cannot
 carry them, so with several workers the others relay theirs to the primary
 (``ScriptEventRelay``), over the primary's private socket (``rest/workers.py``), while
-the primary's callbacks want changes at all.
+the primary's callbacks want changes at all. The primary holds each of them until its
+follower has handed over the changes committed before (``follow_log``), so that the
+callbacks get them in the order of one process.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -33,9 +36,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from ..core.change_feed import JOB_CHANGES, ChangeFollower
+from ..core.change_feed import JOB_CHANGES, ChangeFollower, last_seq
 from ..core.enums import ChangeType
 from ..core.events import DELETED_RESOURCES, SCRIPT_EVENTS, STORED_AGAIN, Change
 from ..core.hooks import hooks_of, origin_json
@@ -80,6 +85,17 @@ CHANGE_CALLBACKS: tuple[str, ...] = (
 #: Every callback a job event may call.
 JOB_CALLBACKS: tuple[str, ...] = tuple(_JOBS.values())
 _STOP = object()
+#: Script events held for the changes log (``CallbackDispatcher.follow_log``): how
+#: often they are looked at, and how long at most they wait.
+HOLD_POLL = 0.2
+HOLD_LIMIT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Released:
+    """A held script event, queued again behind the changes committed before it."""
+
+    event: Change
 
 
 class CallbackDispatcher:
@@ -98,6 +114,29 @@ class CallbackDispatcher:
         #: (Lua generation, whether a change callback was defined then, whether a job
         #: callback was); None: unknown.
         self._interest: tuple[int, bool, bool] | None = None
+        # Several workers (``follow_log``): where the changes log ends now, where the
+        # follower is in it, the last change it handed over, and the script events
+        # waiting for it as ``(log end when taken, when taken, event)``.
+        self._log_end: Callable[[], int] | None = None
+        self._log_cursor: Callable[[], int] = lambda: 0
+        self._delivered = 0
+        self._held: collections.deque[tuple[int, float, Change]] = collections.deque()
+
+    def follow_log(self, log_end: Callable[[], int], cursor: Callable[[], int]) -> None:
+        """Several workers: the changes reach ``enqueue_logged`` from the changes log,
+        the script events ``enqueue`` straight from a bus. A script event is held
+        until the follower has handed over every change committed before it reached
+        this dispatcher, so that the callbacks see them in the order they happened
+        (an instance stored, then deleted or stored again; ``OverwriteInstances``: the
+        new copy stored, then the replaced one deleted), as with one process."""
+        self._log_end, self._log_cursor = log_end, cursor
+        self._delivered = cursor()  # the follower's start: nothing older comes
+
+    def enqueue_logged(self, change: Change) -> None:
+        """``enqueue`` for the change follower (``follow_log``): also notes how far
+        in the log it has handed changes over."""
+        self.enqueue(change)
+        self._delivered = self._log_cursor()  # the cursor is this change's by now
 
     def start(self) -> None:
         self._check_interest()
@@ -152,18 +191,54 @@ class CallbackDispatcher:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=HOLD_POLL if self._held else None)
+            except queue.Empty:
+                item = None
             if item is _STOP:
                 return
             try:
-                if isinstance(item, str):
+                if isinstance(item, _Released):
+                    self._dispatch(item.event)
+                elif isinstance(item, str):
                     self._safe_call(item)
-                else:
+                elif item is not None and not self._hold(item):
                     self._dispatch(item)
             except Exception:
                 log.exception("Lua callback failed for %s", item)
-            if self._queue.empty():
+            self._release()
+            if self._queue.empty() and not self._held:
                 self._check_interest()
+
+    def _hold(self, change: Change) -> bool:
+        """A script event, with several workers: held (``follow_log``)."""
+        if self._log_end is None or change.change_type not in SCRIPT_EVENTS:
+            return False
+        try:
+            target = self._log_end()
+        except Exception:
+            log.exception("Cannot read the end of the changes log")
+            target = 0  # not held: better early than never
+        self._held.append((target, time.monotonic(), change))
+        return True
+
+    def _release(self) -> None:
+        """Queues again, in order, the held script events whose earlier changes the
+        follower has handed over by now: those are in the queue ahead of them. The
+        follower's cursor alone may run a moment ahead of its hand-over, so it is
+        trusted only after ``HOLD_POLL``; after ``HOLD_LIMIT`` (a follower that
+        waits on a hole of the log) an event goes anyway."""
+        while self._held:
+            target, since, change = self._held[0]
+            waited = time.monotonic() - since
+            if not (
+                self._delivered >= target
+                or (waited >= HOLD_POLL and self._log_cursor() >= target)
+                or waited >= HOLD_LIMIT
+            ):
+                return
+            self._held.popleft()
+            self._queue.put(_Released(change))
 
     def _wanted(self, name: str) -> bool:
         """Whether Lua or a Python hook defines the callback (before paying for its
@@ -365,8 +440,12 @@ def start_scripting(
     follower = None
     if follow_changes:
         follower = ChangeFollower(
-            archive, dispatcher.enqueue, follow_changes_from, wanted=dispatcher.may_want_changes
+            archive,
+            dispatcher.enqueue_logged,
+            follow_changes_from,
+            wanted=dispatcher.may_want_changes,
         )
+        dispatcher.follow_log(partial(last_seq, archive), lambda: follower.cursor)
         # Job events are not in the changes log: they have their own (``core.jobs``).
         follower.follow_jobs(dispatcher.enqueue, wanted=dispatcher.may_want_jobs)
         # This worker's changes and job events: read at once; the other workers'
