@@ -78,10 +78,13 @@ class Archive:
 
 
 def require_resource(session: IndexSession, public_id: str, level: int | None = None):  # type: ignore[no-untyped-def]
-    """The resource named ``public_id`` (at ``level`` if given), or UnknownResource."""
+    """The resource named ``public_id`` (at ``level`` if given), or UnknownResource.
+
+    The error carries no details, as Orthanc's: the identifier is already in the URI.
+    """
     from .errors import UnknownResource
 
     row = session.lookup(public_id)
     if row is None or (level is not None and row.level != level):
-        raise UnknownResource(public_id)
+        raise UnknownResource()
     return row

@@ -12,7 +12,7 @@ applies the user's ``Replace``, ``Remove`` and ``Keep``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,18 +210,26 @@ def parse_modify(
     config: Mapping[str, Any],
     settings: Settings,
     bulk: bool = False,
+    look_up: Callable[[], None] | None = None,
 ) -> Request:
-    """``level``: the resource's level, or None for a single instance and bulk."""
+    """``level``: the resource's level, or None for a single instance and bulk.
+
+    ``look_up`` checks that the resource exists (UnknownResource): as in Orthanc, after
+    the fields are read but before the checks on the identifiers, so that an unknown
+    patient with no new PatientID is a 404.
+    """
     body = _object(body)
     force = _bool(body, "Force", False)
     mod = Modification()
     mod.remove_private = _bool(body, "RemovePrivateTags", False)
     _apply_user_fields(mod, body, force)
     mod.private_creator = _private_creator(body, config)
-    if not force:
-        _check_levels(mod, level if level is not None else Level.INSTANCE)
     request = Request(mod)
     _job_fields(request, body, settings)
+    if look_up is not None:
+        look_up()
+    if not force:
+        _check_levels(mod, level if level is not None else Level.INSTANCE)
     if bulk:
         request.resources = _resources(body)
         if "Level" in body:

@@ -116,7 +116,7 @@ def dicom_attachment(archive: Archive, public_id: str) -> AttachmentRow:
     with archive.index.autocommit() as session:
         found = session.resource_attachment(public_id, ContentType.Dicom)
     if found is None or found[0] != Level.INSTANCE:
-        raise UnknownResource(public_id)
+        raise UnknownResource()
     if found[1] is None:
         raise InexistentFile(public_id)
     return found[1]

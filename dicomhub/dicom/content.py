@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments
@@ -31,6 +30,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.sequence import Sequence as DicomSequence
 
+from . import tag_names
 from .tags_json import (
     PIXEL_DATA,
     STRING_VRS,
@@ -40,7 +40,6 @@ from .tags_json import (
     stored_text,
 )
 
-_HEX_TAG = re.compile(r"([0-9a-fA-F]{4})[-,]?([0-9a-fA-F]{4})")
 _INDEX = re.compile(r"\+?[0-9]+")
 #: Bytes per number of the VRs that DCMTK keeps in the machine's (little endian) order.
 _SWAP_SIZES = {
@@ -59,14 +58,13 @@ class UnknownTagError(ValueError):
 
 
 def parse_tag(segment: str) -> int:
-    """A tag from ``0010-0010``, ``0010,0010``, ``00100010`` or ``PatientName``."""
-    match = _HEX_TAG.fullmatch(segment)
-    if match:
-        return int(match.group(1), 16) << 16 | int(match.group(2), 16)
-    tag = tag_for_keyword(segment) if segment.isidentifier() else None
-    if tag is None:
-        raise UnknownTagError(segment)
-    return int(tag)
+    """A tag named as Orthanc names tags (``0010,0010``, ``10,10``, ``00100010``,
+    ``PatientName``...: :func:`.tag_names.parse_tag`); no blanks or parentheses
+    around it."""
+    try:
+        return tag_names.parse_tag(segment)
+    except ValueError:
+        raise UnknownTagError(segment) from None
 
 
 def content_key(tag: int) -> str:

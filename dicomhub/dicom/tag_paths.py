@@ -8,13 +8,10 @@ last names a sequence and an item (``[n]``, from 0) or all of its items (``[*]``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydicom.datadict import tag_for_keyword
-
-_HEX = re.compile(r"^([0-9a-fA-F]{4})[,\-]?([0-9a-fA-F]{4})$")
+from .tag_names import parse_tag
 
 
 class TagPathError(ValueError):
@@ -66,17 +63,16 @@ def format_tag(tag: int) -> str:
 
 
 def parse_tag_token(token: str) -> int:
-    """A tag named by keyword or in hexadecimal (``0010,0010``, ``00100010``, ``(0010,0010)``)."""
+    """A tag named as Orthanc names tags (:func:`.tag_names.parse_tag`: ``0010,0010``,
+    ``10,10``, ``00100010``, ``PatientName``...), possibly between blanks and in
+    parentheses (``(0010,0010)``)."""
     token = token.strip()
     if token.startswith("(") and token.endswith(")"):
         token = token[1:-1].strip()
-    match = _HEX.match(token)
-    if match:
-        return int(match.group(1), 16) << 16 | int(match.group(2), 16)
-    tag = tag_for_keyword(token) if token else None
-    if tag is None:
-        raise UnknownTagName(f"Unknown DICOM tag: {token!r}")
-    return int(tag)
+    try:
+        return parse_tag(token)
+    except ValueError:
+        raise UnknownTagName(f"Unknown DICOM tag: {token!r}") from None
 
 
 def parse_tag_path(text: str) -> TagPath:

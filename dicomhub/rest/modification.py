@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..core import modification, modification_job
+from ..core.archive import require_resource
 from ..core.errors import BadFileFormat
 from ..core.jobs import types as job_types
 from ..dicom.levels import Level
@@ -40,10 +41,18 @@ async def _body(request: Request) -> Any:
 
 def _parse(request: Request, body: Any, anonymize: bool, level: Level | None, bulk: bool):  # type: ignore[no-untyped-def]
     config = request.app.state.config
-    settings = archive_of(request).settings
+    archive = archive_of(request)
+    settings = archive.settings
     if anonymize:
         return modification.parse_anonymize(body, config, settings, bulk=bulk)
-    return modification.parse_modify(body, level, config, settings, bulk=bulk)
+    look_up = None
+    if level is not None:  # a patient, study or series: see parse_modify
+
+        def look_up() -> None:
+            with archive.read() as session:
+                require_resource(session, request.path_params["id"], level)
+
+    return modification.parse_modify(body, level, config, settings, bulk=bulk, look_up=look_up)
 
 
 async def _run(
@@ -73,7 +82,7 @@ def _endpoint(anonymize: bool):  # type: ignore[no-untyped-def]
                 modification.modify_instance, archive_of(request), public_id, parsed
             )
             return Response(data, media_type="application/dicom")
-        parsed = _parse(request, body, anonymize, level, bulk=False)
+        parsed = await run_in_threadpool(_parse, request, body, anonymize, level, False)
         return await _run(request, parsed, [public_id], level)
 
     return endpoint

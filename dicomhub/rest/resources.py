@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..core import deletion, protection, reading, slices
-from ..core.errors import BadFileFormat, BadParameterType, UnknownResource
+from ..core.errors import BadFileFormat, BadParameterType
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
 from .common import (
@@ -29,18 +26,6 @@ LEVELS = "{level:levels}"
 
 #: Orthanc's words for a ``since`` / ``limit`` it cannot read as a number.
 _SYNTAX_ERROR = "Syntax error in some user-supplied data"
-
-
-@contextmanager
-def unknown_id_unnamed(public_id: str) -> Iterator[None]:
-    """Orthanc's 404 for an unknown identifier carries no ``Details``: the core names
-    the identifier, which the route's URI already holds (other 404s keep theirs)."""
-    try:
-        yield
-    except UnknownResource as exc:
-        if exc.details != public_id:
-            raise
-        raise UnknownResource() from None
 
 
 def list_window(request: Request) -> tuple[int, int | None]:
@@ -92,36 +77,32 @@ def list_level(request: Request) -> Response:
 @inline
 def get_resource(request: Request) -> Response:
     public_id = request.path_params["id"]
-    with unknown_id_unnamed(public_id):
-        found = reading.resource(
-            archive_of(request),
-            public_id,
-            level_of(request),
-            tag_style(request),
-            requested_tags(request),
-        )
+    found = reading.resource(
+        archive_of(request),
+        public_id,
+        level_of(request),
+        tag_style(request),
+        requested_tags(request),
+    )
     return json_response(found)
 
 
 def delete_resource(request: Request) -> Response:
     public_id = request.path_params["id"]
-    with unknown_id_unnamed(public_id):
-        done = deletion.delete_resource(archive_of(request), public_id, level_of(request))
+    done = deletion.delete_resource(archive_of(request), public_id, level_of(request))
     return json_response(done)
 
 
 @inline
 def statistics(request: Request) -> Response:
     public_id = request.path_params["id"]
-    with unknown_id_unnamed(public_id):
-        found = reading.statistics(archive_of(request), public_id, level_of(request))
+    found = reading.statistics(archive_of(request), public_id, level_of(request))
     return json_response(found)
 
 
 def ordered_slices(request: Request) -> Response:
     public_id = request.path_params["id"]
-    with unknown_id_unnamed(public_id):
-        found = slices.ordered_slices(archive_of(request), public_id)
+    found = slices.ordered_slices(archive_of(request), public_id)
     return json_response(found)
 
 
@@ -131,16 +112,15 @@ def _relative_route(level: Level, target: Level) -> Route:
     @inline
     def handler(request: Request) -> Response:
         public_id = request.path_params["id"]
-        with unknown_id_unnamed(public_id):
-            found = reading.relatives(
-                archive_of(request),
-                public_id,
-                level,
-                target,
-                expand=expand_arg(request, True),
-                style=tag_style(request),
-                requested=requested_tags(request),
-            )
+        found = reading.relatives(
+            archive_of(request),
+            public_id,
+            level,
+            target,
+            expand=expand_arg(request, True),
+            style=tag_style(request),
+            requested=requested_tags(request),
+        )
         return json_response(found)
 
     return Route(f"/{plural}/{{id}}/{name}", handler, methods=["GET"])
@@ -149,8 +129,7 @@ def _relative_route(level: Level, target: Level) -> Route:
 @inline
 def get_protected(request: Request) -> Response:
     public_id = request.path_params["id"]
-    with unknown_id_unnamed(public_id):
-        value = protection.is_protected(archive_of(request), public_id)
+    value = protection.is_protected(archive_of(request), public_id)
     return text_response("1" if value else "0")
 
 
@@ -161,10 +140,9 @@ async def put_protected(request: Request) -> Response:
     if body not in (b"0", b"1", b"false", b"true"):
         raise BadFileFormat("Boolean value expected")  # what Orthanc answers
     public_id = request.path_params["id"]
-    with unknown_id_unnamed(public_id):
-        await run_in_threadpool(
-            protection.set_protected, archive_of(request), public_id, body in (b"1", b"true")
-        )
+    await run_in_threadpool(
+        protection.set_protected, archive_of(request), public_id, body in (b"1", b"true")
+    )
     return text_response("")
 
 

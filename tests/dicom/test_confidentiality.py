@@ -120,13 +120,37 @@ def test_tag_paths() -> None:
     assert parse_tag_path("(0010,0010)").is_top_level
     sequence = parse_tag_path("SourceImageSequence")
     assert sequence.matches([(0x00082112, 0)], 0x00081155)  # its content
+    # Each part is a tag name as Orthanc reads it (dicom.tag_names), between blanks and
+    # parentheses if wished; a "/" is no separator, so its name stops there.
+    for lenient, expected in (
+        ("10,4000", ((), 0x00104000)),
+        ("0x0010,0x4000", ((), 0x00104000)),
+        ("0010, 4000", ((), 0x00104000)),
+        ("0010,4000X", ((), 0x00104000)),
+        (" 10,4000 ", ((), 0x00104000)),
+        ("-fff0,4000", ((), 0x00104000)),
+        (" PatientComments ", ((), 0x00104000)),
+        ("9,1001", ((), 0x00091001)),
+        ("0008,1140/0/0008,1155", ((), 0x00081140)),
+        ("8,1140[0].8,1155", ((PathItem(0x00081140, 0),), 0x00081155)),
+        ("0x8,0x1140[1].0008,1155X", ((PathItem(0x00081140, 1),), 0x00081155)),
+        ("ReferencedImageSequence [ 0 ]. (0008,1155) ", ((PathItem(0x00081140, 0),), 0x00081155)),
+    ):
+        parsed = parse_tag_path(lenient)
+        assert (parsed.prefix, parsed.tag) == expected, lenient
     for bad, error in (
         ("ReferencedImageSequence.ReferencedSOPInstanceUID", TagPathError),
+        ("0010,4000.0008,0100", TagPathError),
         ("ReferencedImageSequence[-2].ReferencedSOPInstanceUID", TagPathError),
         ("ReferencedImageSequence[a].ReferencedSOPInstanceUID", TagPathError),
         ("[0].PatientName", TagPathError),
         ("NotATag", UnknownTagName),
         ("", UnknownTagName),
+        ("patientcomments", UnknownTagName),
+        ("0010 ,4000", UnknownTagName),
+        ("(0008,1140)[0].(0008,1155)X", UnknownTagName),
+        ("ReferencedImageSequence/0/ReferencedSOPInstanceUID", UnknownTagName),
+        ("ReferencedImageSequence[0].", UnknownTagName),
     ):
         with pytest.raises(error):
             parse_tag_path(bad)

@@ -116,7 +116,20 @@ def test_not_found(ct: Dataset, where: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "segment", ["zzzz", "patientname", "0010-0010-", "10-10", "0010-00100", " 0010-0010"]
+    "segment",
+    [
+        "zzzz",
+        "patientname",
+        "0010-0010-",
+        "10-10",
+        "0010-00100",
+        " 0010-0010",
+        "(0010,0010)",
+        " PatientName",
+        "PatientName ",
+        "0010 ,0010",
+        "0010;0010",
+    ],
 )
 def test_unknown_tag(ct: Dataset, segment: str) -> None:
     with pytest.raises(UnknownTagError):
@@ -126,6 +139,10 @@ def test_unknown_tag(ct: Dataset, segment: str) -> None:
 def test_parse_tag() -> None:
     assert parse_tag("0010,0010") == parse_tag("PatientName") == 0x00100010
     assert parse_tag("7FE0-0010") == 0x7FE00010
+    # Orthanc's reading of names (dicom.tag_names), as in /instances/{id}/content/...
+    for name in ("10,10", "0x0010,0x0010", "0010, 0010", "0010,0010X", "10,10 ", "-fff0,0010"):
+        assert parse_tag(name) == 0x00100010, name
+    assert parse_tag("0010,0010.0008,0100") == 0x00100010  # no "." paths here
 
 
 def test_list_and_raw_refuse_the_other_kind(ct: Dataset) -> None:

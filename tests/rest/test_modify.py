@@ -615,3 +615,78 @@ def test_synchronous_answer_without_job_history(make_server: Any) -> None:
         json={"Replace": {"DerivationCodeSequence": "not a list"}},
     )
     assert_orthanc_error(failed, 400, "Bad type for a parameter", 5)
+
+
+def _named_tags_file() -> bytes:
+    ds = make_dataset(patient_id="MOD-NAMES")
+    ds.PatientComments = "old"
+    _referencing(ds, "1.2.3.0")
+    return to_bytes(ds)
+
+
+def _changes(original: bytes, modified: bytes) -> dict[str, str]:
+    """What changed among the elements the names below reach."""
+
+    def reached(ds: Dataset) -> dict[str, str]:
+        found = {"comments": str(ds.get("PatientComments", "<removed>"))}
+        for i, item in enumerate(ds.get("ReferencedImageSequence", [])):
+            found[f"ref{i}"] = str(item.get("ReferencedSOPInstanceUID", "<removed>"))
+        return found
+
+    before, after = reached(dcmread(io.BytesIO(original))), reached(dcmread(io.BytesIO(modified)))
+    return {k: v for k, v in after.items() if v != before.get(k)} | {
+        k: "<removed>" for k in before if k not in after
+    }
+
+
+#: (name, what Replace / Remove do with it): names as Orthanc reads them.
+LENIENT_NAMES = [
+    ("10,4000", {"comments"}),
+    ("0x0010,0x4000", {"comments"}),
+    ("0010, 4000", {"comments"}),
+    ("0010,4000X", {"comments"}),
+    ("(0010,4000)", {"comments"}),
+    (" PatientComments ", {"comments"}),
+    ("8,1140[0].8,1155", {"ref0"}),
+    ("0x8,0x1140[1].0008,1155X", {"ref1"}),
+]
+
+
+def test_lenient_tag_names_in_keys_and_content(
+    client: httpx.Client, oracle: OracleUploads | None
+) -> None:
+    """``Replace`` / ``Remove`` / ``Keep`` keys and ``/content/...`` segments read tag
+    names as Orthanc does (``10,4000`` is PatientComments); a ``/`` in a key is no path
+    (``0008,1140/0/0008,1155`` names the sequence)."""
+    data = _named_tags_file()
+    targets = [(client, upload(client, data)["ID"])]
+    if oracle is not None:
+        targets.append((oracle.client, oracle.upload(data)["ID"]))
+    for name, reached in LENIENT_NAMES:
+        for server, instance in targets:
+            replaced = server.post(
+                f"/instances/{instance}/modify", json={"Replace": {name: "NEW"}, "Force": True}
+            )
+            assert replaced.status_code == 200, (name, replaced.text)
+            assert _changes(data, replaced.content) == dict.fromkeys(reached, "NEW"), name
+            removed = server.post(
+                f"/instances/{instance}/modify", json={"Remove": [name], "Force": True}
+            )
+            assert _changes(data, removed.content) == dict.fromkeys(reached, "<removed>"), name
+    for server, instance in targets:
+        removed = server.post(
+            f"/instances/{instance}/modify",
+            json={"Remove": ["0008,1140/0/0008,1155"], "Force": True},
+        )
+        assert _changes(data, removed.content) == {"ref0": "<removed>", "ref1": "<removed>"}
+        kept = server.post(
+            f"/instances/{instance}/anonymize", json={"Keep": ["10,4000"], "Force": True}
+        )
+        assert kept.status_code == 200 and "comments" not in _changes(data, kept.content)
+        for name in ("10,4000", "0010,4000X", "8,1140/1/0x8,0x1155"):
+            answer = server.get(f"/instances/{instance}/content/{name}")
+            assert answer.status_code == 200, (name, answer.text)
+            assert answer.content.rstrip(b" \0") in (b"old", b"1.2.3.4.5"), name
+        for name in ("patientcomments", "0010 ,4000", "(0010,4000)"):
+            answer = server.get(f"/instances/{instance}/content/{name}")
+            assert answer.json()["OrthancStatus"] == 27  # 400 here, 500 in Orthanc

@@ -504,47 +504,88 @@ def test_unknown_identifier_answers_404(shared: RunningServer, method: str, rout
         assert_orthanc_error(response, 404, "Unknown resource", 17, method, path)
 
 
-#: Routes whose 404 for an unknown identifier has no Details in Orthanc (1.10.1
-#: answers GET /{level}/{id} and DELETE with an empty body: docs/compatibility.md).
-UNNAMED_404_ROUTES = [
-    "/patients/{x}/studies",
-    "/patients/{x}/series",
-    "/patients/{x}/instances",
-    "/studies/{x}/patient",
-    "/studies/{x}/series",
-    "/studies/{x}/instances",
-    "/series/{x}/patient",
-    "/series/{x}/study",
-    "/series/{x}/instances",
-    "/instances/{x}/patient",
-    "/instances/{x}/study",
-    "/instances/{x}/series",
-    "/patients/{x}/statistics",
-    "/instances/{x}/statistics",
-    "/series/{x}/ordered-slices",
+#: A walk over the routes below /{level}/{id}, with every method: Orthanc's 404 for an
+#: unknown identifier has no Details (the identifier is in the URI already). 1.10.1
+#: answers GET and DELETE /{level}/{id} with an empty body, /instances/{id}/frames/{n}
+#: without looking the instance up, /patients/{id}/protected with a 400
+#: (docs/compatibility.md), and accepts a user attachment on an unknown identifier
+#: with 200 "{}": these are checked without the oracle.
+UNNAMED_404_ROUTES: list[tuple[str, str, bytes | None]] = [
+    ("GET", "/patients/{x}/studies", None),
+    ("GET", "/patients/{x}/series", None),
+    ("GET", "/patients/{x}/instances", None),
+    ("GET", "/studies/{x}/patient", None),
+    ("GET", "/studies/{x}/series", None),
+    ("GET", "/studies/{x}/instances", None),
+    ("GET", "/series/{x}/patient", None),
+    ("GET", "/series/{x}/study", None),
+    ("GET", "/series/{x}/instances", None),
+    ("GET", "/instances/{x}/patient", None),
+    ("GET", "/instances/{x}/study", None),
+    ("GET", "/instances/{x}/series", None),
+    ("GET", "/patients/{x}/statistics", None),
+    ("GET", "/instances/{x}/statistics", None),
+    ("GET", "/series/{x}/ordered-slices", None),
+    ("GET", "/instances/{x}/tags", None),
+    ("GET", "/instances/{x}/simplified-tags", None),
+    ("GET", "/instances/{x}/header", None),
+    ("GET", "/instances/{x}/file", None),
+    ("GET", "/instances/{x}/content", None),
+    ("GET", "/instances/{x}/content/0010,0010", None),
+    ("GET", "/instances/{x}/frames", None),
+    ("GET", "/instances/{x}/pdf", None),
+    ("GET", "/series/{x}/numpy", None),
+    ("GET", "/patients/{x}/metadata", None),
+    ("GET", "/studies/{x}/metadata/LastUpdate", None),
+    ("GET", "/series/{x}/shared-tags", None),
+    ("GET", "/series/{x}/instances-tags", None),
+    ("GET", "/studies/{x}/module", None),
+    ("GET", "/studies/{x}/module-patient", None),
+    ("GET", "/studies/{x}/attachments", None),
+    ("GET", "/instances/{x}/attachments/dicom/info", None),
+    ("GET", "/patients/{x}/archive", None),
+    ("GET", "/series/{x}/media", None),
+    ("POST", "/patients/{x}/archive", b"{}"),
+    ("POST", "/studies/{x}/media", b"{}"),
+    ("POST", "/studies/{x}/anonymize", b"{}"),
+    ("POST", "/series/{x}/modify", b"{}"),
+    ("POST", "/patients/{x}/modify", b"{}"),  # before "her PatientID is required"
+    ("POST", "/instances/{x}/modify", b"{}"),
+    ("POST", "/studies/{x}/reconstruct", b"{}"),
+    ("POST", "/series/{x}/attachments/dicom/verify-md5", b""),
+    ("POST", "/instances/{x}/attachments/dicom/compress", b""),
+    ("PUT", "/instances/{x}/metadata/1024", b"value"),
+    ("DELETE", "/series/{x}/metadata/1024", None),
+    ("DELETE", "/patients/{x}/attachments/1025", None),
+]
+
+#: Checked without the oracle (see above).
+UNNAMED_404_DIFFERENT = [
+    ("GET", "/studies/{x}", None),
+    ("DELETE", "/series/{x}", None),
+    ("GET", "/instances/{x}/frames/0", None),
+    ("GET", "/patients/{x}/protected", None),
+    ("PUT", "/patients/{x}/protected", b"1"),
+    ("PUT", "/studies/{x}/attachments/1025", b"value"),  # 1.10.1: 200 {}, nothing stored
 ]
 
 
 def test_unknown_identifier_is_not_repeated_in_details(shared: RunningServer, oracle) -> None:  # type: ignore[no-untyped-def]
-    """The 404 of an unknown identifier: the same body as Orthanc's, without Details
-    (the identifier is in the URI already)."""
+    """The 404 of an unknown identifier on every kind of route: the same body as
+    Orthanc's, without Details."""
     clients = [shared.client] + ([oracle.client] if oracle is not None else [])
-    for route in UNNAMED_404_ROUTES:
+    for method, route, content in UNNAMED_404_ROUTES + UNNAMED_404_DIFFERENT:
+        compared = clients if (method, route, content) in UNNAMED_404_ROUTES else clients[:1]
         for public_id in (UNKNOWN, "not-an-id"):
             path = route.format(x=public_id)
             bodies = []
-            for client in clients:
-                response = client.get(path)
+            for client in compared:
+                response = client.request(method, path, content=content)
                 bodies.append(
-                    assert_orthanc_error(response, 404, "Unknown resource", 17, "GET", path)
+                    assert_orthanc_error(response, 404, "Unknown resource", 17, method, path)
                 )
-            assert "Details" not in bodies[0], path
-            assert all(body == bodies[0] for body in bodies), path
-    for path in (f"/studies/{UNKNOWN}", f"/patients/{UNKNOWN}/protected"):
-        response = shared.client.get(path)
-        assert "Details" not in assert_orthanc_error(response, 404, "Unknown resource", 17)
-    response = shared.client.delete(f"/series/{UNKNOWN}")
-    assert "Details" not in assert_orthanc_error(response, 404, "Unknown resource", 17)
+            assert "Details" not in bodies[0], (method, path)
+            assert all(body == bodies[0] for body in bodies), (method, path, bodies)
 
 
 def test_identifier_of_another_level_answers_404(shared: RunningServer, tree: Tree) -> None:
