@@ -140,6 +140,28 @@ def oracle_uploads() -> Iterator[OracleUploads | None]:
         uploads.cleanup()
 
 
+def outcome(response: httpx.Response) -> tuple[int, Any]:
+    """What must agree between two servers' answers: the status, and the Orthanc error
+    code or whether the body is empty."""
+    if response.status_code >= 400 and response.content:
+        return response.status_code, response.json().get("OrthancStatus")
+    return response.status_code, response.content == b""
+
+
+def replay_on_both(
+    client: httpx.Client, reference: httpx.Client, requests: list[tuple[Any, ...]]
+) -> Iterator[tuple[str, str, httpx.Response, httpx.Response]]:
+    """Sends each ``(method, path, body[, headers])`` to dicomhub and to the reference
+    Orthanc, checks that the outcomes agree, and yields ``(method, path, ours,
+    theirs)`` for the caller's further checks."""
+    for method, path, body, *headers in requests:
+        extra = headers[0] if headers else {}
+        ours = client.request(method, path, content=body, headers=extra)
+        theirs = reference.request(method, path, content=body, headers=extra)
+        assert outcome(ours) == outcome(theirs), (method, path)
+        yield method, path, ours, theirs
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 15) -> Any:
     """Polls ``predicate`` until it answers something true (returned), for at most
     ``timeout`` seconds: for what a server does in the background (callbacks, jobs,

@@ -21,6 +21,7 @@ from archive_checks import (
     assert_orthanc_error,
     file_path,
     oracle_uploads,
+    replay_on_both,
     staged_files,
     statistics,
     storage_files,
@@ -516,13 +517,6 @@ def oracle() -> Iterator[Any]:
     yield from oracle_uploads()
 
 
-def _outcome(response: httpx.Response) -> tuple[int, Any]:
-    """What must agree: the status, and the Orthanc error code or the body's emptiness."""
-    if response.status_code >= 400 and response.content:
-        return response.status_code, response.json().get("OrthancStatus")
-    return response.status_code, response.content == b""
-
-
 def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
     if oracle is None:
         pytest.skip("the reference Orthanc does not answer")
@@ -571,11 +565,7 @@ def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
         ("POST", f"{study}/attachments/1025/compress", None),
         ("GET", f"{study}/attachments/1025/data", None),
     ]
-    for method, path, body, *headers in requests:
-        extra = headers[0] if headers else {}
-        mine = client.request(method, path, content=body, headers=extra)
-        reference = oracle.client.request(method, path, content=body, headers=extra)
-        assert _outcome(mine) == _outcome(reference), (method, path)
+    for method, path, mine, reference in replay_on_both(client, oracle.client, requests):
         if reference.status_code == 200 and method == "GET" and not path.endswith("/data"):
             assert mine.content.split() == reference.content.split() or (
                 mine.json() == reference.json()
