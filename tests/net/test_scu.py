@@ -412,6 +412,11 @@ def _finished(client: httpx.Client, job: str) -> dict | None:  # type: ignore[ty
     return state if state["State"] in ("Success", "Failure") else None
 
 
+#: What Orthanc 1.10.1 says of a peer that accepts the connection and closes it at
+#: once, depending on timing (both seen on the reference).
+CLOSED_AT_ONCE = ("Peer aborted Association (or never connected)", "DUL network read timeout")
+
+
 def test_unreachable_peer_like_the_oracle(make_server) -> None:  # type: ignore[no-untyped-def]
     """The same unreachable peers declared in dicomhub and in the reference Orthanc:
     the same error bodies (Uri apart, as the modality names differ)."""
@@ -442,6 +447,12 @@ def test_unreachable_peer_like_the_oracle(make_server) -> None:  # type: ignore[
                 )
                 a, b = mine.json(), reference.json()
                 a.pop("Uri"), b.pop("Uri")
+                if name == "closer":
+                    # Orthanc's words for a peer that closes at once depend on which
+                    # comes first, the close or its read: either is its answer.
+                    for answer in (a, b):
+                        for words in CLOSED_AT_ONCE:
+                            answer["Details"] = answer["Details"].replace(words, "(closed)")
                 assert (mine.status_code, a) == (reference.status_code, b), (name, route)
     finally:
         for name in entries:
