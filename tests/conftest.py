@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -22,6 +23,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def unused_port() -> int:
+    """A loopback port where nothing listens, for a peer that refuses connections.
+
+    Taken below the kernel's ephemeral range: every port ``free_port`` hands to a test
+    server, and the source port of every outgoing connection, comes from that range,
+    so nothing starts listening on this one during a test and a connection to it
+    cannot meet itself. (A port from ``free_port`` once answered a connection in the
+    middle of a test, and an "unreachable" peer looked like one that aborts.)"""
+    floor = _ephemeral_floor()
+    for port in random.sample(range(max(1024, floor - 12000), floor), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no unused port below the ephemeral range")
 
 
 class RunningServer:

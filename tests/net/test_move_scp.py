@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunningServer, free_port
+from conftest import RunningServer, unused_port
 from dicom_factory import make_dataset, make_dicom, to_bytes
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
@@ -288,7 +288,7 @@ def refused(answers: list[tuple[Dataset, Any]]) -> bool:
 
 
 def test_declared_but_unreachable_destination(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
-    gone = free_port()  # nothing listens there
+    gone = unused_port()  # nothing listens there
     server, port = _server(
         make_server,
         storescp,

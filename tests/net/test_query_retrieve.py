@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from archive_checks import assert_orthanc_error, oracle_client, upload
-from conftest import RunningServer, free_port
+from conftest import RunningServer, free_port, unused_port
 from dicom_factory import make_dicom
 from pydicom.uid import generate_uid
 
@@ -265,7 +265,8 @@ def test_bad_query_bodies(
     """Checked before any association (the modality does not even answer here)."""
     client = server.client
     assert (
-        client.put("/modalities/nobody", json=["NOBODY", LOOPBACK, free_port()]).status_code == 200
+        client.put("/modalities/nobody", json=["NOBODY", LOOPBACK, unused_port()]).status_code
+        == 200
     )
     response = client.post("/modalities/nobody/query", json=body)
     error = assert_orthanc_error(response, status, message, code)
@@ -333,7 +334,7 @@ def test_computed_keys_and_lenient_names_in_a_query(pair: Pair) -> None:
 
 def test_unreachable_modality(server: RunningServer) -> None:
     client = server.client
-    client.put("/modalities/gone", json=["GONE", LOOPBACK, free_port()])
+    client.put("/modalities/gone", json=["GONE", LOOPBACK, unused_port()])
     response = client.post("/modalities/gone/query", json={"Level": "Study", "Timeout": 2})
     error = assert_orthanc_error(response, 500, "Error in the network protocol", 9)
     assert error["Details"] == (

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from archive_checks import assert_orthanc_error, oracle_client, upload, wait_until
-from conftest import RunningServer, free_port
+from conftest import RunningServer, free_port, unused_port
 from dicom_factory import CT_IMAGE_STORAGE, make_dicom
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -32,7 +32,7 @@ def storescp(tmp_path: Path) -> Iterator[StoreScp]:
 def _sender(make_server, storescp: StoreScp, **config: object) -> RunningServer:  # type: ignore[no-untyped-def]
     modalities = {
         "scp": [storescp.aet, LOOPBACK, storescp.port],
-        "closed": ["CLOSED", LOOPBACK, free_port()],
+        "closed": ["CLOSED", LOOPBACK, unused_port()],
     }
     return make_server(DicomModalities=modalities, **LOCAL, **config)
 
@@ -80,7 +80,7 @@ def test_tools_dicom_echo(make_server, storescp: StoreScp) -> None:  # type: ign
         server.client.post("/tools/dicom-echo", json="scp"), 400, "Bad file format", 15
     )
     assert_orthanc_error(
-        server.client.post("/tools/dicom-echo", json=["CLOSED", LOOPBACK, free_port()]),
+        server.client.post("/tools/dicom-echo", json=["CLOSED", LOOPBACK, unused_port()]),
         500,
         "Error in the network protocol",
         9,
@@ -426,7 +426,7 @@ def test_unreachable_peer_like_the_oracle(make_server) -> None:  # type: ignore[
     listener, thread = _closing_listener()
     tag = uuid.uuid4().hex[:8]
     entries = {
-        "closed": ["CLOSED", LOOPBACK, free_port()],
+        "closed": ["CLOSED", LOOPBACK, unused_port()],
         "nohost": ["NOHOST", "nosuchhost.invalid", 104],
         "closer": ["CLOSER", LOOPBACK, listener.getsockname()[1]],
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from archive_checks import upload
-from conftest import free_port
+from conftest import unused_port
 from dicom_factory import make_dataset, to_bytes
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless
@@ -43,7 +43,7 @@ def _modalities(storescp: StoreScp, allow: bool = True) -> dict:
             "Port": storescp.port,
             "AllowTranscoding": allow,
         },
-        "closed": ["CLOSED", LOOPBACK, free_port()],
+        "closed": ["CLOSED", LOOPBACK, unused_port()],
     }
 
 

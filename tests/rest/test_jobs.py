@@ -373,12 +373,12 @@ def storescp(tmp_path: Path) -> Iterator[Any]:
 
 
 def test_asynchronous_store_to_a_modality(make_server: Any, storescp: Any) -> None:
-    from tests.conftest import free_port
+    from tests.conftest import unused_port
     from tests.net import LOOPBACK
 
     modalities = {
         "scp": [storescp.aet, LOOPBACK, storescp.port],
-        "closed": ["CLOSED", LOOPBACK, free_port()],
+        "closed": ["CLOSED", LOOPBACK, unused_port()],
     }
     client = make_server(DicomModalities=modalities, DicomBindAddress=LOOPBACK).client
     study = study_of(client, 3)

@@ -31,7 +31,7 @@ from tests.archive_checks import (
     upload,
     wait_until,
 )
-from tests.conftest import RunningServer, free_port
+from tests.conftest import RunningServer, unused_port
 from tests.dicom_factory import make_dataset, to_bytes
 
 LOOPBACK = "127.0.0.1"
@@ -130,12 +130,12 @@ def async_job(client: httpx.Client, path: str, body: dict[str, Any]) -> str:
 def test_jobs_show_their_content_from_submission_and_keep_it_when_cancelled(
     make_server: Callable[..., RunningServer], hanging: Hanging
 ) -> None:
-    peer_url = f"http://{LOOPBACK}:{free_port()}/"
+    peer_url = f"http://{LOOPBACK}:{unused_port()}/"
     server = make_server(
         ConcurrentJobs=1,
         DicomModalities={
             "hang": ["HANG", LOOPBACK, hanging.port],
-            "closed": ["CLOSED", LOOPBACK, free_port()],
+            "closed": ["CLOSED", LOOPBACK, unused_port()],
         },
         OrthancPeers={"down": [peer_url]},
     )
@@ -294,14 +294,14 @@ def test_synchronous_calls_are_finished_jobs(
     script = tmp_path / "jobs.lua"
     script.write_text(JOB_CALLBACKS)
     own_aet = oracle.client.get("/system").json()["DicomAet"] if oracle else "ORTHANC"
-    closed_port = free_port()
+    closed_port = unused_port()
     server = make_server(
         DicomAet=own_aet,
         DicomModalities={
             "closed": ["CLOSED", LOOPBACK, closed_port],
             "scp": [storescp.aet, LOOPBACK, storescp.port],
         },
-        OrthancPeers={"down": [f"http://{LOOPBACK}:{free_port()}/"]},
+        OrthancPeers={"down": [f"http://{LOOPBACK}:{unused_port()}/"]},
         ExecuteLuaEnabled=True,
         LuaScripts=[str(script)],
         # One process: with several, the callbacks (in the first worker) do not see
@@ -359,7 +359,7 @@ def test_synchronous_calls_are_finished_jobs(
     for data in files:
         oracle.upload(data)
     oracle.client.put(f"/modalities/{name}", json=["CLOSED", LOOPBACK, closed_port])
-    oracle.client.put(f"/peers/{name}", json=[f"http://{LOOPBACK}:{free_port()}/"])
+    oracle.client.put(f"/peers/{name}", json=[f"http://{LOOPBACK}:{unused_port()}/"])
     try:
         theirs = synchronous_calls(oracle.client, study, name, name)
     finally:
@@ -414,10 +414,10 @@ def post_case(client: httpx.Client, path: str, body: Any) -> httpx.Response:
 def test_store_requests_are_read_as_orthanc_reads_them(
     make_server: Callable[..., RunningServer], oracle: OracleUploads | None
 ) -> None:
-    closed = free_port()
+    closed = unused_port()
     server = make_server(
         DicomModalities={"closed": ["CLOSED", LOOPBACK, closed]},
-        OrthancPeers={"down": [f"http://{LOOPBACK}:{free_port()}/"]},
+        OrthancPeers={"down": [f"http://{LOOPBACK}:{unused_port()}/"]},
     )
     client = server.client
     data = study_files(1)[0]
@@ -426,7 +426,7 @@ def test_store_requests_are_read_as_orthanc_reads_them(
     if oracle is not None:
         oracle.upload(data)
         oracle.client.put(f"/modalities/{name}", json=["CLOSED", LOOPBACK, closed])
-        oracle.client.put(f"/peers/{name}", json=[f"http://{LOOPBACK}:{free_port()}/"])
+        oracle.client.put(f"/peers/{name}", json=[f"http://{LOOPBACK}:{unused_port()}/"])
     try:
         for kind, label, body, status, code, details, compare in store_cases(instance):
             path = "/modalities/closed/store" if kind == "modality" else "/peers/down/store"

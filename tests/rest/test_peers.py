@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from archive_checks import assert_orthanc_error, oracle_client, upload
-from conftest import RunningServer, free_port, start_server
+from conftest import RunningServer, free_port, start_server, unused_port
 from dicom_factory import make_dicom
 
 ALICE = {"AuthenticationEnabled": True, "RegisteredUsers": {"alice": "secret"}}
@@ -312,7 +312,7 @@ def test_peers_in_database_survive_restart(tmp_path: Path) -> None:
 def test_system_of_a_peer(server: RunningServer, target: RunningServer) -> None:
     server.client.put("/peers/good", json=_peer(target))
     server.client.put("/peers/bad", json=_peer(target, "wrong"))
-    server.client.put("/peers/down", json=[f"http://127.0.0.1:{free_port()}/"])
+    server.client.put("/peers/down", json=[f"http://127.0.0.1:{unused_port()}/"])
     answer = server.client.get("/peers/good/system")
     assert answer.status_code == 200
     assert answer.json()["Version"] == target.client.get("/system").json()["Version"]
@@ -377,7 +377,7 @@ def test_store_any_level_to_a_peer(server: RunningServer, target: RunningServer)
 def test_store_errors(server: RunningServer, target: RunningServer) -> None:
     a = upload(server.client, make_dicom(patient_id="PEERERR"))
     server.client.put("/peers/bad", json=_peer(target, "wrong"))
-    server.client.put("/peers/down", json=[f"http://127.0.0.1:{free_port()}/"])
+    server.client.put("/peers/down", json=[f"http://127.0.0.1:{unused_port()}/"])
     server.client.put("/peers/good", json=_peer(target))
 
     unknown = "01234567-89abcdef-01234567-89abcdef-01234567"
@@ -525,7 +525,7 @@ def test_the_oracle_stores_to_us(server: RunningServer) -> None:
         assert theirs.status_code == 200, theirs.text
         assert server.client.get("/instances").json() == [instance]
         upload(server.client, data)
-        server.client.put("/peers/back", json=[f"http://127.0.0.1:{free_port()}/"])
+        server.client.put("/peers/back", json=[f"http://127.0.0.1:{unused_port()}/"])
         server.client.put("/peers/back", json=[server.url])  # ourselves as a peer
         ours = server.client.post("/peers/back/store", json=[instance]).json()
         assert set(ours) == set(theirs.json())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RunningServer, free_port, start_server
+from conftest import RunningServer, free_port, start_server, unused_port
 from dicom_factory import make_dicom
 from pydicom.uid import generate_uid
 from pynetdicom import AE, AllStoragePresentationContexts, evt
@@ -189,7 +189,7 @@ def test_send_a_study_to_a_modality_and_to_a_peer(page: Page, site: Site) -> Non
 
 
 def test_send_failure_is_explained(page: Page, tmp_path: Path) -> None:
-    closed = free_port()  # nothing listens there
+    closed = unused_port()  # nothing listens there
     server = start_server(
         tmp_path / "lonely", DicomModalities={"nobody": ["NOBODY", "127.0.0.1", closed]}
     )
@@ -274,7 +274,7 @@ def test_modalities_and_peers_with_echo(page: Page, site: Site, screenshots: Pat
 
 
 def test_echo_failure_is_explained(page: Page, site: Site) -> None:
-    closed = free_port()
+    closed = unused_port()
     added = site.client.put(
         "/modalities/ghost", json={"AET": "GHOST", "Host": "127.0.0.1", "Port": closed}
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RunningServer, free_port, start_server
+from conftest import RunningServer, free_port, start_server, unused_port
 from dicom_factory import make_dicom
 
 pytest.importorskip(
@@ -84,7 +84,7 @@ def test_query_and_retrieve(
 
 def test_query_errors_are_explained(page: Page, tmp_path: Path) -> None:
     server = start_server(
-        tmp_path / "alone", DicomModalities={"ghost": ["GHOST", "127.0.0.1", free_port()]}
+        tmp_path / "alone", DicomModalities={"ghost": ["GHOST", "127.0.0.1", unused_port()]}
     )
     try:
         page.goto(f"{server.url}/app/#/query")
