@@ -98,6 +98,9 @@ def allowed_methods(routes: list[Any], path: str) -> str:
 class AccessMiddleware:
     """Normalizes the path, then enforces remote access and authentication."""
 
+    #: The lane the connection may answer plain downloads with (``rest/express.py``).
+    express: Any = None
+
     def __init__(self, app: ASGIApp, policy: AccessPolicy, hooks: Hooks | None = None) -> None:
         self.app = app
         self.policy = policy
@@ -219,11 +222,14 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     app.router.redirect_slashes = False
     # Route by first path segment instead of trying all routes in turn (same answers).
     app.router.middleware_stack = RouteIndex(app.router)
+    from .express import ExpressDownloads
     from .instances import DirectFileDownloads
     from .operations import instrument
 
-    return AccessMiddleware(
-        instrument(app, config, DirectFileDownloads(app, archive)),
-        AccessPolicy.from_config(config),
-        hooks_of(archive),
+    policy, hooks = AccessPolicy.from_config(config), hooks_of(archive)
+    served = AccessMiddleware(
+        instrument(app, config, DirectFileDownloads(app, archive)), policy, hooks
     )
+    # Plain downloads, answered by the connection itself when this is what it serves.
+    served.express = ExpressDownloads(archive, policy, hooks, app.state.metrics, log)
+    return served

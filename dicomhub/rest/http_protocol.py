@@ -26,10 +26,17 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+if TYPE_CHECKING:  # the application hands its lane over (``rest/express.py``)
+    from .express import ExpressAnswer, ExpressDownloads
 
 #: The ASGI extension this server offers in each HTTP scope.
 ZERO_COPY_SEND = "http.response.zerocopysend"
@@ -99,6 +106,11 @@ class HttpProtocol(HttpToolsProtocol):
         self._raw_socket: socket.socket | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._can_send_files = transport.get_extra_info("socket") is not None
+        # The express lane (``rest/express.py``), for TCP clients (not the workers'
+        # private sockets, whose requests skip the access layer).
+        express = getattr(self.app, "express", None)
+        tcp = self._can_send_files and self.client is not None
+        self._express: ExpressDownloads | None = express if tcp else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -108,6 +120,9 @@ class HttpProtocol(HttpToolsProtocol):
             self._raw_socket = None
 
     def on_message_begin(self) -> None:
+        # The keep-alive timer a response armed may still run when the next request
+        # came in the same packet (an express answer completes while parsing).
+        self._unset_keepalive_if_required()
         super().on_message_begin()
         scope = self.scope
         if self._can_send_files:
@@ -118,8 +133,66 @@ class HttpProtocol(HttpToolsProtocol):
         previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and cycle is not previous:  # None or unchanged: an upgrade
+        # None or unchanged: an upgrade; started: the express lane answered it
+        if cycle is not None and cycle is not previous and not cycle.response_started:
             self._adopt(cycle)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        express = self._express
+        if (
+            express is not None
+            and app is self.app
+            and cycle.keep_alive
+            and not self.transport.get_write_buffer_size()  # nothing of an earlier answer
+        ):
+            answer = express.answer(cycle.scope)
+            if answer is not None:
+                self._send_express(cycle, answer)
+                return
+        super()._start_asgi_task(cycle, app)
+
+    def _send_express(self, cycle: RequestResponseCycle, answer: ExpressAnswer) -> None:
+        """Send the express lane's answer: the header block as uvicorn writes it, then
+        the file; what the socket does not take at once follows in a task."""
+        cycle.response_started = True
+        parts = [STATUS_LINE[200]]
+        for name, value in (*cycle.default_headers, *answer.headers):
+            parts += (name, b": ", value, b"\r\n")
+        parts.append(b"\r\n")
+        fd = answer.file.fileno()
+        try:
+            sent = self._send_now(b"".join(parts), fd, 0, answer.size)
+            if sent is None:  # the header block went in part: the file follows it
+                self.transport.write(os.pread(fd, answer.size, 0))
+                sent = answer.size
+        except OSError:
+            sent = -1
+        if 0 <= sent < answer.size:
+            task = self.loop.create_task(self._finish_express(cycle, answer, sent))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
+            return
+        self._express_done(cycle, answer, sent == answer.size)
+
+    async def _finish_express(
+        self, cycle: RequestResponseCycle, answer: ExpressAnswer, sent: int
+    ) -> None:
+        try:
+            sent = await self._send_rest(answer.file.fileno(), 0, answer.size, sent)
+        except OSError:
+            sent = -1
+        self._express_done(cycle, answer, sent == answer.size)
+
+    def _express_done(
+        self, cycle: RequestResponseCycle, answer: ExpressAnswer, complete: bool
+    ) -> None:
+        self._express.finished(answer)  # type: ignore[union-attr]
+        cycle.response_complete = True
+        cycle.message_event.set()
+        if not complete:  # the client went away, or the file is shorter than announced
+            cycle.disconnected = True
+            self.transport.close()
+        cycle.on_response()
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
@@ -178,6 +251,16 @@ class HttpProtocol(HttpToolsProtocol):
 
         cycle.send = send  # type: ignore[method-assign]
 
+        completed = cycle.on_response
+
+        def on_response() -> None:
+            # What this answer still holds (a HEAD's header block) leaves before the
+            # next pipelined request starts, which the express lane may answer at once.
+            held.flush()
+            completed()
+
+        cycle.on_response = on_response
+
     async def _send_file(
         self, cycle: RequestResponseCycle, held: _HeldHeaders, send_message: Any, message: Any
     ) -> None:
@@ -216,6 +299,15 @@ class HttpProtocol(HttpToolsProtocol):
         """Send ``head``, then the file's bytes as the socket takes them; answers how
         many of the file's bytes went (fewer than ``count`` if the file is shorter, or
         none if the socket refused part of ``head``, which then goes the usual way)."""
+        sent = self._send_now(head, fd, offset, count)
+        if sent is None:
+            return 0
+        return await self._send_rest(fd, offset, count, sent)
+
+    def _send_now(self, head: bytes, fd: int, offset: int, count: int) -> int | None:
+        """Send ``head`` (with ``MSG_MORE``: it shares the file's first packet), then
+        as much of the file as the socket takes now; answers how many of the file's
+        bytes went, or None when part of ``head`` was left to the transport."""
         raw = self._raw_socket
         if raw is None:
             own = self.transport.get_extra_info("socket").fileno()
@@ -227,16 +319,29 @@ class HttpProtocol(HttpToolsProtocol):
                 written = 0
             if written < len(head):
                 self.transport.write(head[written:])
-                return 0
+                return None
         out = raw.fileno()
         sent = 0
         while sent < count:
             try:
                 n = os.sendfile(out, fd, offset + sent, count - sent)
             except BlockingIOError:
-                await self._writable(out)
-                continue
+                break
             if n == 0:  # the file is shorter than announced
+                break
+            sent += n
+        return sent
+
+    async def _send_rest(self, fd: int, offset: int, count: int, sent: int) -> int:
+        """The rest of the file once the socket takes more (a slow client)."""
+        out = self._raw_socket.fileno()  # type: ignore[union-attr]
+        while sent < count:
+            await self._writable(out)
+            try:
+                n = os.sendfile(out, fd, offset + sent, count - sent)
+            except BlockingIOError:
+                continue
+            if n == 0:
                 break
             sent += n
         return sent

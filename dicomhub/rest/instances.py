@@ -302,14 +302,14 @@ class DirectFileDownloads:
         ):
             public_id = path[11:-5]
             if public_id and "/" not in public_id:
-                response = _stored_file_response(self.archive, public_id)
+                response = stored_file_response(self.archive, public_id)
                 if response is not None:
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
 
-def _stored_file_response(archive: Archive, public_id: str) -> StoredFileResponse | None:
+def stored_file_response(archive: Archive, public_id: str) -> StoredFileResponse | None:
     try:
         att = reading.dicom_attachment(archive, public_id)
         stored = attachments_io.open_as_is(archive.storage, att)

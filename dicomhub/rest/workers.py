@@ -310,6 +310,8 @@ class PrivateChannel:
         self.app = app
         self.routes_app = routes_app
         self.private_path = private_path
+        # The connections of the public listener may answer plain downloads at once.
+        self.express = getattr(app, "express", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = scope.get("server")

@@ -1,10 +1,12 @@
-"""``GET /instances/{id}/file`` without arguments is answered before the routing
-(``rest/instances.py`` ``DirectFileDownloads``): the answer must be the one the
-routed path gives, and everything around a request (access rules, the HTTP filter,
-metrics, errors) must still apply to it."""
+"""``GET /instances/{id}/file`` without arguments is answered by the connection
+itself (``rest/express.py``), or else before the routing (``rest/instances.py``
+``DirectFileDownloads``): the answer must be the one the routed path gives, and
+everything around a request (access rules, the HTTP filter, metrics, request logs,
+errors) must still apply to it."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,3 +107,54 @@ def test_access_rules_and_the_http_filter_still_apply(
         instance = upload(alice, make_dicom(patient_id="DIRECT5"))["ID"]
         assert alice.get(f"/instances/{instance}").status_code == 200
         assert alice.get(f"/instances/{instance}/file").status_code == 403
+
+
+def test_credentials_are_checked_on_every_download(
+    make_server: Callable[..., RunningServer],
+) -> None:
+    server = make_server(AuthenticationEnabled=True, RegisteredUsers={"alice": "secret"})
+    data = make_dicom(patient_id="DIRECT7", rows=16, columns=16)
+    with httpx.Client(base_url=server.url, auth=("alice", "secret")) as alice:
+        instance = upload(alice, data)["ID"]
+        for _ in range(3):
+            assert alice.get(f"/instances/{instance}/file").content == data
+    for auth in (None, ("alice", "wrong"), ("bob", "secret")):
+        with httpx.Client(base_url=server.url, auth=auth) as other:
+            answer = other.get(f"/instances/{instance}/file")
+            assert answer.status_code == 401 and answer.content == b""
+
+
+def test_downloads_are_logged_when_the_log_is_verbose(
+    make_server: Callable[..., RunningServer],
+) -> None:
+    server = make_server(HttpWorkers=1)
+    client = server.client
+    instance = upload(client, make_dicom(patient_id="DIRECT8"))["ID"]
+    line = f"GET /instances/{instance}/file"
+    assert client.get(f"/instances/{instance}/file").status_code == 200
+    assert client.put("/tools/log-level", content=b"verbose").status_code == 200
+    assert client.get(f"/instances/{instance}/file").status_code == 200
+    log = (server.folder / "server.log").read_text()
+    assert log.count(line) == 1  # the verbose one only
+
+
+def test_a_download_request_with_a_body_keeps_the_connection_in_step(
+    server: RunningServer,
+) -> None:
+    data = make_dicom(patient_id="DIRECT9", rows=16, columns=16)
+    instance = upload(server.client, data)["ID"]
+    request = (
+        f"GET /instances/{instance}/file HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        f"GET /system HTTP/1.1\r\nHost: x\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while b'"ApiVersion"' not in received or not received.rstrip().endswith(b"}"):
+            chunk = sock.recv(1 << 16)
+            assert chunk, received[-200:]
+            received += chunk
+    first, rest = received.split(b"\r\n\r\n", 1)
+    assert first.startswith(b"HTTP/1.1 200")
+    assert rest[: len(data)] == data
+    assert rest[len(data) :].startswith(b"HTTP/1.1 200")
