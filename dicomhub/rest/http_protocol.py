@@ -177,11 +177,14 @@ class HttpProtocol(HttpToolsProtocol):
     async def _finish_express(
         self, cycle: RequestResponseCycle, answer: ExpressAnswer, sent: int
     ) -> None:
+        complete = False
         try:
             sent = await self._send_rest(answer.file.fileno(), 0, answer.size, sent)
+            complete = sent == answer.size
         except OSError:
-            sent = -1
-        self._express_done(cycle, answer, sent == answer.size)
+            pass
+        finally:  # cancelled too (the server stops)
+            self._express_done(cycle, answer, complete)
 
     def _express_done(
         self, cycle: RequestResponseCycle, answer: ExpressAnswer, complete: bool
@@ -191,6 +194,8 @@ class HttpProtocol(HttpToolsProtocol):
         cycle.message_event.set()
         if not complete:  # the client went away, or the file is shorter than announced
             cycle.disconnected = True
+            self.transport.close()
+        elif not cycle.keep_alive:  # the server is shutting down (``shutdown``)
             self.transport.close()
         cycle.on_response()
 
