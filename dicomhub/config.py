@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -698,8 +698,12 @@ def _malformed(source: str, line: int, column: int, why: str) -> NoReturn:
     )
 
 
-def _strip_comments(text: str, source: str) -> str:
-    """Blank out ``//`` and ``/* */`` comments, leaving strings (and line breaks) alone."""
+def _outside_strings(
+    text: str, starts: str, rewrite: Callable[[str, int], tuple[str, int] | None]
+) -> str:
+    """``text`` with its JSON strings kept as they are and, outside them, each place
+    ``i`` holding one of the characters ``starts`` where ``rewrite(text, i)`` answers
+    ``(replacement, end)`` replaced up to ``end`` (``None``: the character stays)."""
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -707,24 +711,34 @@ def _strip_comments(text: str, source: str) -> str:
         if c == '"':
             end = _string_end(text, i)
             out.append(text[i:end])
-            i = end
-        elif c == "/" and text.startswith("//", i):
+        elif c in starts and (rewritten := rewrite(text, i)):
+            piece, end = rewritten
+            out.append(piece)
+        else:
+            out.append(c)
+            end = i + 1
+        i = end
+    return "".join(out)
+
+
+def _strip_comments(text: str, source: str) -> str:
+    """Blank out ``//`` and ``/* */`` comments, leaving strings (and line breaks) alone."""
+
+    def comment(text: str, i: int) -> tuple[str, int] | None:
+        if text.startswith("//", i):
             end = text.find("\n", i)
-            end = n if end < 0 else end
-            out.append(" " * (end - i))
-            i = end
-        elif c == "/" and text.startswith("/*", i):
+            end = len(text) if end < 0 else end
+            return " " * (end - i), end
+        if text.startswith("/*", i):
             end = text.find("*/", i + 2)
             if end < 0:
                 line = text.count("\n", 0, i) + 1
                 _malformed(source, line, i - text.rfind("\n", 0, i), "unterminated /* comment")
             end += 2
-            out.append("".join(ch if ch == "\n" else " " for ch in text[i:end]))
-            i = end
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+            return "".join(ch if ch == "\n" else " " for ch in text[i:end]), end
+        return None
+
+    return _outside_strings(text, "/", comment)
 
 
 def _string_end(text: str, start: int) -> int:
@@ -741,26 +755,15 @@ def _string_end(text: str, start: int) -> int:
 
 
 def _drop_trailing_commas(text: str) -> str:
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == '"':
-            end = _string_end(text, i)
-            out.append(text[i:end])
-            i = end
-            continue
-        if c == ",":
-            j = i + 1
-            while j < n and text[j] in " \t\r\n":
-                j += 1
-            if j < n and text[j] in "}]":
-                out.append(" ")
-                i += 1
-                continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    """Blank out each comma that only white space separates from a ``}`` or ``]``."""
+
+    def trailing_comma(text: str, i: int) -> tuple[str, int] | None:
+        j, n = i + 1, len(text)
+        while j < n and text[j] in " \t\r\n":
+            j += 1
+        return (" ", i + 1) if j < n and text[j] in "}]" else None
+
+    return _outside_strings(text, ",", trailing_comma)
 
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 ORACLE_URL = os.environ.get("DICOMHUB_ORACLE_URL", "http://127.0.0.1:18042")
 STAGING_FOLDERS = (".incoming", ".trash")
@@ -107,6 +109,20 @@ def oracle_client() -> httpx.Client | None:
     return None
 
 
+@contextlib.contextmanager
+def reference_orthanc(cleanup: str) -> Iterator[httpx.Client]:
+    """A client of the reference Orthanc (the test skipped when it does not answer);
+    on the way out, ``cleanup`` is deleted there and the client closed."""
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("the reference Orthanc does not answer")
+    try:
+        yield oracle
+    finally:
+        oracle.delete(cleanup)
+        oracle.close()
+
+
 class OracleUploads:
     """Uploads to the shared reference Orthanc, deleting afterwards only what we added."""
 
@@ -138,6 +154,17 @@ def oracle_uploads() -> Iterator[OracleUploads | None]:
         yield uploads
     finally:
         uploads.cleanup()
+
+
+def put_read_delete(client: httpx.Client, route: str, body: Any) -> tuple[int, Any]:
+    """PUTs ``body`` at ``route`` (``/modalities/NAME``, ``/peers/NAME``): answers the
+    status and the error's body, or 200 and the configuration read back (then deleted)."""
+    put = client.put(route, json=body)
+    if put.status_code != 200:
+        return put.status_code, put.json()
+    configuration = client.get(f"{route}/configuration").json()
+    client.delete(route)
+    return 200, configuration
 
 
 def outcome(response: httpx.Response) -> tuple[int, Any]:
@@ -185,6 +212,22 @@ def bytes_read(pid: int) -> int:
     return 0
 
 
-def fresh_client(url: str, timeout: float = 30) -> httpx.Client:
+def worker_pids(server: Any, timeout: float = 30) -> list[int]:
+    """The worker processes, once all ``HttpWorkers`` of them are there (the port
+    accepts connections as soon as the supervisor has bound it, before it forks)."""
+    pid = server.process.pid
+    expected = int(server.config.get("HttpWorkers") or 1)
+
+    def children() -> list[int]:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
+            found = [int(p) for p in listing.read().split()]
+        return found if len(found) == expected else []
+
+    return wait_until(children, timeout)
+
+
+def fresh_client(
+    url: str, timeout: float = 30, auth: tuple[str, str] | None = None
+) -> httpx.Client:
     """A client on a new connection, which the supervisor may give to any worker."""
-    return httpx.Client(base_url=url, timeout=timeout)
+    return httpx.Client(base_url=url, timeout=timeout, auth=auth)

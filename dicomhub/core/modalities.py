@@ -105,28 +105,23 @@ class RemoteModality:
         }[request]
 
     def to_json(self) -> dict[str, Any]:
-        """The expanded form Orthanc answers in ``/modalities?expand`` and ``/configuration``."""
-        return {
+        """The expanded form Orthanc answers in ``/modalities?expand`` and ``/configuration``:
+        every field, with the ``Allow*`` and ``UseDicomTls`` flags of ``_FLAGS``, its
+        keys in alphabetical order."""
+        answer = {
             "AET": self.aet,
-            "AllowEcho": self.allow_echo,
-            "AllowEventReport": self.allow_event_report,
-            "AllowFind": self.allow_find,
-            "AllowFindWorklist": self.allow_find_worklist,
-            "AllowGet": self.allow_get,
-            "AllowMove": self.allow_move,
-            "AllowNAction": self.allow_n_action,
-            "AllowStore": self.allow_store,
-            "AllowTranscoding": self.allow_transcoding,
             "Host": self.host,
             "LocalAet": self.local_aet,
             "Manufacturer": self.manufacturer,
             "Port": self.port,
             "RetrieveMethod": self.retrieve_method,
             "Timeout": self.timeout,
-            "UseDicomTls": self.use_dicom_tls,
         }
+        answer.update((key, getattr(self, attribute)) for key, attribute in _FLAGS.items())
+        return dict(sorted(answer.items()))
 
 
+#: The flags of the object form (each a ``RemoteModality`` field), read and answered alike.
 _FLAGS = {
     "AllowEcho": "allow_echo",
     "AllowFind": "allow_find",

@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +161,57 @@ def study_move(port: int, called: str, study: str) -> tuple[Any, Any]:
     query.QueryRetrieveLevel = "STUDY"
     query.StudyInstanceUID = study
     return assoc, query
+
+
+def query_dataset(**keys: Any) -> Any:
+    """A query identifier (pydicom Dataset) holding ``keys`` (keyword: value)."""
+    from pydicom.dataset import Dataset
+
+    query = Dataset()
+    for keyword, value in keys.items():
+        setattr(query, keyword, value)
+    return query
+
+
+def get_association(
+    port: int,
+    on_store: Callable[[Any], Any],
+    models: Sequence[str],
+    storage: Sequence[str],
+    syntaxes: list[str] | None = None,
+    called: str = "ORTHANC",
+    timeout: float = 15,
+) -> Any:
+    """A pynetdicom association (calling AET ``PYGET``) ready to C-GET from the
+    listener on ``port``: it proposes the query ``models``, and the ``storage`` SOP
+    classes (in ``syntaxes``, or pynetdicom's default ones) in the SCP role, each
+    C-STORE it is sent answered by ``on_store(event)``."""
+    from pynetdicom import AE, build_role, evt
+
+    ae = AE(ae_title="PYGET")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    for model in models:
+        ae.add_requested_context(model)
+    for sop_class in storage:
+        if syntaxes is None:
+            ae.add_requested_context(sop_class)
+        else:
+            ae.add_requested_context(sop_class, syntaxes)
+    assoc = ae.associate(
+        LOOPBACK,
+        port,
+        ae_title=called,
+        ext_neg=[build_role(sop_class, scp_role=True) for sop_class in storage],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    return assoc
+
+
+def suboperation_counts(status: Any) -> tuple[int, int, int]:
+    """A C-MOVE or C-GET response's counts: completed, failed, warning (0 if absent)."""
+    return (
+        int(status.get("NumberOfCompletedSuboperations", 0)),
+        int(status.get("NumberOfFailedSuboperations", 0)),
+        int(status.get("NumberOfWarningSuboperations", 0)),
+    )

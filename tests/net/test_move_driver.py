@@ -18,13 +18,12 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from net import LOOPBACK, dicom_port, study_move
+from net import LOOPBACK, dicom_port, study_move, suboperation_counts
 from net.test_move_sub_operations import (
     PENDING,
     SUCCESS,
     UNABLE,
     Sink,
-    _counts,
     _move_answers,
 )
 
@@ -129,7 +128,7 @@ def test_an_unreadable_file_half_way_ends_the_move(make_server, sinks) -> None: 
     server, port, study = _server(make_server, sink, 5, MaximumStorageCacheSize=0)
     # the order the server sends in: one move first
     first = _move(port, study, sink.aet, 3)
-    assert int(first[-1][0].Status) == SUCCESS and _counts(first[-1][0]) == (5, 0, 0)
+    assert int(first[-1][0].Status) == SUCCESS and suboperation_counts(first[-1][0]) == (5, 0, 0)
     order = [str(dataset.SOPInstanceUID) for dataset in sink.received]
     sink.received.clear()
     third = server.client.post(

@@ -16,7 +16,7 @@ from conftest import RunningServer, unused_port
 from dicom_factory import make_dataset, make_dicom, to_bytes
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
-from pynetdicom import AE, build_role, evt
+from pynetdicom import AE, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     CTImageStorage,
     MRImageStorage,
@@ -25,7 +25,18 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from net import LOOPBACK, StoreScp, aborted, dcmtk, dicom_port, output, run
+from net import (
+    LOOPBACK,
+    StoreScp,
+    aborted,
+    dcmtk,
+    dicom_port,
+    get_association,
+    output,
+    query_dataset,
+    run,
+    suboperation_counts,
+)
 from net.test_find_scp import load
 
 PENDING, SUCCESS, UNABLE, UNKNOWN_DESTINATION = 0xFF00, 0x0000, 0xC000, 0xA801
@@ -83,14 +94,6 @@ def move(port: int, destination: str, calling: str = "PYMOVE", **keys: Any) -> l
     return responses
 
 
-def _counts(status: Dataset) -> tuple[int, int, int]:
-    return (
-        int(status.get("NumberOfCompletedSuboperations", 0)),
-        int(status.get("NumberOfFailedSuboperations", 0)),
-        int(status.get("NumberOfWarningSuboperations", 0)),
-    )
-
-
 def test_movescu_sends_a_study_to_a_configured_storescp(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
     server, port = _server(make_server, storescp)
     studies = load(server, patients=2)
@@ -112,7 +115,7 @@ def test_sub_operation_counts(make_server, storescp) -> None:  # type: ignore[no
     remaining = [int(r.NumberOfRemainingSuboperations) for r in responses[:-1]]
     assert remaining == list(range(7, 0, -1))
     assert "NumberOfRemainingSuboperations" not in responses[-1]
-    assert _counts(responses[-1]) == (8, 0, 0)
+    assert suboperation_counts(responses[-1]) == (8, 0, 0)
     assert len(storescp.wait_files(8)) == 8
 
 
@@ -156,7 +159,7 @@ def test_move_needs_permission(make_server, storescp) -> None:  # type: ignore[n
             + [LOOPBACK, str(port)]
         )
     )
-    assert _counts(move(port, storescp.aet, calling="MOVER", **keys)[-1]) == (4, 0, 0)
+    assert suboperation_counts(move(port, storescp.aet, calling="MOVER", **keys)[-1]) == (4, 0, 0)
 
 
 def test_asynchronous_move_answers_before_sending(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
@@ -195,26 +198,15 @@ def test_pynetdicom_get_counts(make_server, storescp) -> None:  # type: ignore[n
         received.append(str(event.dataset.SOPInstanceUID))
         return 0x0000
 
-    ae = AE(ae_title="PYGET")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
-    ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate(
-        LOOPBACK,
-        port,
-        ae_title="ORTHANC",
-        ext_neg=[build_role(CTImageStorage, scp_role=True)],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    assoc = get_association(
+        port, on_store, [PatientRootQueryRetrieveInformationModelGet], [CTImageStorage]
     )
-    assert assoc.is_established
-    query = Dataset()
-    query.QueryRetrieveLevel = "PATIENT"
-    query.PatientID = "FIND0"
+    query = query_dataset(QueryRetrieveLevel="PATIENT", PatientID="FIND0")
     statuses = list(assoc.send_c_get(query, PatientRootQueryRetrieveInformationModelGet))
     assoc.release()
     final = statuses[-1][0]
     assert int(final.Status) == SUCCESS
-    assert _counts(final) == (4, 0, 0)
+    assert suboperation_counts(final) == (4, 0, 0)
     assert len(set(received)) == 4
 
 
@@ -236,11 +228,10 @@ def move_answers(port: int, destination: str, **keys: Any) -> list[tuple[Dataset
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
     assoc = ae.associate(LOOPBACK, port, ae_title="ORTHANC")
     assert assoc.is_established
-    query = Dataset()
-    for keyword, value in keys.items():
-        setattr(query, keyword, value)
     answers = list(
-        assoc.send_c_move(query, destination, StudyRootQueryRetrieveInformationModelMove)
+        assoc.send_c_move(
+            query_dataset(**keys), destination, StudyRootQueryRetrieveInformationModelMove
+        )
     )
     assoc.release()
     assert all(status for status, _ in answers)  # no lost association
@@ -258,23 +249,10 @@ def get_answers(
         received.append(str(event.request.AffectedSOPInstanceUID))
         return 0x0000
 
-    ae = AE(ae_title="PYGET")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-    for sop_class in storage:
-        ae.add_requested_context(sop_class)
-    assoc = ae.associate(
-        LOOPBACK,
-        port,
-        ae_title="ORTHANC",
-        ext_neg=[build_role(sop_class, scp_role=True) for sop_class in storage],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    assoc = get_association(port, on_store, [StudyRootQueryRetrieveInformationModelGet], storage)
+    answers = list(
+        assoc.send_c_get(query_dataset(**keys), StudyRootQueryRetrieveInformationModelGet)
     )
-    assert assoc.is_established
-    query = Dataset()
-    for keyword, value in keys.items():
-        setattr(query, keyword, value)
-    answers = list(assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet))
     assoc.release()
     assert all(status for status, _ in answers)
     return answers, received
@@ -284,7 +262,11 @@ def refused(answers: list[tuple[Dataset, Any]]) -> bool:
     """Orthanc's refusal: one final 0xC000, zero counts, no identifier (pynetdicom
     gives an empty data set for none)."""
     [(status, identifier)] = answers
-    return (int(status.Status), _counts(status), bool(identifier)) == (UNABLE, (0, 0, 0), False)
+    return (int(status.Status), suboperation_counts(status), bool(identifier)) == (
+        UNABLE,
+        (0, 0, 0),
+        False,
+    )
 
 
 def test_declared_but_unreachable_destination(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
@@ -332,7 +314,7 @@ def test_retrieve_by_accession_number(make_server, storescp) -> None:  # type: i
     answers = move_answers(
         port, storescp.aet, QueryRetrieveLevel="STUDY", AccessionNumber="accfind0\\ACCFIND1"
     )
-    assert (int(answers[-1][0].Status), _counts(answers[-1][0])) == (SUCCESS, (8, 0, 0))
+    assert (int(answers[-1][0].Status), suboperation_counts(answers[-1][0])) == (SUCCESS, (8, 0, 0))
     assert len(storescp.wait_files(8)) == 8
     # an empty StudyInstanceUID, or none and no level (guessed from the accession)
     for keys in (
@@ -340,7 +322,7 @@ def test_retrieve_by_accession_number(make_server, storescp) -> None:  # type: i
         {"AccessionNumber": "ACCFIND2"},
     ):
         answers = move_answers(port, storescp.aet, **keys)
-        assert _counts(answers[-1][0]) == (4, 0, 0), keys
+        assert suboperation_counts(answers[-1][0]) == (4, 0, 0), keys
     # as Orthanc 1.10.1, the accession number wins over a study UID given with it
     answers, received = get_answers(
         port,
@@ -348,7 +330,7 @@ def test_retrieve_by_accession_number(make_server, storescp) -> None:  # type: i
         AccessionNumber=" ACCFIND1 ",
         StudyInstanceUID=studies["FIND0"],
     )
-    assert (int(answers[-1][0].Status), _counts(answers[-1][0])) == (SUCCESS, (4, 0, 0))
+    assert (int(answers[-1][0].Status), suboperation_counts(answers[-1][0])) == (SUCCESS, (4, 0, 0))
     found = server.client.post(
         "/tools/find", json={"Level": "Instance", "Query": {"PatientID": "FIND1"}, "Expand": True}
     ).json()
@@ -378,7 +360,7 @@ def test_query_retrieve_level_rules(make_server, storescp) -> None:  # type: ign
         )
     assert storescp.files() == []
     answers = move_answers(port, storescp.aet, StudyInstanceUID=study)
-    assert _counts(answers[-1][0]) == (4, 0, 0)
+    assert suboperation_counts(answers[-1][0]) == (4, 0, 0)
 
 
 def test_get_list_naming_an_unknown_resource(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
@@ -393,7 +375,7 @@ def test_get_list_naming_an_unknown_resource(make_server, storescp) -> None:  # 
     assert refused(answers) and received == []
     # C-MOVE sends what it found (Orthanc does too)
     answers = move_answers(port, storescp.aet, **keys)
-    assert (int(answers[-1][0].Status), _counts(answers[-1][0])) == (SUCCESS, (1, 0, 0))
+    assert (int(answers[-1][0].Status), suboperation_counts(answers[-1][0])) == (SUCCESS, (1, 0, 0))
 
 
 def test_get_without_a_presentation_context(make_server, storescp) -> None:  # type: ignore[no-untyped-def]
@@ -405,7 +387,11 @@ def test_get_without_a_presentation_context(make_server, storescp) -> None:  # t
         port, (MRImageStorage,), QueryRetrieveLevel="STUDY", StudyInstanceUID=studies["FIND0"]
     )
     [(status, identifier)] = answers
-    assert (int(status.Status), _counts(status), bool(identifier)) == (UNABLE, (0, 1, 0), False)
+    assert (int(status.Status), suboperation_counts(status), bool(identifier)) == (
+        UNABLE,
+        (0, 1, 0),
+        False,
+    )
     assert "NumberOfRemainingSuboperations" not in status
     assert received == []
     # the instances before it are sent and reported as usual
@@ -419,8 +405,8 @@ def test_get_without_a_presentation_context(make_server, storescp) -> None:  # t
         port, (CTImageStorage,), QueryRetrieveLevel="IMAGE", SOPInstanceUID=f"{ct}\\{mr}"
     )
     assert [int(s.Status) for s, _ in answers] == [PENDING, UNABLE]
-    assert _counts(answers[0][0]) == (1, 0, 0)
-    assert _counts(answers[1][0]) == (1, 1, 0) and not answers[1][1]
+    assert suboperation_counts(answers[0][0]) == (1, 0, 0)
+    assert suboperation_counts(answers[1][0]) == (1, 1, 0) and not answers[1][1]
     assert received == [ct]
     # a requester refusing the instances is counted as the standard has it
     answers, received = get_answers(

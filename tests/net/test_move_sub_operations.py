@@ -19,7 +19,7 @@ from conftest import RunningServer, free_port
 from dicom_factory import CT_IMAGE_STORAGE, make_dicom
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
-from pynetdicom import AE, build_role, evt
+from pynetdicom import AE, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -27,7 +27,18 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from net import LOOPBACK, StoreScp, dcmtk, dicom_port, output, run, study_move
+from net import (
+    LOOPBACK,
+    StoreScp,
+    dcmtk,
+    dicom_port,
+    get_association,
+    output,
+    query_dataset,
+    run,
+    study_move,
+    suboperation_counts,
+)
 
 PENDING, SUCCESS, WARNING, FAILURE, UNABLE = 0xFF00, 0x0000, 0xB000, 0xA702, 0xC000
 REFUSED = 0xA700  # out of resources: a C-STORE failure
@@ -122,14 +133,6 @@ def _move(
     return answers
 
 
-def _counts(status: Dataset) -> tuple[int, int, int]:
-    return (
-        int(status.get("NumberOfCompletedSuboperations", 0)),
-        int(status.get("NumberOfFailedSuboperations", 0)),
-        int(status.get("NumberOfWarningSuboperations", 0)),
-    )
-
-
 def _failed_list(identifier: Dataset | None) -> list[str]:
     value = identifier.get("FailedSOPInstanceUIDList", []) if identifier else []
     return [value] if isinstance(value, str) else [str(v) for v in value]
@@ -146,7 +149,7 @@ def _move_answers(answers: list[tuple[Dataset, Dataset | None]]) -> list[tuple[A
             (
                 int(status.Status),
                 None if remaining is None else int(remaining),
-                *_counts(status),
+                *suboperation_counts(status),
                 None if failed is None else _failed_list(identifier),
             )
         )
@@ -255,21 +258,16 @@ def _get(port: int, study: str, answer: Callable[[int], Any], called: str = "ORT
         calls.append(len(calls))
         return answer(len(calls) - 1)
 
-    ae = AE(ae_title="PYGET")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-    ae.add_requested_context(CT_IMAGE_STORAGE, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
-    assoc = ae.associate(
-        LOOPBACK,
+    assoc = get_association(
         port,
-        ae_title=called,
-        ext_neg=[build_role(CT_IMAGE_STORAGE, scp_role=True)],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+        on_store,
+        [StudyRootQueryRetrieveInformationModelGet],
+        [CT_IMAGE_STORAGE],
+        [ExplicitVRLittleEndian, ImplicitVRLittleEndian],
+        called=called,
+        timeout=20,
     )
-    assert assoc.is_established
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = study
+    query = query_dataset(QueryRetrieveLevel="STUDY", StudyInstanceUID=study)
     answers = list(assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet))
     assoc.release()
     assert all(status for status, _ in answers), "association lost during the C-GET"
@@ -354,7 +352,7 @@ def test_a_destination_wanting_another_syntax_gets_it(make_server, sinks) -> Non
     server, port, (study,) = _start(make_server, sink, 3)
     answers = _move(port, sink.aet, study)
     assert int(answers[-1][0].Status) == SUCCESS
-    assert _counts(answers[-1][0]) == (3, 0, 0)
+    assert suboperation_counts(answers[-1][0]) == (3, 0, 0)
     assert sink.syntaxes_seen == [ImplicitVRLittleEndian] * 3
     assert all(d.PatientID == "SUBOPS" and "PixelData" in d for d in sink.received)
 
@@ -364,7 +362,7 @@ def test_stored_bytes_arrive_unchanged(make_server, sinks) -> None:  # type: ign
     sinks.append(sink)
     server, port, (study,) = _start(make_server, sink, 2)
     answers = _move(port, sink.aet, study)
-    assert _counts(answers[-1][0]) == (2, 0, 0)
+    assert suboperation_counts(answers[-1][0]) == (2, 0, 0)
     assert sink.syntaxes_seen == [ExplicitVRLittleEndian] * 2
     for received, raw in zip(sink.received, sink.raw, strict=True):
         found = server.client.post("/tools/lookup", content=str(received.SOPInstanceUID))
@@ -383,28 +381,21 @@ def test_c_get_counts_refusals(make_server, sinks) -> None:  # type: ignore[no-u
         calls.append(str(event.dataset.SOPInstanceUID))
         return REFUSED if len(calls) == 2 else SUCCESS
 
-    ae = AE(ae_title="PYGET")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
-    ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
-    ae.add_requested_context(CT_IMAGE_STORAGE, [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
-    assoc = ae.associate(
-        LOOPBACK,
+    assoc = get_association(
         port,
-        ae_title="ORTHANC",
-        ext_neg=[build_role(CT_IMAGE_STORAGE, scp_role=True)],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+        on_store,
+        [PatientRootQueryRetrieveInformationModelGet],
+        [CT_IMAGE_STORAGE],
+        [ImplicitVRLittleEndian, ExplicitVRLittleEndian],
     )
-    assert assoc.is_established
-    query = Dataset()
-    query.QueryRetrieveLevel = "PATIENT"
-    query.PatientID = "SUBOPS"
+    query = query_dataset(QueryRetrieveLevel="PATIENT", PatientID="SUBOPS")
     answers = list(assoc.send_c_get(query, PatientRootQueryRetrieveInformationModelGet))
     assoc.release()
     # as Orthanc 1.10.1: a C-GET goes on after a refusal, counts it, and ends with a
     # Warning without the remaining count nor a Failed SOP Instance UID List
     statuses = [int(s.Status) for s, _ in answers]
     assert statuses == [PENDING] * 5 + [WARNING]
-    assert _counts(answers[-1][0]) == (4, 1, 0)
+    assert suboperation_counts(answers[-1][0]) == (4, 1, 0)
     assert "NumberOfRemainingSuboperations" not in answers[-1][0]
     assert _failed_list(answers[-1][1]) == [] and len(calls) == 5
 
@@ -432,7 +423,7 @@ def test_a_cancel_stops_the_move(make_server, sinks) -> None:  # type: ignore[no
     assoc.release()
     final = statuses[-1]
     assert int(final.Status) == 0xFE00
-    completed, failed, warning = _counts(final)
+    completed, failed, warning = suboperation_counts(final)
     remaining = int(final.NumberOfRemainingSuboperations)
     assert completed >= 2 and remaining > 0 and completed + failed + remaining == 30
     assert len(sink.received) == completed
@@ -453,25 +444,21 @@ def test_c_gets_on_one_association_and_a_cancel(make_server, sinks) -> None:  # 
         time.sleep(0.02)
         return SUCCESS
 
-    ae = AE(ae_title="PYGET")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 15
-    ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
-    ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
-    ae.add_requested_context(CT_IMAGE_STORAGE, [ExplicitVRLittleEndian])
-    assoc = ae.associate(
-        LOOPBACK,
+    assoc = get_association(
         port,
-        ae_title="ORTHANC",
-        ext_neg=[build_role(CT_IMAGE_STORAGE, scp_role=True)],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+        on_store,
+        [PatientRootQueryRetrieveInformationModelGet, PatientRootQueryRetrieveInformationModelFind],
+        [CT_IMAGE_STORAGE],
+        [ExplicitVRLittleEndian],
     )
-    assert assoc.is_established
-    query = Dataset()
-    query.QueryRetrieveLevel = "PATIENT"
-    query.PatientID = "SUBOPS"
+    query = query_dataset(QueryRetrieveLevel="PATIENT", PatientID="SUBOPS")
     try:
         first = list(assoc.send_c_get(query, PatientRootQueryRetrieveInformationModelGet))
-        assert int(first[-1][0].Status) == SUCCESS and _counts(first[-1][0]) == (12, 0, 0)
+        assert int(first[-1][0].Status) == SUCCESS and suboperation_counts(first[-1][0]) == (
+            12,
+            0,
+            0,
+        )
         statuses = []
         for status, _ in assoc.send_c_get(
             query, PatientRootQueryRetrieveInformationModelGet, msg_id=9
@@ -483,11 +470,9 @@ def test_c_gets_on_one_association_and_a_cancel(make_server, sinks) -> None:  # 
         final = statuses[-1]
         assert int(final.Status) == 0xFE00
         assert int(final.NumberOfRemainingSuboperations) > 0
-        find = Dataset()
-        find.QueryRetrieveLevel = "PATIENT"
-        find.PatientID = "SUBOPS"
+        find = query_dataset(QueryRetrieveLevel="PATIENT", PatientID="SUBOPS")
         answers = list(assoc.send_c_find(find, PatientRootQueryRetrieveInformationModelFind))
         assert [int(s.Status) for s, _ in answers] == [PENDING, SUCCESS]
     finally:
         assoc.release()
-    assert len(received) == 12 + _counts(final)[0]
+    assert len(received) == 12 + suboperation_counts(final)[0]

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from archive_checks import bytes_read, fresh_client, wait_until
+from archive_checks import bytes_read, fresh_client, wait_until, worker_pids
 from conftest import RunningServer, start_server
 from dicom_factory import make_dicom
 
@@ -67,24 +67,10 @@ def _wait(predicate: Callable[[], Any], timeout: float = 30) -> Any:
     return wait_until(predicate, timeout)
 
 
-def _workers(server: RunningServer) -> list[int]:
-    """The worker processes, once all ``HttpWorkers`` of them are there (the port
-    accepts connections as soon as the supervisor has bound it, before it forks)."""
-    pid = server.process.pid
-    expected = int(server.config.get("HttpWorkers") or 1)
-
-    def children() -> list[int]:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
-            found = [int(p) for p in listing.read().split()]
-        return found if len(found) == expected else []
-
-    return _wait(children)
-
-
 def _upload_over_all_workers(server: RunningServer, minimum: int) -> list[str]:
     """Uploads over new connections from 4 threads until there are ``minimum``
     instances and every worker has read at least one upload; answers the IDs."""
-    workers = _workers(server)
+    workers = worker_pids(server)
     before = {pid: bytes_read(pid) for pid in workers}
     size = len(make_dicom())
 
@@ -261,9 +247,9 @@ def test_runtime_settings_apply_to_every_worker(
     assert everywhere("/tools/metrics") == {"0"}
 
     # a worker that dies and is started again takes the settings of the run
-    victim = _workers(server)[-1]
+    victim = worker_pids(server)[-1]
     os.kill(victim, signal.SIGKILL)  # a worker of the server this test started
-    _wait(lambda: victim not in _workers(server) and len(_workers(server)) == 2)
+    _wait(lambda: victim not in worker_pids(server) and len(worker_pids(server)) == 2)
     _upload_over_all_workers(server, 1)
     assert everywhere("/tools/log-level-dicom") == {"trace"}
     assert everywhere("/tools/metrics") == {"0"}
@@ -326,7 +312,7 @@ def test_workers_stop_when_the_supervisor_is_killed(make_server) -> None:  # typ
     """SIGKILL of the supervisor (which cannot pass it on) ends its workers too, as it
     would end a single process: no worker is left serving the port."""
     server = make_server(HttpWorkers=2)
-    workers = _workers(server)
+    workers = worker_pids(server)
     assert len(workers) == 2
     os.kill(server.process.pid, signal.SIGKILL)
     server.process.wait(timeout=10)
@@ -362,7 +348,7 @@ def test_a_port_held_by_workers_is_refused_to_another_server(
     import sys
 
     first = make_server(HttpWorkers=2)
-    _workers(first)  # both listening
+    worker_pids(first)  # both listening
     folder = tmp_path / "second"
     folder.mkdir()
     config = {
@@ -408,7 +394,7 @@ def test_connections_opened_together_are_spread_evenly(make_server) -> None:  # 
     """A client's keep-alive pool (4 connections opened at once) is shared 2 and 2 by
     two workers, whatever the peers' ports: each goes where the fewest are open."""
     server = make_server(HttpWorkers=2)
-    workers = _workers(server)
+    workers = worker_pids(server)
     _upload_over_all_workers(server, 1)  # both workers serve (and are handed nothing)
     _wait(lambda: all(_established(p, server.port) == 0 for p in workers))
     clients = [fresh_client(server.url) for _ in range(4)]

@@ -12,20 +12,12 @@ from archive_checks import assert_orthanc_error, upload
 from conftest import RunningServer, start_server
 from dicom_factory import make_dicom
 
-LEVELS = ("patients", "studies", "series", "instances")
-_PARENT = {
-    "patients": "ParentPatient",
-    "studies": "ParentStudy",
-    "series": "ParentSeries",
-    "instances": "ID",
-}
+from rest.resource_checks import LEVELS, assert_bare, module_server, url
 
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_server(tmp_path_factory.mktemp("labels"))
-    yield server
-    server.stop()
+    yield from module_server(tmp_path_factory, "labels")
 
 
 @pytest.fixture
@@ -37,17 +29,8 @@ def new_instance(client: httpx.Client) -> dict[str, Any]:
     return upload(client, make_dicom(patient_id=f"LB{uuid.uuid4().hex[:10]}"))
 
 
-def url(answer: dict[str, Any], level: str) -> str:
-    return f"/{level}/{answer[_PARENT[level]]}"
-
-
 def unique_label() -> str:
     return "L" + uuid.uuid4().hex[:12]
-
-
-def assert_bare(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.content == b""
 
 
 @pytest.mark.parametrize("level", LEVELS)

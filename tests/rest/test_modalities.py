@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-from archive_checks import assert_orthanc_error, oracle_client
+from archive_checks import assert_orthanc_error, put_read_delete, reference_orthanc
 from conftest import RunningServer, start_server
 from net import LOOPBACK, dicom_port, echoscu, rejected
 
@@ -211,24 +210,15 @@ def test_echo_body_forms(make_server) -> None:  # type: ignore[no-untyped-def]
     for content in (b"", b"{}", b'{"Timeout": 3}', b'{"CheckFind": true}', b"[]", b"5"):
         response = client.post("/modalities/self/echo", content=content)
         assert response.status_code == 200 and response.json() == {}, content
-    body = assert_orthanc_error(
-        client.post("/modalities/self/echo", content=b'{"CheckFind": "x"}'),
-        400,
-        "Bad file format",
-        15,
-    )
-    assert body["Details"] == "Boolean value expected in field: CheckFind"
-    body = assert_orthanc_error(
-        client.post("/modalities/self/echo", content=b"not json"), 400, "Bad file format", 15
-    )
-    assert body["Details"] == "Cannot parse the JSON body"
-    body = assert_orthanc_error(
-        client.post("/modalities/self/echo", content=b'{"Timeout": -1}'),
-        400,
-        "Bad file format",
-        15,
-    )
-    assert body["Details"] == "Unsigned integer value expected in field: Timeout"
+    for content, details in (
+        (b'{"CheckFind": "x"}', "Boolean value expected in field: CheckFind"),
+        (b"not json", "Cannot parse the JSON body"),
+        (b'{"Timeout": -1}', "Unsigned integer value expected in field: Timeout"),
+    ):
+        body = assert_orthanc_error(
+            client.post("/modalities/self/echo", content=content), 400, "Bad file format", 15
+        )
+        assert body["Details"] == details, content
 
 
 _ORACLE_BODIES: list[Any] = [
@@ -262,22 +252,16 @@ _ORACLE_BODIES: list[Any] = [
 
 
 def _answer(client: Any, name: str, body: Any) -> tuple[int, Any]:
-    put = client.put(f"/modalities/{name}", json=body)
-    if put.status_code != 200:
-        error = put.json()
-        return put.status_code, (error["OrthancStatus"], error.get("Details"))
-    configuration = client.get(f"/modalities/{name}/configuration").json()
-    configuration.pop("RetrieveMethod", None)  # Orthanc 1.12.6, not in 1.10.1
-    client.delete(f"/modalities/{name}")
-    return 200, configuration
+    status, answer = put_read_delete(client, f"/modalities/{name}", body)
+    if status != 200:
+        return status, (answer["OrthancStatus"], answer.get("Details"))
+    answer.pop("RetrieveMethod", None)  # Orthanc 1.12.6, not in 1.10.1
+    return status, answer
 
 
 def test_put_answers_as_the_oracle(server: RunningServer) -> None:
-    oracle = oracle_client()
-    if oracle is None:
-        pytest.skip("the reference Orthanc does not answer")
     name = "mods-test-put"
-    try:
+    with reference_orthanc(cleanup=f"/modalities/{name}") as oracle:
         for body in _ORACLE_BODIES:
             assert _answer(server.client, name, body) == _answer(oracle, name, body), body
         for bad in ("mods-test-a.b", "mods-test-a b"):
@@ -289,9 +273,6 @@ def test_put_answers_as_the_oracle(server: RunningServer) -> None:
             )
         assert oracle.get(f"/modalities/{name}").status_code == 404
         assert server.client.get(f"/modalities/{name}").content == b""
-    finally:
-        oracle.delete(f"/modalities/{name}")
-        oracle.close()
 
 
 def test_put_modality_opens_the_listener_to_it(make_server) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from archive_checks import bytes_read, fresh_client, wait_until
+from archive_checks import bytes_read, fresh_client, wait_until, worker_pids
 from conftest import RunningServer
 from dicom_factory import make_dicom
 
@@ -50,17 +50,6 @@ def on_job_failure(job_id):
 """
 
 WORKERS = 4
-
-
-def _workers(server: RunningServer) -> list[int]:
-    pid = server.process.pid
-
-    def children() -> list[int]:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
-            found = [int(p) for p in listing.read().split()]
-        return found if len(found) == WORKERS else []
-
-    return wait_until(children, 30)
 
 
 def _lua_events(server: RunningServer) -> list[str]:
@@ -104,7 +93,7 @@ def test_every_workers_jobs_reach_the_job_callbacks_once_in_order(
     )
     uploaded = server.client.post("/instances", content=make_dicom(patient_id="HELPER-JOBS"))
     patient = uploaded.json()["ParentPatient"]
-    workers = _workers(server)
+    workers = worker_pids(server)
     before = {pid: bytes_read(pid) for pid in workers}
 
     def request(number: int) -> tuple[str, str | None]:

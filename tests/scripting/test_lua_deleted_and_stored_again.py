@@ -19,19 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_checks import fresh_client, wait_until
+from archive_checks import fresh_client
 from conftest import RunningServer
 from dicom_factory import make_dicom
 from pydicom import dcmread
 from pynetdicom import AE
 
-SCRIPT = """
-events = {}
-local function add(s) events[#events + 1] = s end
-function OnDeletedPatient(id) add('patient ' .. id) end
-function OnDeletedStudy(id) add('study ' .. id) end
-function OnDeletedSeries(id) add('series ' .. id) end
-function OnDeletedInstance(id) add('instance ' .. id) end
+from scripting.lua_checks import DELETED_EVENTS_LUA, lua_server, script_events
+
+SCRIPT = (
+    DELETED_EVENTS_LUA
+    + """
 function ReceivedInstanceFilter(dicom, origin, info)
   return true
 end
@@ -40,6 +38,7 @@ function OnStoredInstance(id, tags, metadata, origin)
       .. ' ' .. metadata.Origin)
 end
 """
+)
 
 P = "LUA-DEL"
 STUDY = "1.2.826.0.1.3680043.99.71"
@@ -62,26 +61,31 @@ def _call(server: RunningServer, method: str, uri: str, **kwargs: Any) -> Any:
         return answer.json() if answer.content else None
 
 
-def _events(server: RunningServer, count: int) -> list[str]:
-    code = "for _, e in ipairs(events) do print(e) end events = {}"
+def _last_change(server: RunningServer) -> int:
+    return _call(server, "GET", "/changes?limit=0")["Last"]
 
-    def read() -> bool | None:
-        with fresh_client(server.url) as client:
-            text = client.post("/tools/execute-script", content="print(#events)").text
-        return True if int(text) >= count else None
 
-    wait_until(read, 30)
-    with fresh_client(server.url) as client:
-        return client.post("/tools/execute-script", content=code).text.splitlines()
+def _changes_since(server: RunningServer, last: int) -> list[tuple[str, str]]:
+    changes = _call(server, "GET", f"/changes?since={last}")["Changes"]
+    return [(c["ChangeType"], c["ID"]) for c in changes]
+
+
+def _every_level(stored: dict[str, str]) -> list[str]:
+    """The ``OnDeleted*`` events for the only instance of its patient (the upload's
+    answer ``stored``): the patient, the study, the series, then the instance."""
+    return [
+        f"patient {stored['ParentPatient']}",
+        f"study {stored['ParentStudy']}",
+        f"series {stored['ParentSeries']}",
+        f"instance {stored['ID']}",
+    ]
 
 
 @pytest.fixture(params=[1, 4], ids=["one-worker", "four-workers"])
 def scripted(
     request: Any, tmp_path: Path, make_server: Callable[..., RunningServer]
 ) -> RunningServer:
-    script = tmp_path / "events.lua"
-    script.write_text(SCRIPT)
-    return make_server(LuaScripts=[str(script)], ExecuteLuaEnabled=True, HttpWorkers=request.param)
+    return lua_server(make_server, tmp_path, SCRIPT, HttpWorkers=request.param)
 
 
 def test_on_deleted_for_every_removed_resource_in_orthancs_order(scripted: RunningServer) -> None:
@@ -92,8 +96,8 @@ def test_on_deleted_for_every_removed_resource_in_orthancs_order(scripted: Runni
                 ids[study, series, number] = _call(
                     scripted, "POST", "/instances", content=_file(study, series, number)
                 )
-    _events(scripted, 8)
-    last = _call(scripted, "GET", "/changes?limit=0")["Last"]
+    script_events(scripted, 8)
+    last = _last_change(scripted)
     inst = {key: value["ID"] for key, value in ids.items()}
     series = {key[:2]: value["ParentSeries"] for key, value in ids.items()}
     study = {key[0]: value["ParentStudy"] for key, value in ids.items()}
@@ -101,13 +105,13 @@ def test_on_deleted_for_every_removed_resource_in_orthancs_order(scripted: Runni
 
     # An instance with a sibling: itself only.
     _call(scripted, "DELETE", f"/instances/{inst[1, 1, 1]}")
-    assert _events(scripted, 1) == [f"instance {inst[1, 1, 1]}"]
+    assert script_events(scripted, 1) == [f"instance {inst[1, 1, 1]}"]
     # The last instance of a series: the series, then the instance.
     _call(scripted, "DELETE", f"/instances/{inst[1, 1, 2]}")
-    assert _events(scripted, 2) == [f"series {series[1, 1]}", f"instance {inst[1, 1, 2]}"]
+    assert script_events(scripted, 2) == [f"series {series[1, 1]}", f"instance {inst[1, 1, 2]}"]
     # The last series of a study: its instances, the study, then the series.
     _call(scripted, "DELETE", f"/series/{series[1, 2]}")
-    assert _events(scripted, 4) == [
+    assert script_events(scripted, 4) == [
         f"instance {inst[1, 2, 1]}",
         f"instance {inst[1, 2, 2]}",
         f"study {study[1]}",
@@ -115,7 +119,7 @@ def test_on_deleted_for_every_removed_resource_in_orthancs_order(scripted: Runni
     ]
     # A patient: every resource, each after its children.
     _call(scripted, "DELETE", f"/patients/{patient}")
-    assert _events(scripted, 8) == [
+    assert script_events(scripted, 8) == [
         f"instance {inst[2, 1, 1]}",
         f"instance {inst[2, 1, 2]}",
         f"series {series[2, 1]}",
@@ -126,8 +130,7 @@ def test_on_deleted_for_every_removed_resource_in_orthancs_order(scripted: Runni
         f"patient {patient}",
     ]
     # /changes: one Deleted row per deletion, for the topmost resource removed.
-    changes = _call(scripted, "GET", f"/changes?since={last}")["Changes"]
-    assert [(c["ChangeType"], c["ID"]) for c in changes] == [
+    assert _changes_since(scripted, last) == [
         ("Deleted", inst[1, 1, 1]),
         ("Deleted", series[1, 1]),
         ("Deleted", study[1]),
@@ -135,14 +138,9 @@ def test_on_deleted_for_every_removed_resource_in_orthancs_order(scripted: Runni
     ]
     # The last instance of a patient: the patient, the study, the series, the instance.
     alone = _call(scripted, "POST", "/instances", content=_file(3, 1, 1))
-    _events(scripted, 1)
+    script_events(scripted, 1)
     _call(scripted, "DELETE", f"/instances/{alone['ID']}")
-    assert _events(scripted, 4) == [
-        f"patient {alone['ParentPatient']}",
-        f"study {alone['ParentStudy']}",
-        f"series {alone['ParentSeries']}",
-        f"instance {alone['ID']}",
-    ]
+    assert script_events(scripted, 4) == _every_level(alone)
 
 
 def test_on_stored_instance_again_for_an_instance_already_stored(
@@ -151,11 +149,11 @@ def test_on_stored_instance_again_for_an_instance_already_stored(
     data = _file(4, 1, 1)
     first = _call(scripted, "POST", "/instances", content=data)
     instance = first["ID"]
-    assert _events(scripted, 1) == [f"stored {instance} RestApi nil RestApi"]
-    last = _call(scripted, "GET", "/changes?limit=0")["Last"]
+    assert script_events(scripted, 1) == [f"stored {instance} RestApi nil RestApi"]
+    last = _last_change(scripted)
     again = _call(scripted, "POST", "/instances", content=data)
     assert again["Status"] == "AlreadyStored"
-    assert _events(scripted, 1) == [f"stored {instance} RestApi nil RestApi"]
+    assert script_events(scripted, 1) == [f"stored {instance} RestApi nil RestApi"]
     # A repeated C-STORE: the new request's origin; the stored metadata stay.
     path = tmp_path / "again.dcm"
     path.write_bytes(data)
@@ -168,9 +166,9 @@ def test_on_stored_instance_again_for_an_instance_already_stored(
         assert assoc.send_c_store(dataset).Status == 0
     finally:
         assoc.release()
-    assert _events(scripted, 1) == [f"stored {instance} DicomProtocol AGAINSCU RestApi"]
+    assert script_events(scripted, 1) == [f"stored {instance} DicomProtocol AGAINSCU RestApi"]
     # Nothing changed: /changes has nothing new.
-    assert _call(scripted, "GET", "/changes?limit=0")["Last"] == last
+    assert _last_change(scripted) == last
 
 
 @pytest.mark.parametrize("workers", [1, 4], ids=["one-worker", "four-workers"])
@@ -181,30 +179,19 @@ def test_overwritten_instance_is_stored_then_its_old_copy_deleted(
     queues racing): ``OnStoredInstance`` for the new copy, then ``OnDeleted*`` for the
     copy replaced and the ancestors it left empty; ``/changes`` gets the new copy's
     ``New*`` rows and no ``Deleted`` row."""
-    script = tmp_path / "events.lua"
-    script.write_text(SCRIPT)
-    server = make_server(
-        LuaScripts=[str(script)],
-        ExecuteLuaEnabled=True,
-        HttpWorkers=workers,
-        OverwriteInstances=True,
-    )
+    server = lua_server(make_server, tmp_path, SCRIPT, HttpWorkers=workers, OverwriteInstances=True)
     data = _file(5, 1, 1)
     first = _call(server, "POST", "/instances", content=data)
     instance = first["ID"]
-    _events(server, 1)
+    script_events(server, 1)
     # The only instance of its patient: every level is replaced.
-    last = _call(server, "GET", "/changes?limit=0")["Last"]
+    last = _last_change(server)
     assert _call(server, "POST", "/instances", content=data)["Status"] == "Success"
-    assert _events(server, 5) == [
+    assert script_events(server, 5) == [
         f"stored {instance} RestApi nil RestApi",
-        f"patient {first['ParentPatient']}",
-        f"study {first['ParentStudy']}",
-        f"series {first['ParentSeries']}",
-        f"instance {instance}",
+        *_every_level(first),
     ]
-    changes = _call(server, "GET", f"/changes?since={last}")["Changes"]
-    assert [(c["ChangeType"], c["ID"]) for c in changes] == [
+    assert _changes_since(server, last) == [
         ("NewInstance", instance),
         ("NewSeries", first["ParentSeries"]),
         ("NewStudy", first["ParentStudy"]),
@@ -212,13 +199,12 @@ def test_overwritten_instance_is_stored_then_its_old_copy_deleted(
     ]
     # With a sibling: the instance alone.
     _call(server, "POST", "/instances", content=_file(5, 1, 2))
-    _events(server, 1)
-    last = _call(server, "GET", "/changes?limit=0")["Last"]
+    script_events(server, 1)
+    last = _last_change(server)
     for _ in range(3):
         assert _call(server, "POST", "/instances", content=data)["Status"] == "Success"
-        assert _events(server, 2) == [
+        assert script_events(server, 2) == [
             f"stored {instance} RestApi nil RestApi",
             f"instance {instance}",
         ]
-    changes = _call(server, "GET", f"/changes?since={last}")["Changes"]
-    assert [(c["ChangeType"], c["ID"]) for c in changes] == [("NewInstance", instance)] * 3
+    assert _changes_since(server, last) == [("NewInstance", instance)] * 3

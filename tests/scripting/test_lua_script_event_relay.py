@@ -16,22 +16,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from archive_checks import wait_until
+from archive_checks import fresh_client, wait_until, worker_pids
 from conftest import RunningServer
 from dicom_factory import make_dicom
 
-SCRIPT = """
-events = {}
-local function add(s) events[#events + 1] = s end
-function OnDeletedPatient(id) add('patient ' .. id) end
-function OnDeletedStudy(id) add('study ' .. id) end
-function OnDeletedSeries(id) add('series ' .. id) end
-function OnDeletedInstance(id) add('instance ' .. id) end
+from scripting.lua_checks import DELETED_EVENTS_LUA, lua_server, script_events
+
+SCRIPT = (
+    DELETED_EVENTS_LUA
+    + """
 function OnStoredInstance(id, tags, metadata, origin)
   add('stored ' .. id .. ' ' .. origin.RequestOrigin .. ' ' .. origin.Username
       .. ' ' .. metadata.HttpUsername)
 end
 """
+)
 
 WORKERS = 4
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
@@ -46,17 +45,6 @@ def _file(series: int, number: int) -> bytes:
         sop_uid=f"{STUDY}.{series}.{number}",
         InstanceNumber=str(number),
     )
-
-
-def _workers(server: RunningServer) -> list[int]:
-    pid = server.process.pid
-
-    def children() -> list[int]:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
-            found = [int(p) for p in listing.read().split()]
-        return found if len(found) == WORKERS else []
-
-    return wait_until(children, 30)
 
 
 def _sockets_of(pid: int) -> set[str]:
@@ -107,32 +95,22 @@ def _served_by(server: RunningServer, workers: list[int], answer: httpx.Response
 
 def _events(server: RunningServer, count: int) -> list[str]:
     """The primary's callbacks' events, once there are ``count`` (then forgotten)."""
-    auth = ("alice", USERS["alice"])
-
-    def run(code: str) -> str:
-        with httpx.Client(base_url=server.url, timeout=30, auth=auth) as client:
-            answer = client.post("/tools/execute-script", content=code)
-            assert answer.status_code == 200, answer.text
-            return answer.text
-
-    wait_until(lambda: int(run("print(#events)")) >= count, 30)
-    return run("for _, e in ipairs(events) do print(e) end events = {}").splitlines()
+    return script_events(server, count, auth=("alice", USERS["alice"]))
 
 
 def test_deletion_and_upload_served_by_another_worker_reach_the_primarys_callbacks(
     tmp_path: Path, make_server: Callable[..., RunningServer]
 ) -> None:
-    script = tmp_path / "events.lua"
-    script.write_text(SCRIPT)
-    server = make_server(
-        LuaScripts=[str(script)],
-        ExecuteLuaEnabled=True,
+    server = lua_server(
+        make_server,
+        tmp_path,
+        SCRIPT,
         HttpWorkers=WORKERS,
         AuthenticationEnabled=True,
         RegisteredUsers=USERS,
         KeepAliveTimeout=60,  # the connection held below stays with its worker
     )
-    workers = _workers(server)
+    workers = worker_pids(server)
     primary = _primary(server, workers)
     ids = {}
     for key in ((1, 1), (1, 2), (2, 1)):  # as alice
@@ -147,7 +125,7 @@ def test_deletion_and_upload_served_by_another_worker_reach_the_primarys_callbac
     other = None
     try:
         for _ in range(2 * WORKERS):
-            client = httpx.Client(base_url=server.url, timeout=30, auth=("bob", USERS["bob"]))
+            client = fresh_client(server.url, auth=("bob", USERS["bob"]))
             held.append(client)
             answer = client.get("/system")
             assert answer.status_code == 200

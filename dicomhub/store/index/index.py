@@ -218,6 +218,21 @@ class IndexSession:
         cursor.execute(self._sql(sql), params)
         return cursor.rowcount
 
+    def _rows_after(self, table: str, columns: str, since: int, limit: int) -> list[Any]:
+        """The rows of the log ``table`` (``changes``, ``exports``, ``job_events``) after
+        the sequence number ``since``, oldest first, at most ``limit``: ``seq`` then
+        ``columns``."""
+        return self._all(
+            f"SELECT seq, {columns} FROM {table} WHERE seq > :s ORDER BY seq LIMIT :l",
+            s=since,
+            l=limit,
+        )
+
+    def _max_seq(self, table: str) -> int:
+        """The highest ``seq`` in ``table``, 0 if it is empty."""
+        row = self._one(f"SELECT MAX(seq) FROM {table}")
+        return (row[0] or 0) if row else 0
+
     def _many(self, sql: str, rows: list[dict]) -> None:  # type: ignore[type-arg]
         self._cursor.executemany(self._sql(sql), rows)
 
@@ -723,12 +738,7 @@ class IndexSession:
         )
 
     def changes(self, since: int, limit: int) -> list[ChangeRow]:
-        rows = self._all(
-            "SELECT seq, change_type, level, public_id, date FROM changes WHERE seq > :s "
-            "ORDER BY seq LIMIT :l",
-            s=since,
-            l=limit,
-        )
+        rows = self._rows_after("changes", "change_type, level, public_id, date", since, limit)
         return [ChangeRow(*r) for r in rows]
 
     def last_change(self) -> ChangeRow | None:
@@ -770,17 +780,13 @@ class IndexSession:
         )
 
     def exports(self, since: int, limit: int) -> list[ExportRow]:
-        rows = self._all(
-            "SELECT seq, level, public_id, remote_modality, patient_id, study_uid, series_uid, "
-            "sop_uid, date FROM exports WHERE seq > :s ORDER BY seq LIMIT :l",
-            s=since,
-            l=limit,
+        columns = (
+            "level, public_id, remote_modality, patient_id, study_uid, series_uid, sop_uid, date"
         )
-        return [ExportRow(*r) for r in rows]
+        return [ExportRow(*r) for r in self._rows_after("exports", columns, since, limit)]
 
     def last_export_seq(self) -> int:
-        row = self._one("SELECT MAX(seq) FROM exports")
-        return row[0] or 0 if row else 0
+        return self._max_seq("exports")
 
     def clear_exports(self) -> None:
         self._run("DELETE FROM exports")
@@ -985,8 +991,7 @@ class IndexSession:
         return row[0] if row else None
 
     def next_job_seq(self) -> int:
-        row = self._one("SELECT MAX(seq) FROM jobs")
-        return (row[0] or 0) + 1 if row else 1
+        return self._max_seq("jobs") + 1
 
     def delete_job(self, job_id: str) -> None:
         self._run("DELETE FROM jobs WHERE id = :i", i=job_id)
@@ -1009,17 +1014,11 @@ class IndexSession:
 
     def job_events(self, since: int, limit: int) -> list[ChangeRow]:
         """The job events after ``since``, as rows of the changes log (level -1)."""
-        rows = self._all(
-            "SELECT seq, change_type, job_id, date FROM job_events WHERE seq > :s "
-            "ORDER BY seq LIMIT :l",
-            s=since,
-            l=limit,
-        )
+        rows = self._rows_after("job_events", "change_type, job_id, date", since, limit)
         return [ChangeRow(seq, kind, -1, job_id, date) for seq, kind, job_id, date in rows]
 
     def last_job_event_seq(self) -> int:
-        row = self._one("SELECT MAX(seq) FROM job_events")
-        return (row[0] or 0) if row else 0
+        return self._max_seq("job_events")
 
 
 #: Job events kept in the index: many more than a burst of jobs between two reads of
