@@ -73,7 +73,7 @@ def resolve(settings: Settings, name: str) -> int:
     number = parse_number(name)
     if number is not None:
         return number
-    raise InexistentItem(f"Unknown attachment: {name}")
+    raise InexistentItem()  # as Orthanc: no Details
 
 
 def name_of(settings: Settings, content_type: int) -> str:
@@ -123,7 +123,7 @@ def _lookup(session: IndexSession, public_id: str, level: Level, content_type: i
     row = require_resource(session, public_id, int(level))
     att = session.attachment(row.id, content_type)
     if att is None:
-        raise UnknownResource(f"The {public_id} resource has no attachment {content_type}")
+        raise UnknownResource()  # as Orthanc: no Details
     return row, att
 
 
@@ -316,7 +316,7 @@ def set_compression(
         row = require_resource(tx.session, public_id, int(level))
         current = tx.session.attachment(row.id, content_type)
         if current is None:
-            raise UnknownResource(f"The {public_id} resource has no attachment {content_type}")
+            raise UnknownResource()
         if current.uuid != old.uuid:  # replaced while we were recompressing it
             raise Revision()
         return _swap(archive, tx, row, new, current)

@@ -102,7 +102,7 @@ def resolve(settings: Settings, name: str) -> int:
         return int(MetadataType[name])
     if name in settings.user_metadata:
         return settings.user_metadata[name]
-    raise InexistentItem(f"Unknown metadata: {name}")
+    raise InexistentItem()  # as Orthanc: no Details
 
 
 def name_of(settings: Settings, kind: int) -> str:

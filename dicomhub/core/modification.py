@@ -159,24 +159,33 @@ def _check_levels(mod: Modification, level: Level) -> None:
         )
 
 
-def _transcode(request: Request, body: Mapping[str, Any], settings: Settings) -> None:
-    """``Transcode`` (and ``LossyQuality``), checked before anything is done."""
+def _transcode(request: Request, body: Mapping[str, Any], settings: Settings, job: bool) -> None:
+    """``Transcode`` (and ``LossyQuality``), checked before anything is done. As in
+    Orthanc, a job (a patient, study or series, bulk) and a single instance word an
+    unknown syntax differently."""
     if "Transcode" not in body:
         return
-    if not isinstance(body["Transcode"], str):
+    value = body["Transcode"]
+    if job:
+        syntax = transcoding.parse_job_syntax(value)
+    elif not isinstance(value, str):
         raise BadFileFormat("String value expected in field: Transcode")
-    request.transcode = str(transcoding.parse_syntax(body["Transcode"]))
+    else:
+        syntax = transcoding.parse_syntax(value)
+    request.transcode = str(syntax)
     request.lossy_quality = transcoding.parse_quality(body.get("LossyQuality"), settings)
 
 
-def _job_fields(request: Request, body: Mapping[str, Any], settings: Settings) -> None:
+def _job_fields(
+    request: Request, body: Mapping[str, Any], settings: Settings, job: bool = True
+) -> None:
     request.keep_source = boolean_field(body, "KeepSource", True)
     request.keep_labels = boolean_field(body, "KeepLabels", False)
     request.permissive = boolean_field(body, "Permissive", False)
     request.asynchronous = wants_job(body)
     request.priority = priority(body)
     request.user_data = body.get("UserData")
-    _transcode(request, body, settings)
+    _transcode(request, body, settings, job)
 
 
 def _object(body: Any) -> Mapping[str, Any]:
@@ -225,7 +234,7 @@ def parse_modify(
     _apply_user_fields(mod, body, force)
     mod.private_creator = _private_creator(body, config)
     request = Request(mod)
-    _job_fields(request, body, settings)
+    _job_fields(request, body, settings, job=bulk or level is not None)
     if look_up is not None:
         look_up()
     if not force:
@@ -309,8 +318,13 @@ def _profile_modification(version: str) -> Modification:
 
 
 def parse_anonymize(
-    body: Any, config: Mapping[str, Any], settings: Settings, bulk: bool = False
+    body: Any,
+    config: Mapping[str, Any],
+    settings: Settings,
+    bulk: bool = False,
+    instance: bool = False,
 ) -> Request:
+    """``instance``: a single instance, answered at once (not a job)."""
     body = _object(body)
     force = _bool(body, "Force", False)
     version = body.get("DicomVersion", confidentiality.DEFAULT_VERSION)
@@ -338,7 +352,7 @@ def parse_anonymize(
             del mod.replacements[DEIDENTIFICATION_METHOD]
     mod.private_creator = _private_creator(body, config)
     request = Request(mod, needs_patient_name=PATIENT_NAME in mod.uids)
-    _job_fields(request, body, settings)
+    _job_fields(request, body, settings, job=not instance)
     if bulk:
         request.resources = _resources(body)
     return request

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,6 +243,31 @@ class PeerRegistry(NamedRegistry[Peer]):
         )
 
 
+def _failure_words(exc: httpx.HTTPError) -> str:
+    """What Orthanc says of a failed HTTP call to a peer: its HTTP client's (libcurl's)
+    description of the failure, which 1.10.1 shows as ``libCURL error: ...``."""
+    if isinstance(exc, httpx.TimeoutException):
+        words = "Timeout was reached"
+    elif isinstance(exc, httpx.ConnectError):
+        cause = exc.__cause__ or exc.__context__
+        text = str(exc).lower()
+        if isinstance(cause, socket.gaierror) or "name or service" in text:
+            words = "Couldn't resolve host name"
+        elif isinstance(cause, ssl.SSLError) or "ssl" in text:
+            words = "SSL connect error"
+        else:
+            words = "Couldn't connect to server"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        words = "Server returned nothing (no headers, no data)"
+    elif isinstance(exc, httpx.ReadError):
+        words = "Failure when receiving data from the peer"
+    elif isinstance(exc, httpx.WriteError):
+        words = "Failure when sending data to the peer"
+    else:
+        return f"Cannot reach the peer: {exc}"
+    return f"libCURL error: {words}"
+
+
 def peer_system(registry: PeerRegistry, name: str) -> Any:
     """``GET /system`` of the peer, as JSON."""
     peer = registry.get(name)
@@ -248,7 +275,7 @@ def peer_system(registry: PeerRegistry, name: str) -> Any:
         with registry.client(peer) as client:
             response = client.get("system")
     except httpx.HTTPError as exc:
-        raise NetworkProtocol(f"Cannot reach the peer {name}: {exc}") from exc
+        raise NetworkProtocol(_failure_words(exc)) from exc
     if 400 <= response.status_code < 500:  # 401 and 404 seen from Orthanc 1.10.1
         raise BadHttpStatusInRest()
     if response.status_code != 200:

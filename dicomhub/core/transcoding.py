@@ -8,13 +8,15 @@ Orthanc transcodes in four places, and each reacts to a failure its own way:
   instance is never lost because a codec refused it;
 - archives and peers (``Transcode``): the original file is sent instead.
 
-An unknown UID is always a bad request ("Unknown transfer syntax"), checked before
-anything is read, so a typo changes nothing.
+An unknown UID is always a bad request, checked before anything is read, so a typo
+changes nothing: "Unknown transfer syntax" (Parameter out of range) on the routes that
+answer at once, "Unknown transfer syntax UID" (Bad file format) in a job's body.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,19 +24,40 @@ from pydicom.uid import UID
 
 from ..dicom import transcoding as codec
 from ..dicom.parsing import InvalidDicom, MissingTag, ParsedInstance, parse_instance
-from .errors import BadRequest, InternalError, ParameterOutOfRange
+from .errors import BadFileFormat, BadRequest, InternalError, ParameterOutOfRange
 from .settings import Settings
 
 log = logging.getLogger("dicomhub.transcoding")
 
+_UID_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)*", re.ASCII)
+
+
+def _known_syntax(value: Any) -> UID | None:
+    """``value`` as a transfer syntax UID, read as Orthanc reads it: the exact text
+    (no spaces around it), or None."""
+    if not isinstance(value, str) or not _UID_TEXT.fullmatch(value):
+        return None  # not even a UID (spaces too: pydicom's UID would drop them)
+    uid = UID(value)
+    return uid if uid.is_transfer_syntax else None
+
 
 def parse_syntax(value: Any) -> UID:
     """A transfer syntax named in a request; unknown UIDs are Orthanc's 400."""
-    if not isinstance(value, str) or not value.strip():
+    uid = _known_syntax(value)
+    if uid is None:
         raise ParameterOutOfRange(f"Unknown transfer syntax: {value}")
-    uid = UID(value.strip())
-    if not uid.is_transfer_syntax:
-        raise ParameterOutOfRange(f"Unknown transfer syntax: {uid}")
+    return uid
+
+
+def parse_job_syntax(value: Any) -> UID:
+    """The ``Transcode`` field of a job's body (modify and anonymize of patients,
+    studies and series, bulk, peer store): as Orthanc's jobs read it, a text that is no
+    transfer syntax is a bad file format."""
+    if not isinstance(value, str):
+        raise BadFileFormat("String value expected in field: Transcode")
+    uid = _known_syntax(value)
+    if uid is None:
+        raise BadFileFormat(f"Unknown transfer syntax UID: {value}")
     return uid
 
 

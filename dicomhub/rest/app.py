@@ -95,6 +95,28 @@ def allowed_methods(routes: list[Any], path: str) -> str:
     return ",".join(m for m in _ALLOW_ORDER if m in methods)
 
 
+#: The methods Orthanc's REST API answers.
+_ORTHANC_METHODS = frozenset(("GET", "POST", "PUT", "DELETE"))
+
+#: The WebDAV methods Orthanc reads before its routes, with the method its HTTP filter
+#: sees for each; outside a WebDAV share (dicomhub has none) they answer a bare 404.
+_WEBDAV_METHODS = {
+    "HEAD": "GET",
+    "OPTIONS": "GET",
+    "PROPFIND": "GET",
+    "PROPPATCH": "PUT",
+    "LOCK": "PUT",
+    "UNLOCK": "PUT",
+    "MKCOL": "PUT",
+}
+
+
+def _serves_head(path: str) -> bool:
+    """Whether ``HEAD`` answers as ``GET`` without its body: only on the web
+    explorer's static files (dicomhub's own, documented in docs/compatibility.md)."""
+    return path.startswith("/app/")
+
+
 class AccessMiddleware:
     """Normalizes the path, then enforces remote access and authentication."""
 
@@ -138,7 +160,21 @@ class AccessMiddleware:
                 return
             scope = dict(scope)
             scope["dicomhub.user"] = user
-        if not await passes_http_filter(self.hooks, scope, send):
+        method = scope["method"]
+        if method not in _ORTHANC_METHODS:
+            # As Orthanc: a WebDAV method passes the filter as the GET or PUT it reads or
+            # writes like, then finds no WebDAV share at this path (a bare 404; HEAD too,
+            # except on the explorer's own files); any other method is a bare 400.
+            as_method = _WEBDAV_METHODS.get(method)
+            if as_method is None:
+                await _plain(send, 400, b"")
+                return
+            if not await passes_http_filter(self.hooks, scope, send, as_method):
+                return
+            if not (method == "HEAD" and _serves_head(scope["path"])):
+                await _plain(send, 404, b"")
+                return
+        elif not await passes_http_filter(self.hooks, scope, send):
             return
         if log.isEnabledFor(logging.INFO):  # --verbose: each request, as Orthanc logs it
             log.info("%s %s", scope["method"], scope["path"])

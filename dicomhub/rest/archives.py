@@ -63,8 +63,9 @@ def _truthy(value: Any, name: str) -> bool:
 
 
 def _check_transcode(syntax: Any) -> str | None:
-    """The target syntax of ``transcode`` / ``Transcode`` (an unknown UID is a 400)."""
-    if syntax in (None, ""):
+    """The target syntax of ``transcode`` / ``Transcode`` (an unknown UID is a 400, an
+    empty one too, as in Orthanc)."""
+    if syntax is None:
         return None
     return str(transcoding.parse_syntax(syntax))
 
@@ -106,6 +107,8 @@ async def _options(request: Request, default_name: str, tools: bool, extended: b
         body = {}
     asynchronous = wants_job(body)
     job_priority = priority(body)
+    if "Transcode" in body and not isinstance(body["Transcode"], str):  # null too
+        raise BadFileFormat("String value expected in field: Transcode")
     syntax = _check_transcode(body.get("Transcode"))
     quality = transcoding.parse_quality(body.get("LossyQuality"), settings)
     resources: list[str] = []

@@ -223,7 +223,7 @@ def delete_attachment(request: Request, level: Level) -> Response:
     except ProtectedEntry:
         return bare(403)
     if not found:
-        raise UnknownResource(f"No attachment {content_type} on {public_id}")
+        raise UnknownResource()  # as Orthanc: no Details
     return text_response("")
 
 

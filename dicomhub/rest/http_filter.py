@@ -25,12 +25,15 @@ def _headers(scope: Scope) -> dict[str, str]:
     }
 
 
-async def passes_http_filter(hooks: Hooks | None, scope: Scope, send: Send) -> bool:
-    """True if the request may go on; otherwise the answer has been sent."""
+async def passes_http_filter(
+    hooks: Hooks | None, scope: Scope, send: Send, as_method: str | None = None
+) -> bool:
+    """True if the request may go on; otherwise the answer has been sent.
+    ``as_method``: the method the filter is told (Orthanc tells GET for HEAD)."""
     if hooks is None or not hooks.active(INCOMING_HTTP_REQUEST):
         return True
     client = scope.get("client")
-    method = str(scope["method"])
+    method = as_method or str(scope["method"])
     path = str(scope["path"])
     try:
         allowed = await anyio.to_thread.run_sync(

@@ -22,7 +22,7 @@ from ..core import images
 from ..core.errors import InexistentFile, ParameterOutOfRange, UnknownResource
 from ..dicom import imaging
 from .common import archive_of
-from .responses import json_response
+from .responses import json_response, text_response
 
 FRAME_OPERATIONS = sorted([*images.IMAGE_KINDS, "matlab", "numpy", "raw", "raw.gz"])
 _MIMES = (imaging.PNG, imaging.JPEG, imaging.PAM)
@@ -280,7 +280,7 @@ def get_matlab(request: Request) -> Response:
     except _NoAnswer as answer:  # as Orthanc: a bare 404, as the picture routes
         return Response(status_code=answer.status)
     body = images.matlab(archive_of(request), request.path_params["id"], frame)
-    return Response(body, 200, media_type="text/plain")
+    return text_response(body)
 
 
 def get_pdf(request: Request) -> Response:

@@ -164,7 +164,7 @@ def delete_metadata(request: Request, level: Level) -> Response:
     except ProtectedEntry:
         return bare(403)
     if not found:
-        raise UnknownResource(f"No metadata {kind} on {request.path_params['id']}")
+        raise UnknownResource()  # as Orthanc: no Details
     return text_response("")
 
 

@@ -44,7 +44,8 @@ def _parse(request: Request, body: Any, anonymize: bool, level: Level | None, bu
     archive = archive_of(request)
     settings = archive.settings
     if anonymize:
-        return modification.parse_anonymize(body, config, settings, bulk=bulk)
+        instance = level is None and not bulk
+        return modification.parse_anonymize(body, config, settings, bulk=bulk, instance=instance)
     look_up = None
     if level is not None:  # a patient, study or series: see parse_modify
 

@@ -204,13 +204,13 @@ async def metrics_prometheus(request: Request) -> Response:
     metrics = _metrics(request)
     media = "text/plain; version=0.0.4"
     if not metrics.enabled:
-        return Response(b"", media_type=media)
+        return text_response(b"", media_type=media)
     if group := group_of(request):  # each worker counts its requests: add them up
         answers = await group.ask_everyone(request)
         scrapes = [a.body.decode() for a in answers if a.status_code == 200]
-        return Response(merge_scrapes(scrapes), media_type=media)
+        return text_response(merge_scrapes(scrapes), media_type=media)
     statistics = await run_in_threadpool(reading.global_statistics, archive_of(request))
-    return Response(prometheus_text(statistics, metrics), media_type=media)
+    return text_response(prometheus_text(statistics, metrics), media_type=media)
 
 
 # ---- shutdown and reset ---------------------------------------------------------------

@@ -100,8 +100,8 @@ async def store(request: Request) -> Response:
     job_priority = priority(options)
     asynchronous = wants_job(options)
     compress = boolean_field(options, "Compress", False)
-    syntax = options.get("Transcode")
-    target = transcoding.parse_syntax(syntax) if syntax not in (None, "") else None
+    # As Orthanc's peer store job reads ``Transcode`` (before the peer is looked up).
+    target = transcoding.parse_job_syntax(options["Transcode"]) if "Transcode" in options else None
     quality = transcoding.parse_quality(options.get("LossyQuality"), archive_of(request).settings)
     archive = archive_of(request)
     name = request.path_params["name"]

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ..core import reconstruction
 from . import convertors  # noqa: F401 - registers {level:...}
 from .common import archive_of, level_of
+from .responses import text_response
 
 
 def _options(body: bytes) -> dict[str, Any]:
@@ -42,7 +43,7 @@ async def reconstruct_resource(request: Request) -> Response:
         _option(options, "ReconstructFiles"),
         _option(options, "LimitToThisLevelMainDicomTags"),
     )
-    return Response(b"", media_type="text/plain")
+    return text_response("")
 
 
 async def reconstruct_everything(request: Request) -> Response:
@@ -52,7 +53,7 @@ async def reconstruct_everything(request: Request) -> Response:
         archive_of(request),
         _option(options, "ReconstructFiles"),
     )
-    return Response(b"", media_type="text/plain")
+    return text_response("")
 
 
 def routes() -> list[Route]:

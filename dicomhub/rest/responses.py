@@ -25,8 +25,12 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     )
 
 
-def text_response(content: str | bytes, status_code: int = 200) -> Response:
-    return Response(content, status_code, media_type="text/plain")
+def text_response(
+    content: str | bytes, status_code: int = 200, media_type: str = "text/plain"
+) -> Response:
+    """A text answer with ``media_type`` exactly, as Orthanc sends it: without the
+    ``; charset=utf-8`` Starlette adds to a ``text/*`` type given as ``media_type``."""
+    return Response(content, status_code, headers={"Content-Type": media_type})
 
 
 def empty_json() -> Response:

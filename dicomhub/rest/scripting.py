@@ -23,6 +23,7 @@ from ..core.errors import DicomhubError, InternalError
 from ..scripting.asgi_call import LUA_SCOPE_KEY
 from ..scripting.callbacks import SCRIPT_EVENTS_HEADER, events_from_json
 from ..scripting.lua import LuaEngine, LuaScriptError
+from .responses import text_response
 from .workers import FORWARDED_KEY, group_of
 
 _create_lock = threading.Lock()
@@ -71,7 +72,7 @@ async def execute_script(request: Request) -> Response:
         if exc.not_text:  # ``error({code=1})``: as Orthanc (seen on 1.10.1)
             raise InternalError(UNHANDLED) from None
         raise LuaCommandError(exc.message) from None
-    return Response(output.encode(), media_type="text/plain")
+    return text_response(output.encode())
 
 
 async def _relayed_events(request: Request) -> Response:

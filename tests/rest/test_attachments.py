@@ -8,7 +8,6 @@ the operations of an attachment).
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import uuid
 import zlib
@@ -27,18 +26,23 @@ from archive_checks import (
     storage_files,
     upload,
 )
-from conftest import RunningServer, start_server
+from conftest import RunningServer
 from dicom_factory import make_dicom
 
+from rest.resource_checks import (
+    LEVELS,
+    PARENT,
+    RESOURCE_TYPE,
+    assert_bare,
+    etag,
+    last_change,
+    md5,
+    module_server,
+    upload_on_both,
+    url,
+)
+
 USER_CONTENT = {"pdf": [1030, "application/pdf"], "notes": 1031, "text": [1033, "text/plain"]}
-LEVELS = ("patients", "studies", "series", "instances")
-_PARENT = {
-    "patients": "ParentPatient",
-    "studies": "ParentStudy",
-    "series": "ParentSeries",
-    "instances": "ID",
-}
-_TYPE = {"patients": "Patient", "studies": "Study", "series": "Series", "instances": "Instance"}
 OPERATIONS = [
     "compress",
     "compressed-data",
@@ -57,19 +61,9 @@ REVISION_MESSAGE = (
 )
 
 
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def etag(revision: int, data: bytes) -> str:
-    return f'"{revision}-{md5(data)}"'
-
-
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_server(tmp_path_factory.mktemp("attachments"), UserContentType=USER_CONTENT)
-    yield server
-    server.stop()
+    yield from module_server(tmp_path_factory, "attachments", UserContentType=USER_CONTENT)
 
 
 @pytest.fixture
@@ -80,20 +74,6 @@ def client(shared: RunningServer) -> httpx.Client:
 def new_instance(client: httpx.Client) -> tuple[dict[str, Any], bytes]:
     data = make_dicom(patient_id=f"AT{uuid.uuid4().hex[:10]}")
     return upload(client, data), data
-
-
-def url(answer: dict[str, Any], level: str) -> str:
-    return f"/{level}/{answer[_PARENT[level]]}"
-
-
-def last_change(client: httpx.Client) -> dict[str, Any] | None:
-    changes = client.get("/changes", params={"last": ""}).json()["Changes"]
-    return changes[-1] if changes else None
-
-
-def assert_bare(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.content == b""
 
 
 def disk_size(client: httpx.Client) -> int:
@@ -291,7 +271,7 @@ def test_user_attachment_lifecycle(shared: RunningServer, level: str) -> None:
     assert put.headers["etag"] == etag(0, body)
     change = last_change(client)
     assert change is not None and change["ChangeType"] == "UpdatedAttachment"
-    assert change["ResourceType"] == _TYPE[level] and change["ID"] == answer[_PARENT[level]]
+    assert change["ResourceType"] == RESOURCE_TYPE[level] and change["ID"] == answer[PARENT[level]]
     assert disk_size(client) == size + len(body)
 
     names = client.get(base + "/attachments").json()
@@ -518,11 +498,7 @@ def oracle() -> Iterator[Any]:
 
 
 def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
-    if oracle is None:
-        pytest.skip("the reference Orthanc does not answer")
-    data = make_dicom(patient_id=f"ATDIFF{uuid.uuid4().hex[:6]}")
-    ours, theirs = upload(client, data), oracle.upload(data)
-    assert ours["ID"] == theirs["ID"]
+    ours = upload_on_both(client, oracle, "ATDIFF")
     instance, study = f"/instances/{ours['ID']}", f"/studies/{ours['ParentStudy']}"
     requests = [
         ("GET", f"{instance}/attachments", None),
@@ -624,3 +600,41 @@ def test_resource_statistics_count_attachments_at_every_level(client: httpx.Clie
         assert int(stats["DiskSize"]) == size, level
         assert int(stats["UncompressedSize"]) == size, level
         assert int(stats["DicomDiskSize"]) == len(data), level
+
+
+def _missing_attachment_requests(
+    instance: str, patient: str
+) -> list[tuple[str, str, bytes | None]]:
+    requests: list[tuple[str, str, bytes | None]] = []
+    for base, name in (
+        (f"/instances/{instance}", "1030"),
+        (f"/instances/{instance}", "nope"),
+        (f"/patients/{patient}", "dicom"),
+    ):
+        for sub in ("", "/data", "/compressed-data", "/size", "/md5", "/info", "/is-compressed"):
+            requests.append(("GET", f"{base}/attachments/{name}{sub}", None))
+        for sub in ("/compress", "/uncompress"):
+            requests.append(("POST", f"{base}/attachments/{name}{sub}", b""))
+        if name != "dicom":  # (a bare 403: the DICOM file is never deleted alone)
+            requests.append(("DELETE", f"{base}/attachments/{name}", None))
+    return requests
+
+
+def test_missing_attachment_is_a_404_without_details(client: httpx.Client) -> None:
+    """As Orthanc: a missing attachment is 404 Unknown resource, an unknown name 404
+    Accessing an inexistent item, neither with Details."""
+    answer = upload(client, make_dicom(patient_id="ATT-MISSING"))
+    for method, path, body in _missing_attachment_requests(answer["ID"], answer["ParentPatient"]):
+        response = client.request(method, path, content=body)
+        expected = (
+            ("Accessing an inexistent item", 7) if "/nope" in path else ("Unknown resource", 17)
+        )
+        error = assert_orthanc_error(response, 404, *expected)
+        assert "Details" not in error, (method, path)
+
+
+def test_missing_attachment_like_the_oracle(client: httpx.Client, oracle) -> None:  # type: ignore[no-untyped-def]
+    answer = upload_on_both(client, oracle, "HELPER-compat13-att")
+    requests = _missing_attachment_requests(answer["ID"], answer["ParentPatient"])
+    for _method, _path, ours, theirs in replay_on_both(client, oracle.client, requests):
+        assert ours.json().get("Details") == theirs.json().get("Details")

@@ -7,7 +7,6 @@ system item a bare 403, an unknown name 404 "inexistent item" (7).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,33 +14,28 @@ from typing import Any
 import httpx
 import pytest
 from archive_checks import assert_orthanc_error, oracle_uploads, replay_on_both, upload
-from conftest import RunningServer, start_server
+from conftest import RunningServer
 from dicom_factory import make_dicom
 
+from rest.resource_checks import (
+    LEVELS,
+    PARENT,
+    RESOURCE_TYPE,
+    assert_bare,
+    etag,
+    last_change,
+    md5,
+    module_server,
+    upload_on_both,
+    url,
+)
+
 USER_METADATA = {"Sample": 1025, "Other": 2000}
-LEVELS = ("patients", "studies", "series", "instances")
-_PARENT = {
-    "patients": "ParentPatient",
-    "studies": "ParentStudy",
-    "series": "ParentSeries",
-    "instances": "ID",
-}
-_TYPE = {"patients": "Patient", "studies": "Study", "series": "Series", "instances": "Instance"}
-
-
-def md5(data: str | bytes) -> str:
-    return hashlib.md5(data.encode() if isinstance(data, str) else data).hexdigest()
-
-
-def etag(revision: int, value: str | bytes) -> str:
-    return f'"{revision}-{md5(value)}"'
 
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_server(tmp_path_factory.mktemp("metadata"), UserMetadata=USER_METADATA)
-    yield server
-    server.stop()
+    yield from module_server(tmp_path_factory, "metadata", UserMetadata=USER_METADATA)
 
 
 @pytest.fixture
@@ -51,20 +45,6 @@ def client(shared: RunningServer) -> httpx.Client:
 
 def new_instance(client: httpx.Client) -> dict[str, Any]:
     return upload(client, make_dicom(patient_id=f"MD{uuid.uuid4().hex[:10]}"))
-
-
-def url(answer: dict[str, Any], level: str) -> str:
-    return f"/{level}/{answer[_PARENT[level]]}"
-
-
-def last_change(client: httpx.Client) -> dict[str, Any] | None:
-    changes = client.get("/changes", params={"last": ""}).json()["Changes"]
-    return changes[-1] if changes else None
-
-
-def assert_bare(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.content == b""
 
 
 # ---- listing -----------------------------------------------------------------
@@ -214,8 +194,8 @@ def test_user_metadata_lifecycle(client: httpx.Client, level: str) -> None:
     change = last_change(client)
     assert change is not None
     assert change["ChangeType"] == "UpdatedMetadata"
-    assert change["ResourceType"] == _TYPE[level]
-    assert change["ID"] == answer[_PARENT[level]]
+    assert change["ResourceType"] == RESOURCE_TYPE[level]
+    assert change["ID"] == answer[PARENT[level]]
 
     got = client.get(base + "/metadata/Sample")
     assert got.text == "first" and got.headers["etag"] == etag(0, "first")
@@ -401,11 +381,7 @@ def oracle() -> Iterator[Any]:
 
 
 def test_same_answers_as_orthanc(client: httpx.Client, oracle: Any) -> None:
-    if oracle is None:
-        pytest.skip("the reference Orthanc does not answer")
-    data = make_dicom(patient_id=f"MDDIFF{uuid.uuid4().hex[:6]}")
-    ours, theirs = upload(client, data), oracle.upload(data)
-    assert ours["ID"] == theirs["ID"]
+    ours = upload_on_both(client, oracle, "MDDIFF")
     instance, patient = ours["ID"], ours["ParentPatient"]
     requests = [
         ("GET", f"/instances/{instance}/metadata/ReceptionDate", None),
@@ -479,3 +455,32 @@ def test_sop_class_metadata_only_when_the_file_has_one(client: httpx.Client, ora
                 f"/instances/{theirs}/metadata", params={"expand": ""}
             ).json()
             assert metadata.get("SopClassUid") == reference.get("SopClassUid"), name
+
+
+def _missing_metadata_requests(instance: str) -> list[tuple[str, str, bytes | None]]:
+    base = f"/instances/{instance}/metadata"
+    return [
+        ("DELETE", f"{base}/5000", None),
+        ("GET", f"{base}/Nope", None),
+        ("DELETE", f"{base}/Nope", None),
+        ("PUT", f"{base}/Nope", b"x"),
+    ]
+
+
+def test_missing_metadata_is_a_404_without_details(client: httpx.Client) -> None:
+    """As Orthanc: no Details on the 404 of an absent item or an unknown name."""
+    instance = upload(client, make_dicom(patient_id="META-MISSING"))["ID"]
+    for method, path, body in _missing_metadata_requests(instance):
+        response = client.request(method, path, content=body)
+        expected = (
+            ("Accessing an inexistent item", 7) if "/Nope" in path else ("Unknown resource", 17)
+        )
+        error = assert_orthanc_error(response, 404, *expected)
+        assert "Details" not in error, (method, path)
+
+
+def test_missing_metadata_like_the_oracle(client: httpx.Client, oracle) -> None:  # type: ignore[no-untyped-def]
+    instance = upload_on_both(client, oracle, "HELPER-compat13-meta")["ID"]
+    requests = _missing_metadata_requests(instance)
+    for _method, _path, ours, theirs in replay_on_both(client, oracle.client, requests):
+        assert ours.json().get("Details") == theirs.json().get("Details")

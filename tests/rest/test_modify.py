@@ -241,8 +241,8 @@ _BAD_BODIES: list[tuple[str, Any, int, str, str | None]] = [
         "studies",
         {"Transcode": "1.2.3"},
         400,
-        "Parameter out of range",
-        "Unknown transfer syntax: 1.2.3",
+        "Bad file format",  # as Orthanc's modification job reads it
+        "Unknown transfer syntax UID: 1.2.3",
     ),
     ("studies", [1], 400, "Bad file format", None),
 ]

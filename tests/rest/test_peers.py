@@ -13,7 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from archive_checks import assert_orthanc_error, oracle_client, upload
+from archive_checks import (
+    assert_orthanc_error,
+    oracle_client,
+    put_read_delete,
+    reference_orthanc,
+    upload,
+)
 from conftest import RunningServer, free_port, start_server, unused_port
 from dicom_factory import make_dicom
 
@@ -240,25 +246,15 @@ _ORACLE_PEERS: list[Any] = [
 
 
 def _peer_answer(client: httpx.Client, name: str, body: Any) -> tuple[int, Any]:
-    put = client.put(f"/peers/{name}", json=body)
-    if put.status_code != 200:
-        return put.status_code, put.json()["OrthancStatus"]
-    configuration = client.get(f"/peers/{name}/configuration").json()
-    client.delete(f"/peers/{name}")
-    return 200, configuration
+    status, answer = put_read_delete(client, f"/peers/{name}", body)
+    return status, answer if status == 200 else answer["OrthancStatus"]
 
 
 def test_put_peer_answers_as_the_oracle(server: RunningServer) -> None:
-    oracle = oracle_client()
-    if oracle is None:
-        pytest.skip("the reference Orthanc does not answer")
     name = "mods-test-peer"
-    try:
+    with reference_orthanc(cleanup=f"/peers/{name}") as oracle:
         for body in _ORACLE_PEERS:
             assert _peer_answer(server.client, name, body) == _peer_answer(oracle, name, body), body
-    finally:
-        oracle.delete(f"/peers/{name}")
-        oracle.close()
 
 
 def test_rest_changes_are_seen_by_every_worker(make_server: Callable[..., RunningServer]) -> None:
@@ -326,6 +322,7 @@ def test_system_of_a_peer(server: RunningServer, target: RunningServer) -> None:
         server.client.get("/peers/down/system"), 500, "Error in the network protocol", 9
     )
     assert down["Uri"] == "/peers/down/system"
+    assert down["Details"] == "libCURL error: Couldn't connect to server"  # Orthanc's words
     # a peer answering 404 (a wrong URL path) is the same error as a 401 (1.10.1)
     nowhere = {**_peer(target), "Url": f"{target.url.rstrip('/')}/nothing/"}
     server.client.put("/peers/nowhere", json=nowhere)
@@ -536,3 +533,22 @@ def test_the_oracle_stores_to_us(server: RunningServer) -> None:
         oracle.delete(f"/peers/{name}")
         oracle.delete(f"/instances/{instance}")
         oracle.close()
+
+
+def test_unreachable_peer_system_like_the_oracle(server: RunningServer) -> None:
+    """The same refused connection, declared in both: the same error body (Uri apart)."""
+    reference = oracle_client()
+    if reference is None:
+        pytest.skip("the reference Orthanc does not answer")
+    name = "HELPER-compat13-down"
+    entry = [f"http://127.0.0.1:{unused_port()}/"]
+    try:
+        answers = []
+        for client in (server.client, reference):
+            assert client.put(f"/peers/{name}", json=entry).status_code == 200
+            answers.append(client.get(f"/peers/{name}/system"))
+        assert answers[0].status_code == answers[1].status_code == 500
+        assert answers[0].json() == answers[1].json()
+    finally:
+        reference.delete(f"/peers/{name}")
+        reference.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from archive_checks import upload
+from archive_checks import oracle_client, upload
 from conftest import RunningServer
 from dicom_factory import make_dicom
 
@@ -88,3 +88,101 @@ def test_forwarded_headers_do_not_change_the_client(server: RunningServer) -> No
         value = "10.0.0.1" if header == "X-Forwarded-For" else "for=10.0.0.1"
         answer = server.client.get("/system", headers={header: value})
         assert answer.status_code == 200, header
+
+
+#: The WebDAV methods Orthanc reads before its routes, with the method its HTTP filter
+#: is told; dicomhub has no WebDAV share, so each is a bare 404 (as on Orthanc's REST
+#: API, whatever the path).
+WEBDAV_METHODS = {
+    "HEAD": "GET",
+    "OPTIONS": "GET",
+    "PROPFIND": "GET",
+    "PROPPATCH": "PUT",
+    "LOCK": "PUT",
+    "UNLOCK": "PUT",
+    "MKCOL": "PUT",
+}
+
+
+def _bare(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status
+    assert response.content == b"" and response.headers["content-length"] == "0"
+    assert "content-type" not in response.headers
+
+
+def test_head_and_webdav_methods_answer_as_orthanc(server: RunningServer) -> None:
+    """HEAD is no GET without a body on the REST API: Orthanc reads it as a WebDAV
+    method and answers a bare 404 on every route; other methods are a bare 400."""
+    client = server.client
+    answer = upload(client, make_dicom(patient_id="HEAD1"))
+    instance, patient = answer["ID"], answer["ParentPatient"]
+    client.put(f"/instances/{instance}/metadata/1030", content=b"hello")
+    client.put(f"/instances/{instance}/attachments/1031", content=b"abc")
+    paths = [
+        "/system",
+        "/patients",
+        f"/patients/{patient}",
+        f"/patients/{patient}/archive",
+        f"/instances/{instance}",
+        f"/instances/{instance}/file",
+        f"/instances/{instance}/tags",
+        f"/instances/{instance}/metadata/1030",
+        f"/instances/{instance}/attachments/1031/data",
+        f"/instances/{instance}/attachments/dicom/size",
+        "/tools/now",
+        "/no-such-route",
+        "/app",
+    ]
+    for path in paths:
+        for method in WEBDAV_METHODS:
+            _bare(client.request(method, path), 404)
+        for method in ("PATCH", "CONNECT"):
+            _bare(client.request(method, path), 400)
+    # The explorer's own files (dicomhub's, documented) answer HEAD as GET, bodiless.
+    head = client.head("/app/explorer.html")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(client.get("/app/explorer.html").content))
+    _bare(client.options("/app/explorer.html"), 404)
+
+
+def test_head_passes_authentication_and_the_filter_first(tmp_path, make_server) -> None:  # type: ignore[no-untyped-def]
+    """As in Orthanc: 401 first, then the HTTP filter, told GET for HEAD (PUT for a
+    writing WebDAV method), then the 404."""
+    seen = tmp_path / "seen.txt"
+    script = tmp_path / "filter.lua"
+    script.write_text(
+        "function IncomingHttpRequestFilter(method, uri, ip, username, headers)\n"
+        f"  local f = io.open('{seen}', 'a'); f:write(method .. ' ' .. uri .. '\\n'); f:close()\n"
+        "  return uri ~= '/refused'\n"
+        "end\n"
+    )
+    server = make_server(
+        LuaScripts=[str(script)], AuthenticationEnabled=True, RegisteredUsers=USERS
+    )
+    with httpx.Client(base_url=server.url, timeout=10) as anonymous:
+        assert anonymous.head("/system").status_code == 401
+        assert anonymous.request("PATCH", "/system").status_code == 401
+    with httpx.Client(base_url=server.url, auth=("alice", "s3cret"), timeout=10) as alice:
+        _bare(alice.head("/refused"), 403)
+        _bare(alice.request("LOCK", "/refused"), 403)
+        _bare(alice.head("/system"), 404)
+        _bare(alice.request("PATCH", "/refused"), 400)  # before the filter
+    lines = seen.read_text().splitlines()
+    assert lines == ["GET /refused", "PUT /refused", "GET /system"]
+
+
+def test_head_and_methods_like_the_oracle(server: RunningServer) -> None:
+    reference = oracle_client()
+    if reference is None:
+        pytest.skip("the reference Orthanc does not answer")
+    try:
+        for method in [*WEBDAV_METHODS, "PATCH"]:
+            for path in ("/system", "/patients", "/instances/unknown/file", "/app/explorer.html"):
+                if path.startswith("/app/") and method == "HEAD":
+                    continue  # dicomhub's explorer answers HEAD (documented)
+                ours = server.client.request(method, path)
+                theirs = reference.request(method, path)
+                assert (ours.status_code, ours.content) == (theirs.status_code, theirs.content)
+                assert "content-type" not in ours.headers
+    finally:
+        reference.close()

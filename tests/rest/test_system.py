@@ -184,3 +184,65 @@ def test_errors_are_not_described_when_told_not_to(make_server) -> None:
     ):
         assert response.status_code in (400, 404, 405)
         assert response.content == b""
+
+
+def _text_routes(client, instance: str, patient: str) -> list[tuple[str, str, bytes | None]]:  # type: ignore[no-untyped-def]
+    """Routes that answer text, with the body to send."""
+    base = f"/instances/{instance}"
+    return [
+        ("GET", f"{base}/metadata/1030", None),
+        ("GET", f"{base}/metadata/ReceptionDate", None),
+        ("GET", f"{base}/attachments/dicom/size", None),
+        ("GET", f"{base}/attachments/dicom/md5", None),
+        ("GET", f"{base}/attachments/dicom/is-compressed", None),
+        ("GET", f"{base}/attachments/dicom/compressed-size", None),
+        ("GET", f"{base}/attachments/dicom/compressed-md5", None),
+        ("GET", f"{base}/matlab", None),
+        ("GET", f"/patients/{patient}/protected", None),
+        ("GET", "/tools/generate-uid?level=study", None),
+        ("GET", "/tools/now", None),
+        ("GET", "/tools/now-local", None),
+        ("GET", "/tools/default-encoding", None),
+        ("GET", "/tools/log-level", None),
+        ("GET", "/tools/metrics", None),
+        ("PUT", f"{base}/metadata/1030", b"hello"),
+        ("PUT", f"/patients/{patient}/protected", b"0"),
+        ("PUT", "/tools/metrics", b"1"),
+        ("POST", "/tools/reconstruct", b""),
+        ("DELETE", "/exports", None),
+    ]
+
+
+def test_text_answers_are_plain_text_as_orthanc(client) -> None:  # type: ignore[no-untyped-def]
+    """Orthanc sends ``text/plain`` alone: no ``charset`` (Starlette would add one)."""
+    answer = upload(client, to_bytes(make_dataset(patient_id="TEXT1")))
+    client.put(f"/instances/{answer['ID']}/metadata/1030", content=b"hello")
+    for method, path, body in _text_routes(client, answer["ID"], answer["ParentPatient"]):
+        response = client.request(method, path, content=body)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == "text/plain", path
+    prometheus = client.get("/tools/metrics-prometheus")
+    assert prometheus.headers["content-type"] == "text/plain; version=0.0.4"
+
+
+def test_text_answers_like_the_oracle(client) -> None:  # type: ignore[no-untyped-def]
+    reference = oracle_client()
+    if reference is None:
+        pytest.skip("the reference Orthanc does not answer")
+    data = to_bytes(make_dataset(patient_id="HELPER-compat13-text"))
+    try:
+        answers = [upload(c, data) for c in (client, reference)]
+        for c, answer in zip((client, reference), answers, strict=True):
+            c.put(f"/instances/{answer['ID']}/metadata/1030", content=b"hello")
+        routes = _text_routes(client, answers[0]["ID"], answers[0]["ParentPatient"])
+        for method, path, body in routes:
+            if (path.startswith("/tools/") and method != "GET") or path == "/exports":
+                continue  # the reference is shared: its settings and logs stay as they are
+            types = [
+                c.request(method, path, content=body).headers["content-type"]
+                for c in (client, reference)
+            ]
+            assert types[0] == types[1], path
+    finally:
+        reference.delete(f"/patients/{answers[1]['ParentPatient']}")
+        reference.close()

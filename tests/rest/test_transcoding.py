@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from archive_checks import OracleUploads, assert_orthanc_error, oracle_uploads, upload
 from conftest import RunningServer
-from dicom_factory import make_dataset, to_bytes
+from dicom_factory import CT_IMAGE_STORAGE, make_dataset, to_bytes
 from image_factory import grey, rgb
 from pydicom import dcmread
 from pydicom.uid import (
@@ -285,12 +285,89 @@ def test_peer_store_transcode(make_server: Callable[..., RunningServer]) -> None
     received = _file(target.client.get(f"/instances/{ids[1]}/file"))
     assert received.file_meta.TransferSyntaxUID == RLELossless
 
-    assert_orthanc_error(
-        source.client.post("/peers/target/store", json={"Resources": ids, "Transcode": "1.2"}),
-        400,
-        "Parameter out of range",
-        3,
-    )
+    # As Orthanc's peer store job (seen on 1.10.1): a bad file format, before the peer
+    # is looked up; an empty or null value is no "no transcoding".
+    for value, details in (
+        ("1.2", "Unknown transfer syntax UID: 1.2"),
+        ("", "Unknown transfer syntax UID: "),
+        (f"{RLELossless} ", f"Unknown transfer syntax UID: {RLELossless} "),
+        (None, "String value expected in field: Transcode"),
+    ):
+        for peer in ("target", "unknown-peer"):
+            body = {"Resources": ids, "Transcode": value}
+            error = assert_orthanc_error(
+                source.client.post(f"/peers/{peer}/store", json=body), 400, "Bad file format", 15
+            )
+            assert error["Details"] == details
+
+
+#: ``Transcode`` values that are no transfer syntax (Orthanc reads the exact text).
+BAD_TRANSCODES = ["nope", "", " ", "1.2.3", f"{JPEGLSLossless} ", CT_IMAGE_STORAGE]
+
+
+def _transcode_requests(answer: dict[str, str]) -> list[tuple[str, str, object]]:
+    """Each request with a bad ``Transcode``/``transcode``, on the resource of ``answer``."""
+    requests: list[tuple[str, str, object]] = []
+    levels = {"patients": "ParentPatient", "studies": "ParentStudy", "series": "ParentSeries"}
+    for value in [*BAD_TRANSCODES, 12, None]:
+        for level, key in levels.items():
+            modify = {"Transcode": value, "Replace": {"InstitutionName": "X"}}
+            requests.append(("POST", f"/{level}/{answer[key]}/modify", modify))
+            requests.append(("POST", f"/{level}/{answer[key]}/anonymize", {"Transcode": value}))
+        resources = [answer["ParentPatient"]]
+        requests.append(
+            ("POST", "/tools/bulk-anonymize", {"Resources": resources, "Transcode": value})
+        )
+        modify = {"Transcode": value, "Replace": {"InstitutionName": "X"}}
+        requests.append(("POST", f"/instances/{answer['ID']}/modify", modify))
+        requests.append(
+            ("POST", "/tools/create-archive", {"Resources": resources, "Transcode": value})
+        )
+    for value in ["", "nope", "1.2.3"]:
+        requests.append(
+            ("GET", f"/patients/{answer['ParentPatient']}/archive?transcode={value}", None)
+        )
+    return requests
+
+
+def _error(response: httpx.Response) -> tuple[int, int | None, str | None]:
+    body = response.json()
+    return response.status_code, body.get("OrthancStatus"), body.get("Details")
+
+
+def test_bad_transcode_answers_as_orthanc(client: httpx.Client) -> None:
+    """A job's body (patients, studies, series, bulk) says "Unknown transfer syntax UID"
+    (Bad file format), a single instance and the archives "Unknown transfer syntax"
+    (Parameter out of range), as Orthanc; nothing is trimmed, and "" is no syntax."""
+    answer = upload(client, to_bytes(make_dataset(patient_id="TRANSCODE-BAD")))
+    for method, path, body in _transcode_requests(answer):
+        response = client.request(method, path, json=body)
+        value = body.get("Transcode") if isinstance(body, dict) else path.split("=", 1)[1]
+        if not isinstance(value, str):
+            expected = (400, 15, "String value expected in field: Transcode")
+        elif method == "POST" and path.startswith(
+            ("/patients/", "/studies/", "/series/", "/tools/bulk")
+        ):
+            expected = (400, 15, f"Unknown transfer syntax UID: {value}")
+        else:
+            expected = (400, 3, f"Unknown transfer syntax: {value}")
+        assert _error(response) == expected, (method, path, body)
+    # The Transcode field is read before the resource is looked up.
+    unknown = "00000000-00000000-00000000-00000000-00000000"
+    response = client.post(f"/series/{unknown}/anonymize", json={"Transcode": "nope"})
+    assert _error(response) == (400, 15, "Unknown transfer syntax UID: nope")
+
+
+def test_bad_transcode_like_the_oracle(client: httpx.Client, oracle: OracleUploads | None) -> None:
+    if oracle is None:
+        pytest.skip("the reference Orthanc does not answer")
+    data = to_bytes(make_dataset(patient_id="HELPER-compat13-transcode"))
+    ours, theirs = upload(client, data), oracle.upload(data)
+    assert ours["ID"] == theirs["ID"]
+    for method, path, body in _transcode_requests(ours):
+        mine = client.request(method, path, json=body)
+        reference = oracle.client.request(method, path, json=body)
+        assert _error(mine) == _error(reference), (method, path, body)
 
 
 # ---- /tools/accepted-transfer-syntaxes ------------------------------------------------
