@@ -27,12 +27,9 @@ from starlette.types import Scope
 from ..core.archive import Archive
 from ..core.hooks import INCOMING_HTTP_REQUEST, Hooks
 from ..core.metrics import HttpMetrics
-from .instances import stored_file_response
+from .instances import plain_download_id, stored_file_response
 from .paths import needs_normalizing
 from .security import AccessPolicy
-
-_PREFIX = "/instances/"
-_SUFFIX = "/file"
 
 
 @dataclass
@@ -65,17 +62,10 @@ class ExpressDownloads:
 
     def answer(self, scope: Scope) -> ExpressAnswer | None:
         """The file to send for this request, or None for the usual way."""
-        path: str = scope["path"]
-        if (
-            scope["method"] != "GET"
-            or scope["query_string"]
-            or not path.startswith(_PREFIX)
-            or not path.endswith(_SUFFIX)
-            or needs_normalizing(path)
-        ):
+        if needs_normalizing(scope["path"]):
             return None
-        public_id = path[len(_PREFIX) : -len(_SUFFIX)]
-        if not public_id or "/" in public_id or not self._admitted(scope):
+        public_id = plain_download_id(scope)
+        if public_id is None or not self._admitted(scope):
             return None
         response = stored_file_response(self.archive, public_id)
         if response is None:

@@ -292,21 +292,28 @@ class DirectFileDownloads:
         self.archive = archive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if (
-            path.startswith("/instances/")
-            and path.endswith("/file")
-            and scope["method"] == "GET"
-            and not scope.get("query_string")
-            and offers_zero_copy(scope)
-        ):
-            public_id = path[11:-5]
-            if public_id and "/" not in public_id:
-                response = stored_file_response(self.archive, public_id)
-                if response is not None:
-                    await response(scope, receive, send)
-                    return
+        public_id = plain_download_id(scope) if offers_zero_copy(scope) else None
+        if public_id is not None:
+            response = stored_file_response(self.archive, public_id)
+            if response is not None:
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def plain_download_id(scope: Scope) -> str | None:
+    """The instance a plain download asks for (``GET /instances/{id}/file`` without
+    arguments), else None."""
+    path: str = scope.get("path", "")
+    if (
+        scope["method"] != "GET"
+        or scope.get("query_string")
+        or not path.startswith("/instances/")
+        or not path.endswith("/file")
+    ):
+        return None
+    public_id = path[11:-5]
+    return public_id if public_id and "/" not in public_id else None
 
 
 def stored_file_response(archive: Archive, public_id: str) -> StoredFileResponse | None:
