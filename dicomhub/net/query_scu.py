@@ -25,6 +25,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pynetdicom import StoragePresentationContexts, build_role, evt
+from pynetdicom.association import Association
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityWorklistInformationFind,
     PatientRootQueryRetrieveInformationModelFind,
@@ -49,7 +50,7 @@ from ..core.queries import (
 from ..dicom.levels import Level
 from ..dicom.tag_names import parse_tag
 from ..dicom.values import dataset_charsets, element_string
-from .scu import _ae, _associate, open_association
+from .scu import AnswerWatch, _ae, _associate, open_association
 
 log = logging.getLogger("dicomhub.scu")
 
@@ -185,12 +186,6 @@ def _status_error(operation: str, modality: RemoteModality, code: int) -> Networ
     return NetworkProtocol(prefix)
 
 
-def _lost(operation: str, modality: RemoteModality) -> NetworkProtocol:
-    return NetworkProtocol(
-        f'{operation} SCU to AET "{modality.aet}": no answer (association aborted or timed out)'
-    )
-
-
 # ---- C-FIND -------------------------------------------------------------------
 #: Rewrites an outgoing C-FIND identifier for the AET it goes to.
 Outgoing = Callable[[Dataset, str], Dataset]
@@ -218,9 +213,11 @@ def find(
         if not any(c.abstract_syntax == model for c in assoc.accepted_contexts):
             raise DicomFindUnavailable(f"Remote AET is {modality.aet}")
         final: int | None = None
+        watch = AnswerWatch(assoc)
         for status, found in assoc.send_c_find(query, model):
             if not status:
-                raise _lost("C-FIND", modality)
+                raise watch.lost("C-FIND", modality)
+            watch.answered()
             code = int(status.Status)
             if code in _PENDING:
                 if found is not None:
@@ -228,7 +225,7 @@ def find(
                 continue
             final = code
         if final is None:
-            raise _lost("C-FIND", modality)
+            raise watch.lost("C-FIND", modality)
         if final != 0x0000:
             if final == 0xFE00:  # "matching terminated due to cancel": a cropped answer
                 log.warning("C-FIND to %s: the answers were cropped", modality.aet)
@@ -344,18 +341,22 @@ def _level_of(keys: Mapping[int, str]) -> Level:
     return Level.STUDY
 
 
-def _final(operation: str, modality: RemoteModality, responses: Iterable[Any]) -> RetrieveCounts:
+def _final(
+    operation: str, modality: RemoteModality, assoc: Association, responses: Iterable[Any]
+) -> RetrieveCounts:
     counts = RetrieveCounts()
     final: int | None = None
+    watch = AnswerWatch(assoc)
     for status, _ in responses:
         if not status:
-            raise _lost(operation, modality)
+            raise watch.lost(operation, modality)
+        watch.answered()
         counts.update(status)
         code = int(status.Status)
         if code != 0xFF00:
             final = code
     if final is None:
-        raise _lost(operation, modality)
+        raise watch.lost(operation, modality)
     if final != 0x0000:
         raise _status_error(operation, modality, final)
     return counts
@@ -386,7 +387,7 @@ def move(
                 model = next(iter(accepted))
             query = identifier(keys, None)
             responses = assoc.send_c_move(query, target_aet, model, msg_id=message_id or 1)
-            counts = _final("C-MOVE", modality, responses)
+            counts = _final("C-MOVE", modality, assoc, responses)
             total.completed += counts.completed
             total.failed += counts.failed
             total.warning += counts.warning
@@ -442,7 +443,7 @@ def get(
             if model not in accepted:
                 model = study_root if study_root in accepted else patient_root
             responses = assoc.send_c_get(identifier(keys, None), model)
-            counts = _final("C-GET", modality, responses)
+            counts = _final("C-GET", modality, assoc, responses)
             total.completed += counts.completed
             total.failed += counts.failed
             total.warning += counts.warning

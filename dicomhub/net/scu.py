@@ -18,6 +18,7 @@ import contextlib
 import io
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -122,6 +123,33 @@ def _failure(modality: RemoteModality, assoc: Association, connected: bool) -> N
 
 def _association_error(modality: RemoteModality, reason: str) -> NetworkProtocol:
     return NetworkProtocol(f'DicomAssociation - connecting to AET "{modality.aet}": {reason}')
+
+
+#: The words Orthanc reports (DCMTK's) for an operation left without an answer: the
+#: peer dropped the association, or the DIMSE timeout ran out.
+PEER_ABORTED = "Peer aborted Association (or never connected)"
+NO_ANSWER_IN_TIME = "DIMSE No data available (timeout in non-blocking mode)"
+
+
+class AnswerWatch:
+    """When the peer last answered in an association, so that an operation left
+    without an answer is reported as Orthanc reports it, ``DicomAssociation - C-FIND
+    to AET "X": <why>``: pynetdicom aborts the association itself when the DIMSE
+    timeout runs out, and hands back the same empty status as for a peer's abort; the
+    time waited since the last answer tells the two apart."""
+
+    def __init__(self, assoc: Association) -> None:
+        self.timeout: float | None = assoc.dimse_timeout
+        self.last = time.monotonic()
+
+    def answered(self) -> None:
+        self.last = time.monotonic()
+
+    def lost(self, operation: str, modality: RemoteModality) -> NetworkProtocol:
+        waited = time.monotonic() - self.last
+        timed_out = self.timeout is not None and waited >= self.timeout
+        reason = NO_ANSWER_IN_TIME if timed_out else PEER_ABORTED
+        return NetworkProtocol(f'DicomAssociation - {operation} to AET "{modality.aet}": {reason}')
 
 
 def no_delay(event: evt.Event) -> None:
@@ -288,6 +316,7 @@ def _store_one(
         raise NetworkProtocol(f"C-STORE of {item.label}: {exc}") from exc
     label = item.label or str(stored.SOPInstanceUID)
     dataset = _negotiated(assoc, stored, transcode and modality.allow_transcoding)
+    watch = AnswerWatch(assoc)
     try:
         status = assoc.send_c_store(
             dataset,
@@ -297,6 +326,9 @@ def _store_one(
     except (ValueError, RuntimeError) as exc:  # e.g. no accepted presentation context
         raise NetworkProtocol(f'C-STORE of {label} to AET "{modality.aet}": {exc}') from exc
     code = status.get("Status") if status else None
+    if code is None:
+        raise watch.lost("C-STORE", modality)
     if code not in _STORED:
-        reason = "no answer" if code is None else f"status 0x{code:04X}"
-        raise NetworkProtocol(f'C-STORE of {label} to AET "{modality.aet}" failed: {reason}')
+        raise NetworkProtocol(
+            f'C-STORE of {label} to AET "{modality.aet}" failed: status 0x{code:04X}'
+        )
