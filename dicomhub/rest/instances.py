@@ -26,7 +26,7 @@ from ..scripting.asgi_call import LUA_SCOPE_KEY
 from .attachments import content_disposition
 from .common import archive_of
 from .http_protocol import SOLE_CONNECTION, offers_zero_copy
-from .responses import StoredFileResponse, json_response
+from .responses import JSON_DOCUMENT, StoredFileResponse, json_response
 
 SPOOL_LIMIT = 64 << 20
 
@@ -141,6 +141,7 @@ async def _read_body(receive: Receive) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+_JSON_TYPE = JSON_DOCUMENT.encode("latin-1")
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
@@ -153,7 +154,7 @@ async def _send_json(send: Send, content: object) -> None:
             "status": 200,
             "headers": [
                 (b"content-length", str(len(body)).encode("latin-1")),
-                (b"content-type", b"application/json"),
+                (b"content-type", _JSON_TYPE),
             ],
         }
     )

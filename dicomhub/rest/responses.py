@@ -18,11 +18,15 @@ from .http_protocol import ZERO_COPY_SEND, offers_zero_copy
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
+#: The type of a JSON document, as Orthanc sends it; the bare ``{}`` that answers an
+#: operation (echo, shutdown, a stored attachment, ...) goes as ``application/json``.
+JSON_DOCUMENT = "application/json; charset=utf-8"
+
+
 def json_response(content: Any, status_code: int = 200) -> Response:
     """JSON with sorted keys and indentation, as Orthanc answers."""
-    return Response(
-        orjson.dumps(content, option=_JSON_OPTIONS), status_code, media_type="application/json"
-    )
+    media_type = "application/json" if content == {} else JSON_DOCUMENT
+    return Response(orjson.dumps(content, option=_JSON_OPTIONS), status_code, media_type=media_type)
 
 
 def text_response(

@@ -13,7 +13,7 @@ from ..dicom.content import UnknownTagError, parse_tag
 from ..dicom.levels import Level
 from . import convertors  # noqa: F401 - registers {level:...}
 from .common import archive_of, inline, level_of
-from .responses import flag, json_response
+from .responses import JSON_DOCUMENT, flag, json_response
 
 
 def _format(request: Request, default: str = "full") -> str:
@@ -36,7 +36,7 @@ def _ignore_length(request: Request) -> list[int]:
 
 
 def _raw_json(body: bytes) -> Response:
-    return Response(body, 200, media_type="application/json")
+    return Response(body, 200, media_type=JSON_DOCUMENT)
 
 
 @inline

@@ -5,8 +5,11 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 from archive_checks import assert_orthanc_error, oracle_client, upload
 from conftest import RunningServer, start_server
@@ -245,4 +248,63 @@ def test_text_answers_like_the_oracle(client) -> None:  # type: ignore[no-untype
             assert types[0] == types[1], path
     finally:
         reference.delete(f"/patients/{answers[1]['ParentPatient']}")
+        reference.close()
+
+
+def _json_requests(instance: str) -> list[tuple[str, str, Any]]:
+    """Requests answered with JSON: documents, and the ``{}`` of an operation."""
+    return [
+        ("GET", "/system", None),
+        ("GET", "/patients", None),
+        ("GET", f"/instances/{instance}", None),
+        ("GET", f"/instances/{instance}/tags", None),
+        ("GET", f"/instances/{instance}/tags?simplify", None),
+        ("GET", f"/instances/{instance}/metadata?expand", None),
+        ("GET", "/changes?limit=1", None),
+        ("POST", "/tools/find", {"Level": "Study", "Query": {}}),
+        ("POST", "/tools/lookup", "nothing-of-that-name"),
+        ("POST", "/modalities/{self}/echo", {}),
+    ]
+
+
+def _json_types(client: httpx.Client, data: bytes) -> list[str]:
+    stored = client.post("/instances", content=data)
+    own = client.get("/system").json()
+    name = f"self-{uuid.uuid4().hex[:8]}"
+    client.put(f"/modalities/{name}", json=[own["DicomAet"], "127.0.0.1", own["DicomPort"]])
+    try:
+        types = [stored.headers["content-type"]]
+        for method, path, body in _json_requests(stored.json()["ID"]):
+            path = path.replace("{self}", name)
+            content = body if isinstance(body, str) else None
+            answer = client.request(method, path, json=None if content else body, content=content)
+            assert answer.status_code == 200, (path, answer.text)
+            types.append(answer.headers["content-type"])
+        return types
+    finally:
+        client.delete(f"/modalities/{name}")
+        client.delete(f"/instances/{stored.json()['ID']}")
+
+
+def test_json_documents_say_their_charset_as_orthanc(
+    make_server: Callable[..., RunningServer],
+) -> None:
+    """Orthanc sends a JSON document as ``application/json; charset=utf-8``, and the
+    bare ``{}`` of an operation (here an echo) as ``application/json``."""
+    client = make_server(DicomBindAddress="127.0.0.1").client
+    data = to_bytes(make_dataset(patient_id="JSONTYPE1"))
+    document = "application/json; charset=utf-8"
+    expected = [document] * (len(_json_requests("x"))) + ["application/json"]
+    assert _json_types(client, data) == expected
+
+
+def test_json_answers_like_the_oracle(make_server: Callable[..., RunningServer]) -> None:
+    reference = oracle_client()
+    if reference is None:
+        pytest.skip("the reference Orthanc does not answer")
+    client = make_server(DicomBindAddress="127.0.0.1").client
+    data = to_bytes(make_dataset(patient_id="JSONTYPE2"))
+    try:
+        assert _json_types(client, data) == _json_types(reference, data)
+    finally:
         reference.close()
