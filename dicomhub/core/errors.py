@@ -65,6 +65,24 @@ Revision = _error(
 )
 ForbiddenAccess = _error("ForbiddenAccess", 45, "Access to a resource is forbidden", 403)
 DuplicateResource = _error("DuplicateResource", 46, "Duplicate resource", 409)
+NoPresentationContext = _error(
+    "NoPresentationContext",
+    2015,
+    "DicomUserConnection: No acceptable presentation context for modality",
+    500,
+)
+DicomFindUnavailable = _error(
+    "DicomFindUnavailable",
+    2016,
+    "DicomUserConnection: The C-FIND command is not supported by the remote SCP",
+    500,
+)
+DicomMoveUnavailable = _error(
+    "DicomMoveUnavailable",
+    2017,
+    "DicomUserConnection: The C-MOVE command is not supported by the remote SCP",
+    500,
+)
 CannotOrderSlices = _error(
     "CannotOrderSlices", 2040, "Unable to order the slices of the series", 500
 )

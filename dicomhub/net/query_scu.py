@@ -38,7 +38,13 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from ..core import ingest
 from ..core.archive import Archive
-from ..core.errors import BadFileFormat, DicomhubError, NetworkProtocol
+from ..core.errors import (
+    BadFileFormat,
+    DicomFindUnavailable,
+    DicomhubError,
+    DicomMoveUnavailable,
+    NetworkProtocol,
+)
 from ..core.modalities import RemoteModality
 from ..core.queries import (
     QUERY_RETRIEVE_LEVEL,
@@ -67,16 +73,12 @@ class UnprocessableNetworkProtocol(NetworkProtocol):
     http_status = 422
 
 
-class DicomFindUnavailable(DicomhubError):
-    code = 2016
-    name = "DicomUserConnection: The C-FIND command is not supported by the remote SCP"
-    http_status = 500
+def _find_unavailable(modality: RemoteModality) -> DicomhubError:
+    return DicomFindUnavailable(f"Remote AET is {modality.aet}")
 
 
-class DicomMoveUnavailable(DicomhubError):
-    code = 2017
-    name = "DicomUserConnection: The C-MOVE command is not supported by the remote SCP"
-    http_status = 500
+def _move_unavailable(modality: RemoteModality) -> DicomhubError:
+    return DicomMoveUnavailable(f"Remote AET is {modality.aet}")
 
 
 def _vr(tag: int) -> str:
@@ -209,9 +211,9 @@ def find(
     ae = _ae(local_aet, timeout)
     ae.add_requested_context(model)
     answers: list[Dataset] = []
-    with _associate(ae, modality) as assoc:
+    with _associate(ae, modality, unsupported=_find_unavailable) as assoc:
         if not any(c.abstract_syntax == model for c in assoc.accepted_contexts):
-            raise DicomFindUnavailable(f"Remote AET is {modality.aet}")
+            raise _find_unavailable(modality)
         final: int | None = None
         watch = AnswerWatch(assoc)
         for status, found in assoc.send_c_find(query, model):
@@ -377,10 +379,10 @@ def move(
     ae.add_requested_context(patient_root)
     ae.add_requested_context(study_root)
     total = RetrieveCounts()
-    with _associate(ae, modality) as assoc:
+    with _associate(ae, modality, unsupported=_move_unavailable) as assoc:
         accepted = {c.abstract_syntax for c in assoc.accepted_contexts}
         if not accepted:
-            raise DicomMoveUnavailable(f"Remote AET is {modality.aet}")
+            raise _move_unavailable(modality)
         for number, keys in enumerate(identifiers):
             model = patient_root if _level_of(keys) == Level.PATIENT else study_root
             if model not in accepted:

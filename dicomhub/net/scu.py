@@ -33,7 +33,7 @@ from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
-from ..core.errors import NetworkProtocol
+from ..core.errors import DicomhubError, NetworkProtocol, NoPresentationContext
 from ..core.modalities import RemoteModality
 from ..dicom import encoded, transcoding
 
@@ -111,6 +111,12 @@ def _connect_error(assoc: Association) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
+def _no_context(modality: RemoteModality) -> DicomhubError:
+    return NoPresentationContext(
+        f'Unable to negotiate a presentation context with AET "{modality.aet}"'
+    )
+
+
 def _failure(modality: RemoteModality, assoc: Association, connected: bool) -> NetworkProtocol:
     if not connected:
         reason = f"TCP Initialization Error: {_connect_error(assoc)}"
@@ -168,11 +174,15 @@ def open_association(
     contexts: list | None = None,
     ext_neg: list | None = None,
     handlers: Iterable[tuple[Any, Callable[..., Any]]] = (),
+    unsupported: Callable[[RemoteModality], DicomhubError] = _no_context,
 ) -> Association:
     """An established association with ``modality``, or ``NetworkProtocol`` worded
     as Orthanc's (an unknown host, a refused connection, a rejected association),
     for every outgoing request (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, N-ACTION,
-    N-EVENT-REPORT)."""
+    N-EVENT-REPORT). A peer that accepts the association but none of its contexts
+    (pynetdicom then aborts it) gets ``unsupported(modality)``: Orthanc's "No acceptable
+    presentation context" by default, its "command is not supported" for C-FIND and
+    C-MOVE."""
     connected: list[bool] = []
 
     def opened(event: evt.Event) -> None:
@@ -193,15 +203,20 @@ def open_association(
             modality, f"Attempt to connect to unknown host: {modality.host}"
         ) from exc
     if not assoc.is_established:
+        if connected and assoc.rejected_contexts and not assoc.accepted_contexts:
+            raise unsupported(modality)
         raise _failure(modality, assoc, bool(connected))
     return assoc
 
 
 @contextmanager
 def _associate(
-    ae: AE, modality: RemoteModality, contexts: list | None = None
+    ae: AE,
+    modality: RemoteModality,
+    contexts: list | None = None,
+    unsupported: Callable[[RemoteModality], DicomhubError] = _no_context,
 ) -> Iterator[Association]:
-    assoc = open_association(ae, modality, contexts)
+    assoc = open_association(ae, modality, contexts, unsupported=unsupported)
     try:
         yield assoc
     finally:

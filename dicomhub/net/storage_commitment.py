@@ -104,11 +104,13 @@ def request(
         info.ReferencedSOPSequence = _items(references)
         status, _ = assoc.send_n_action(info, ACTION_REQUEST, PUSH_MODEL, PUSH_MODEL_INSTANCE)
         code = int(status.Status) if status else None
-        if code != STATUS_SUCCESS:
-            reason = "no answer" if code is None else f"status 0x{code:04X}"
-            raise NetworkProtocol(
-                f'Storage commitment request to AET "{modality.aet}" failed: {reason}'
+        if code != STATUS_SUCCESS:  # in Orthanc's words
+            reason = (
+                "Unable to read N-ACTION response from AET"
+                if code is None
+                else "The request cannot be handled by remote AET"
             )
+            raise NetworkProtocol(f"Storage commitment - {reason}: {modality.aet}")
     finally:
         if assoc.is_established:
             assoc.release()

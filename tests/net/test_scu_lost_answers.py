@@ -1,11 +1,13 @@
-"""An outgoing operation left without an answer: the peer aborts the association in
-the middle of it, or says nothing until the modality's timeout. Orthanc reports both
-in DCMTK's words, ``DicomAssociation - C-FIND to AET "X": <why>`` (500, network
-protocol error), for C-FIND (query, find routes, echo's ``CheckFind``), C-MOVE and
-C-STORE alike."""
+"""Outgoing operations that fail at the peer, answered in Orthanc's words: left
+without an answer (the peer aborts in the middle, or says nothing until the
+modality's timeout: ``DicomAssociation - C-FIND to AET "X": <why>``, for C-FIND
+(query, find routes, echo's ``CheckFind``), C-MOVE and C-STORE alike); a peer that
+accepts the association and none of its contexts; a storage commitment request that
+gets no answer or a failure status."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityWorklistInformationFind,
     PatientRootQueryRetrieveInformationModelFind,
+    StorageCommitmentPushModel,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
@@ -145,3 +148,126 @@ def test_a_peer_aborting_like_the_oracle(
         oracle.delete(f"/modalities/{name}")
         oracle.delete(f"/instances/{theirs}")
         oracle.close()
+
+
+# ---- a peer that accepts the association and none of its contexts --------------------
+@pytest.fixture
+def echo_only() -> Iterator[int]:
+    ae = AE(ae_title="ECHOONLY")
+    ae.add_supported_context(Verification)
+    port = free_port()
+    server = ae.start_server((LOOPBACK, port), block=False)
+    try:
+        yield port
+    finally:
+        server.shutdown()
+
+
+COMMITMENT = {"DicomInstances": [["1.2.840.10008.5.1.4.1.1.2", "1.2.3"]]}
+
+
+def _unsupported_answers(client: httpx.Client, name: str, instance: str) -> list[Any]:
+    found = []
+    for _, route, body in [*_routes(instance), ("N-ACTION", "storage-commitment", COMMITMENT)]:
+        answer = client.post(f"/modalities/{name}/{route}", json=body)
+        error = answer.json()
+        found.append((route, answer.status_code, error["OrthancStatus"], error["Details"]))
+    return found
+
+
+def test_a_peer_without_the_service(
+    make_server: Callable[..., RunningServer], echo_only: int
+) -> None:
+    """As Orthanc: C-FIND and C-MOVE "not supported by the remote SCP", anything else
+    "no acceptable presentation context" (the echo itself goes through)."""
+    client = make_server(DicomModalities={"echo": ["ECHOONLY", LOOPBACK, echo_only]}).client
+    instance = upload(client, make_dicom(patient_id="LOST3"))["ID"]
+    assert client.post("/modalities/echo/echo", json={}).status_code == 200
+    remote = "Remote AET is ECHOONLY"
+    no_context = 'Unable to negotiate a presentation context with AET "ECHOONLY"'
+    assert _unsupported_answers(client, "echo", instance) == [
+        ("echo", 500, 2016, remote),
+        ("query", 500, 2016, remote),
+        ("find-patient", 500, 2016, remote),
+        ("find-worklist", 500, 2016, remote),
+        ("move", 500, 2017, remote),
+        ("store", 500, 2015, no_context),
+        ("storage-commitment", 500, 2015, no_context),
+    ]
+
+
+def test_a_peer_without_the_service_like_the_oracle(
+    make_server: Callable[..., RunningServer], echo_only: int
+) -> None:
+    oracle = oracle_client()
+    if oracle is None:
+        pytest.skip("reference Orthanc not reachable")
+    name = f"echo-{uuid.uuid4().hex[:8]}"
+    data = make_dicom(patient_id=f"LOST{name[-8:]}")
+    client = make_server(DicomModalities={name: ["ECHOONLY", LOOPBACK, echo_only]}).client
+    ours = upload(client, data)["ID"]
+    theirs = upload(oracle, data)["ID"]
+    try:
+        assert (
+            oracle.put(f"/modalities/{name}", json=["ECHOONLY", LOOPBACK, echo_only]).status_code
+            == 200
+        )
+        assert _unsupported_answers(oracle, name, theirs) == _unsupported_answers(
+            client, name, ours
+        )
+    finally:
+        oracle.delete(f"/modalities/{name}")
+        oracle.delete(f"/instances/{theirs}")
+        oracle.close()
+
+
+# ---- storage commitment: no answer, or a failure status ------------------------------
+@contextlib.contextmanager
+def _commitment_peer(status: int | None) -> Iterator[int]:
+    ae = AE(ae_title="COMMITTER")
+    ae.add_supported_context(StorageCommitmentPushModel)
+
+    def on_action(event: Any) -> tuple[int, None]:
+        if status is None:
+            event.assoc.abort()
+            return 0x0000, None
+        return status, None
+
+    port = free_port()
+    server = ae.start_server(
+        (LOOPBACK, port), block=False, evt_handlers=[(evt.EVT_N_ACTION, on_action)]
+    )
+    try:
+        yield port
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        (None, "Unable to read N-ACTION response from AET"),
+        (0x0110, "The request cannot be handled by remote AET"),
+    ],
+)
+def test_a_storage_commitment_request_that_fails(
+    make_server: Callable[..., RunningServer], status: int | None, why: str
+) -> None:
+    with _commitment_peer(status) as port:
+        client = make_server(DicomModalities={"sc": ["COMMITTER", LOOPBACK, port]}).client
+        answer = client.post("/modalities/sc/storage-commitment", json=COMMITMENT)
+        error = assert_orthanc_error(answer, 500, "Error in the network protocol", 9)
+        assert error["Details"] == f"Storage commitment - {why}: COMMITTER"
+        oracle = oracle_client()
+        if oracle is not None:  # the reference says the same
+            name = f"sc-{uuid.uuid4().hex[:8]}"
+            try:
+                oracle.put(f"/modalities/{name}", json=["COMMITTER", LOOPBACK, port])
+                theirs = oracle.post(f"/modalities/{name}/storage-commitment", json=COMMITMENT)
+                assert (theirs.status_code, theirs.json()) == (
+                    500,
+                    {**error, "Uri": f"/modalities/{name}/storage-commitment"},
+                )
+            finally:
+                oracle.delete(f"/modalities/{name}")
+                oracle.close()
