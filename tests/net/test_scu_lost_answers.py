@@ -127,27 +127,35 @@ def test_a_peer_silent_until_the_timeout(
     assert _details(client, "sleeper", instance) == _expected("SLEEPER", TIMED_OUT, instance)
 
 
-def test_a_peer_aborting_like_the_oracle(
-    make_server: Callable[..., RunningServer], aborter: int
+def _like_the_oracle(
+    make_server: Callable[..., RunningServer],
+    aet: str,
+    port: int,
+    answers: Callable[[httpx.Client, str, str], list[Any]],
 ) -> None:
+    """The same peer declared in dicomhub and in the reference: the same ``answers``
+    (taken with the modality's name and a stored instance of each)."""
     oracle = oracle_client()
     if oracle is None:
         pytest.skip("reference Orthanc not reachable")
-    name = f"lost-{uuid.uuid4().hex[:8]}"
+    name = f"{aet.lower()}-{uuid.uuid4().hex[:8]}"
     data = make_dicom(patient_id=f"LOST{name[-8:]}")
-    client = make_server(DicomModalities={name: ["ABORTER", LOOPBACK, aborter]}).client
+    client = make_server(DicomModalities={name: [aet, LOOPBACK, port]}).client
     ours = upload(client, data)["ID"]
     theirs = upload(oracle, data)["ID"]
     try:
-        assert (
-            oracle.put(f"/modalities/{name}", json=["ABORTER", LOOPBACK, aborter]).status_code
-            == 200
-        )
-        assert _details(oracle, name, theirs) == _details(client, name, ours)
+        assert oracle.put(f"/modalities/{name}", json=[aet, LOOPBACK, port]).status_code == 200
+        assert answers(oracle, name, theirs) == answers(client, name, ours)
     finally:
         oracle.delete(f"/modalities/{name}")
         oracle.delete(f"/instances/{theirs}")
         oracle.close()
+
+
+def test_a_peer_aborting_like_the_oracle(
+    make_server: Callable[..., RunningServer], aborter: int
+) -> None:
+    _like_the_oracle(make_server, "ABORTER", aborter, _details)
 
 
 # ---- a peer that accepts the association and none of its contexts --------------------
@@ -199,26 +207,7 @@ def test_a_peer_without_the_service(
 def test_a_peer_without_the_service_like_the_oracle(
     make_server: Callable[..., RunningServer], echo_only: int
 ) -> None:
-    oracle = oracle_client()
-    if oracle is None:
-        pytest.skip("reference Orthanc not reachable")
-    name = f"echo-{uuid.uuid4().hex[:8]}"
-    data = make_dicom(patient_id=f"LOST{name[-8:]}")
-    client = make_server(DicomModalities={name: ["ECHOONLY", LOOPBACK, echo_only]}).client
-    ours = upload(client, data)["ID"]
-    theirs = upload(oracle, data)["ID"]
-    try:
-        assert (
-            oracle.put(f"/modalities/{name}", json=["ECHOONLY", LOOPBACK, echo_only]).status_code
-            == 200
-        )
-        assert _unsupported_answers(oracle, name, theirs) == _unsupported_answers(
-            client, name, ours
-        )
-    finally:
-        oracle.delete(f"/modalities/{name}")
-        oracle.delete(f"/instances/{theirs}")
-        oracle.close()
+    _like_the_oracle(make_server, "ECHOONLY", echo_only, _unsupported_answers)
 
 
 # ---- storage commitment: no answer, or a failure status ------------------------------
