@@ -28,7 +28,14 @@ from .identifiers import clean_identifier, instance_id, patient_id, series_id, s
 from .levels import Level
 from .main_tags import MAIN_TAGS, indexed_tags
 from .series_size import ANNOUNCING_TAGS, expected_instances, expected_instances_of_strings
-from .values import INTEGER_VRS, STRING_VRS, _dictionary_vr, dataset_charsets, element_string
+from .values import (
+    ESCAPE,
+    INTEGER_VRS,
+    STRING_VRS,
+    _dictionary_vr,
+    dataset_charsets,
+    element_string,
+)
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA_TAGS = shared_tags((0x7FE00010, 0x7FE00008, 0x7FE00009))
@@ -349,7 +356,7 @@ def _describe_usual(data: bytes, default_encoding: str) -> ParsedInstance | None
         if end < 0:
             return None
         value = data[start:end]
-        if not value.isascii() or b"\x1b" in value:
+        if not value.isascii() or ESCAPE in value:
             return None
         strings[tag] = value.decode("ascii").rstrip(" \x00")
     study = strings.get(STUDY_INSTANCE_UID)
@@ -515,7 +522,7 @@ def _ascii_string(elem: RawDataElement) -> str | None:
         value
         and (elem.VR or _implicit_vr(elem.tag)) in STRING_VRS
         and value.isascii()
-        and b"\x1b" not in value
+        and ESCAPE not in value
     ):
         return value.decode("ascii").rstrip(" \x00")
     return None
