@@ -97,7 +97,9 @@ class FilesystemStorage(StorageArea):
                 while view:
                     view = view[os.write(fd, view) :]
                 if self.sync:
-                    os.fsync(fd)
+                    # The data and what reading it back needs (size, blocks), as
+                    # Orthanc syncs; the file's times may follow later.
+                    os.fdatasync(fd)
                     if _FADVISE and not self.page_cache_bytes:
                         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
