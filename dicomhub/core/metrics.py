@@ -58,6 +58,11 @@ class HttpMetrics:
         with self._lock:
             self.active += 1
 
+    def withdrawn(self) -> None:
+        """A request counted by ``started`` is handed to a layer that counts it again."""
+        with self._lock:
+            self.active -= 1
+
     def finished(self, method: str, status: int, seconds: float) -> None:
         now = time.monotonic()
         with self._lock:

@@ -51,6 +51,15 @@ def error_body(
 
 
 def error_response(request: Request, exc: Exception) -> Response:
+    config = getattr(request.app.state, "config", None) or {}
+    return describe_error(exc, request.method, request.url.path, config, request.app.router.routes)
+
+
+def describe_error(
+    exc: Exception, method: str, path: str, config: Mapping[str, Any], routes: list[Any]
+) -> Response:
+    """Orthanc's answer to an error of a request (``routes``: the application's, for
+    the ``Allow`` header of a 405)."""
     if isinstance(exc, DicomhubError):
         status, message, code, details = exc.http_status, exc.name, exc.code, exc.details
     elif isinstance(exc, HTTPException):
@@ -64,19 +73,16 @@ def error_response(request: Request, exc: Exception) -> Response:
         else:
             message, code, details = str(exc.detail), None, None
     else:
-        log.exception("internal error on %s %s", request.method, request.url.path)
+        log.exception("internal error on %s %s", method, path)
         status, message, code, details = 500, "Internal error", -1, str(exc) or None
-    config = getattr(request.app.state, "config", None) or {}
     if config.get("HttpDescribeErrors", True) is False:
         response: Response = Response(b"", status)  # as Orthanc: the status alone
     else:
-        response = json_response(
-            error_body(status, request.method, request.url.path, message, code, details), status
-        )
+        response = json_response(error_body(status, method, path, message, code, details), status)
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)
     if status == 405:
-        response.headers["allow"] = allowed_methods(request.app.router.routes, request.url.path)
+        response.headers["allow"] = allowed_methods(routes, path)
     return response
 
 
@@ -120,8 +126,10 @@ def _serves_head(path: str) -> bool:
 class AccessMiddleware:
     """Normalizes the path, then enforces remote access and authentication."""
 
-    #: The lane the connection may answer plain downloads with (``rest/express.py``).
+    #: The lanes the connection may answer plain downloads and uploads with
+    #: (``rest/express.py``).
     express: Any = None
+    uploads: Any = None
 
     def __init__(self, app: ASGIApp, policy: AccessPolicy, hooks: Hooks | None = None) -> None:
         self.app = app
@@ -258,7 +266,7 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     app.router.redirect_slashes = False
     # Route by first path segment instead of trying all routes in turn (same answers).
     app.router.middleware_stack = RouteIndex(app.router)
-    from .express import ExpressDownloads
+    from .express import ExpressDownloads, ExpressUploads
     from .instances import DirectFileDownloads
     from .operations import instrument
 
@@ -268,4 +276,5 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     )
     # Plain downloads, answered by the connection itself when this is what it serves.
     served.express = ExpressDownloads(archive, policy, hooks, app.state.metrics, log)
+    served.uploads = ExpressUploads(archive, policy, hooks, app.state.metrics, log, config)
     return served

@@ -1,4 +1,5 @@
-"""The express lane: a plain file download answered by the HTTP connection itself.
+"""The express lanes: a plain file download, or a plain upload of one small DICOM
+file, answered by the HTTP connection itself.
 
 ``GET /instances/{id}/file`` without arguments is what a viewer or a migration asks
 most, and its own work is small (one indexed query, ``open``, the headers,
@@ -13,12 +14,19 @@ The lane takes a request only where the layers it skips would let it through
 untouched: the same remote-access and authentication rules (``AccessPolicy``), no
 Lua ``IncomingHttpRequestFilter``, no request logging (``--verbose``), a clean path,
 no body; and it feeds the same request metrics.
+
+The upload lane (``ExpressUploads``) does the same for ``POST /instances`` with one
+small DICOM file in the body, where the usual way would store it on the event loop
+anyway (``instances.PostInstances``): the connection gathers the body, stores it and
+writes the answer (or Orthanc's error) in one piece. A ZIP archive found in the body
+goes the usual way, with the body already read.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -26,8 +34,18 @@ from starlette.types import Scope
 
 from ..core.archive import Archive
 from ..core.hooks import INCOMING_HTTP_REQUEST, Hooks
+from ..core.ingest import store
 from ..core.metrics import HttpMetrics
-from .instances import plain_download_id, stored_file_response
+from ..core.uploads import is_zip
+from .app import describe_error
+from .http_protocol import BODY_BUFFER_LIMIT
+from .instances import (
+    json_answer,
+    may_store_on_loop,
+    plain_download_id,
+    scope_origin,
+    stored_file_response,
+)
 from .paths import needs_normalizing
 from .security import AccessPolicy
 
@@ -65,7 +83,7 @@ class ExpressDownloads:
         if needs_normalizing(scope["path"]):
             return None
         public_id = plain_download_id(scope)
-        if public_id is None or not self._admitted(scope):
+        if public_id is None or _admitted_user(self, scope, with_body=False) is None:
             return None
         response = stored_file_response(self.archive, public_id)
         if response is None:
@@ -78,21 +96,109 @@ class ExpressDownloads:
         answer.file.close()
         self.metrics.finished("GET", 200, time.perf_counter() - answer.started)
 
-    def _admitted(self, scope: Scope) -> bool:
-        """Whether the access layer would pass this request on untouched."""
-        if self.request_log.isEnabledFor(logging.INFO):
+
+class ExpressUploads:
+    """Stores plain uploads of one small DICOM file for the connection.
+
+    ``accepts`` decides on the request line and headers; the connection then gathers
+    the body and asks ``answer`` for the whole response. The lane takes an upload only
+    where ``instances.PostInstances`` would store it on the event loop (the
+    connection is the only one of its process, storing is quick), with a body the
+    connection keeps whole without pausing its reads.
+    """
+
+    def __init__(
+        self,
+        archive: Archive,
+        policy: AccessPolicy,
+        hooks: Hooks | None,
+        metrics: HttpMetrics,
+        request_log: logging.Logger,
+        config: Mapping[str, Any],
+    ) -> None:
+        self.archive = archive
+        self.policy = policy
+        self.hooks = hooks
+        self.metrics = metrics
+        self.request_log = request_log
+        self.config = config
+
+    def accepts(self, scope: Scope) -> bool:
+        """Whether the lane takes this upload; from then on it counts as in flight
+        (its body still coming), as it does in the application's metrics layer."""
+        if scope["path"] != "/instances" or scope["query_string"]:
             return False
-        if self.hooks is not None and self.hooks.active(INCOMING_HTTP_REQUEST):
-            return False
-        client = scope.get("client")
-        if not self.policy.is_client_allowed(client[0] if client else None):
-            return False
-        authorization: Any = None
+        length = None
         for name, value in scope["headers"]:
-            if name in (b"content-length", b"transfer-encoding") and value not in (b"0",):
-                return False  # a GET with a body: the usual way reads it
-            if name == b"authorization" and authorization is None:
-                authorization = value.decode("latin-1")
-        return not self.policy.authentication_enabled or (
-            self.policy.authenticate(authorization) is not None
-        )
+            if name == b"content-length":
+                if length is not None or not value.isdigit():
+                    return False
+                length = int(value)
+            elif (
+                name in _UPLOAD_DECLINED
+                or (name == b"content-type" and value.startswith(b"multipart/"))
+                or (name == b"expect" and value.lower() != b"100-continue")
+            ):
+                return False
+        if length is None or not 0 < length <= BODY_BUFFER_LIMIT:
+            return False
+        user = _admitted_user(self, scope, with_body=True)
+        if user is None or not may_store_on_loop(scope, self.archive, length):
+            return False
+        scope["dicomhub.user"] = user
+        scope[_STARTED] = time.perf_counter()
+        self.metrics.started()
+        return True
+
+    def answer(
+        self, scope: Scope, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """Store the upload: the status, headers and body of the answer; None for a
+        ZIP archive, which the usual way stores in a thread (and counts)."""
+        if is_zip(body[:4]):
+            self.metrics.withdrawn()
+            return None
+        try:
+            stored = store(self.archive, body, scope_origin(scope))
+            headers, content = json_answer(stored.to_json())
+            status = 200
+        except Exception as exc:  # noqa: BLE001 - answered as the application does
+            response = describe_error(exc, "POST", "/instances", self.config, [])
+            status, headers, content = response.status_code, response.raw_headers, response.body
+        self.metrics.finished("POST", status, time.perf_counter() - scope[_STARTED])
+        return status, headers, content
+
+    def abandoned(self, scope: Scope) -> None:
+        """The client left before the end of the body: counted as the application's
+        metrics layer counts it (a request it did not answer)."""
+        self.metrics.finished("POST", 500, time.perf_counter() - scope[_STARTED])
+
+
+#: Scope key: when the upload lane took the request.
+_STARTED = "dicomhub.express_started"
+
+#: Headers that send an upload the usual way: a body in chunks or encoded.
+_UPLOAD_DECLINED = frozenset((b"transfer-encoding", b"content-encoding"))
+
+
+def _admitted_user(
+    lane: ExpressDownloads | ExpressUploads, scope: Scope, with_body: bool
+) -> str | None:
+    """Whether the access layer would pass this request on untouched: the
+    authenticated user ("" without authentication), or None if not."""
+    if lane.request_log.isEnabledFor(logging.INFO):
+        return None
+    if lane.hooks is not None and lane.hooks.active(INCOMING_HTTP_REQUEST):
+        return None
+    client = scope.get("client")
+    if not lane.policy.is_client_allowed(client[0] if client else None):
+        return None
+    authorization: Any = None
+    for name, value in scope["headers"]:
+        if not with_body and name in (b"content-length", b"transfer-encoding") and value != b"0":
+            return None  # a GET with a body: the usual way reads it
+        if name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+    if not lane.policy.authentication_enabled:
+        return ""
+    return lane.policy.authenticate(authorization)

@@ -24,9 +24,11 @@ descriptor: a large file never sits in memory, and the loop never waits on a cli
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import (
@@ -35,8 +37,12 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-if TYPE_CHECKING:  # the application hands its lane over (``rest/express.py``)
-    from .express import ExpressAnswer, ExpressDownloads
+if TYPE_CHECKING:  # the application hands its lanes over (``rest/express.py``)
+    from .express import ExpressAnswer, ExpressDownloads, ExpressUploads
+
+log = logging.getLogger("dicomhub.http")
+
+T = TypeVar("T")
 
 #: The ASGI extension this server offers in each HTTP scope.
 ZERO_COPY_SEND = "http.response.zerocopysend"
@@ -109,10 +115,18 @@ class HttpProtocol(HttpToolsProtocol):
         # The express lane (``rest/express.py``), for TCP clients (not the workers'
         # private sockets, whose requests skip the access layer).
         express = getattr(self.app, "express", None)
+        uploads = getattr(self.app, "uploads", None)
         tcp = self._can_send_files and self.client is not None
         self._express: ExpressDownloads | None = express if tcp else None
+        self._uploads: ExpressUploads | None = uploads if tcp else None
+        self._completing = False  # in ``on_response_complete``
+        self._completions = 0  # calls of it to make once the current one returns
 
     def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        if cycle is not None and getattr(cycle, "express_upload", False):
+            cycle.express_upload = False  # type: ignore[attr-defined]
+            self._uploads.abandoned(cycle.scope)  # type: ignore[union-attr]
         super().connection_lost(exc)
         self._stop_waiting()
         if self._raw_socket is not None:
@@ -138,18 +152,78 @@ class HttpProtocol(HttpToolsProtocol):
             self._adopt(cycle)
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        express = self._express
         if (
-            express is not None
+            self._express is not None
             and app is self.app
             and cycle.keep_alive
             and not self.transport.get_write_buffer_size()  # nothing of an earlier answer
         ):
-            answer = express.answer(cycle.scope)
-            if answer is not None:
-                self._send_express(cycle, answer)
+            method = cycle.scope["method"]
+            if method == "GET":
+                answer = _decided(self._express.answer, cycle.scope)
+                if answer is not None:
+                    self._send_express(cycle, answer)
+                    return
+            elif (
+                method == "POST" and self._uploads and _decided(self._uploads.accepts, cycle.scope)
+            ):
+                cycle.express_upload = True  # type: ignore[attr-defined]
+                if cycle.waiting_for_100_continue:  # as ``receive`` does, asked for the body
+                    cycle.waiting_for_100_continue = False
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                if not cycle.more_body:  # a pipelined request, already read whole
+                    self._answer_upload(cycle)
                 return
         super()._start_asgi_task(cycle, app)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        cycle = self.cycle
+        if getattr(cycle, "express_upload", False) and not cycle.response_complete:
+            self._answer_upload(cycle)
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, as a loop: an express answer completes within the call that
+        starts the next pipelined request, so that call is made here again once the
+        current one returns, instead of one level deeper per request (a long pipeline
+        ran out of stack)."""
+        if self._completing:
+            self._completions += 1
+            return
+        self._completing = True
+        try:
+            super().on_response_complete()
+            while self._completions:
+                self._completions -= 1
+                super().on_response_complete()
+        finally:
+            self._completing = False
+
+    def _answer_upload(self, cycle: RequestResponseCycle) -> None:
+        """Store an upload of the express lane, its body read whole, and answer it; a
+        ZIP archive goes the usual way (the application reads the body kept here)."""
+        cycle.express_upload = False  # type: ignore[attr-defined]
+        pieces: list[bytes] = cycle.pieces  # type: ignore[attr-defined]
+        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        answer = self._uploads.answer(cycle.scope, body)  # type: ignore[union-attr]
+        if answer is None:
+            super()._start_asgi_task(cycle, self.app)
+            return
+        pieces.clear()
+        cycle.pending_bytes = 0  # type: ignore[attr-defined]
+        status, headers, content = answer
+        parts = [STATUS_LINE[status]]
+        for name, value in (*cycle.default_headers, *headers):
+            parts += (name, b": ", value, b"\r\n")
+        if not cycle.keep_alive:  # the server is stopping (``shutdown``), as uvicorn says
+            parts.append(b"connection: close\r\n")
+        parts += (b"\r\n", content)
+        cycle.response_started = cycle.response_complete = True
+        cycle.message_event.set()
+        self.transport.write(b"".join(parts))
+        if not cycle.keep_alive:
+            self.transport.close()
+        cycle.on_response()
 
     def _send_express(self, cycle: RequestResponseCycle, answer: ExpressAnswer) -> None:
         """Send the express lane's answer: the header block as uvicorn writes it, then
@@ -367,6 +441,17 @@ class HttpProtocol(HttpToolsProtocol):
             self.loop.remove_writer(self._raw_socket.fileno())  # type: ignore[union-attr]
             if not waiter.done():
                 waiter.set_exception(ConnectionResetError("the connection was closed"))
+
+
+def _decided(decide: Callable[[Scope], T], scope: Scope) -> T | None:
+    """An express lane's decision on a request; an unexpected error in it leaves the
+    request to the usual way, which answers it as any other: raised in the parser's
+    callback, it would become uvicorn's 400 and a closed connection."""
+    try:
+        return decide(scope)
+    except Exception:  # noqa: BLE001 - logged, and answered by the application
+        log.exception("express lane: %s %s left to the application", scope["method"], scope["path"])
+        return None
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

@@ -47,10 +47,10 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
 
 
 def _origin(request: Request) -> Origin:
-    return _scope_origin(request.scope)
+    return scope_origin(request.scope)
 
 
-def _scope_origin(scope: Scope) -> Origin:
+def scope_origin(scope: Scope) -> Origin:
     if scope.get(LUA_SCOPE_KEY):  # RestApiPost("/instances") from a script
         return Origin(origin="Lua")
     client = scope.get("client")
@@ -94,7 +94,7 @@ class PostInstances:
             await response(scope, receive, send)
             return
         archive: Archive = scope["app"].state.archive
-        origin = _scope_origin(scope)
+        origin = scope_origin(scope)
         data = await _read_body(receive)
         if uploads.is_zip(data[:4]):
             result = await _in_thread(uploads.store_zip, archive, io.BytesIO(data), origin)
@@ -102,14 +102,14 @@ class PostInstances:
             return
         if not data:
             raise BadFileFormat("Received an empty DICOM file")
-        if _may_store_on_loop(scope, archive, len(data)):
+        if may_store_on_loop(scope, archive, len(data)):
             stored = store(archive, data, origin)
         else:
             stored = await _in_thread(store, archive, data, origin)
         await _send_json(send, stored.to_json())
 
 
-def _may_store_on_loop(scope: Scope, archive: Archive, size: int) -> bool:
+def may_store_on_loop(scope: Scope, archive: Archive, size: int) -> bool:
     """Whether an upload may be stored right here, blocking the event loop: when its
     connection is the only one this process serves (no other request can wait on the
     loop meanwhile), the file is not large, and storing is quick
@@ -145,19 +145,16 @@ _JSON_TYPE = JSON_DOCUMENT.encode("latin-1")
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
+def json_answer(content: object) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body ``json_response`` gives a successful answer."""
+    body = orjson.dumps(content, option=_JSON_OPTIONS)
+    return [(b"content-length", b"%d" % len(body)), (b"content-type", _JSON_TYPE)], body
+
+
 async def _send_json(send: Send, content: object) -> None:
     """The answer ``json_response`` gives (same headers, same bytes), sent directly."""
-    body = orjson.dumps(content, option=_JSON_OPTIONS)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-length", str(len(body)).encode("latin-1")),
-                (b"content-type", _JSON_TYPE),
-            ],
-        }
-    )
+    headers, body = json_answer(content)
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -8,7 +8,6 @@ allowed; credentials come from ``RegisteredUsers``.
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import hmac
 import ipaddress
@@ -56,7 +55,7 @@ class AccessPolicy:
             return None
         try:
             decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
             return None
         user, sep, password = decoded.partition(":")
         if not sep or user not in self.users:
