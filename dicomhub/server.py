@@ -154,6 +154,8 @@ def _run_worker(
     monitor = StabilityMonitor(archive) if primary else None
     if monitor:
         monitor.start()
+    if primary:  # the index's log, copied back beside the writers of every worker
+        archive.index.checkpoint_in_background()
 
     # Filters in every worker (they guard HTTP and ingest), before any listener opens.
     try:

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 
+from .checkpoints import AUTOMATIC_FRAMES
+
 
 def sqlite_engine(index_directory: str) -> Engine:
     os.makedirs(index_directory, exist_ok=True)
@@ -46,6 +48,10 @@ def sqlite_engine(index_directory: str) -> Engine:
         # several processes nearly every transaction paid an mmap, a munmap and
         # page faults (measured: 4-7 % of the CPU of a small upload).
         cursor.execute("PRAGMA mmap_size=0")
+        # Checkpoints run beside the writers (``checkpoints.py``); SQLite's own, in
+        # the committing connection, only past a size that thread never lets the log
+        # reach.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOMATIC_FRAMES}")
         cursor.close()
 
     return engine

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from .checkpoints import WalCheckpointer
 from .records import AttachmentRow, ChangeRow, ExportRow, ResourceRow
 from .schema import (
     COUNTER_NAMES,
@@ -64,6 +65,7 @@ class Index:
         self._local = threading.local()
         self._kept: list[Any] = []
         self._kept_lock = threading.Lock()
+        self._checkpointer: WalCheckpointer | None = None
         metadata.create_all(engine)
         # An existing table does not get the indexes a later version added with it.
         for table in metadata.sorted_tables:
@@ -93,15 +95,27 @@ class Index:
 
     @contextmanager
     def write(self) -> Iterator[IndexSession]:
+        with self.writers_excluded(), self._session("IMMEDIATE") as session:
+            yield session
+
+    @contextmanager
+    def writers_excluded(self) -> Iterator[None]:
+        """No other writer, in this process or another, until the block ends."""
         with self._write_lock:
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
             try:
-                with self._session("IMMEDIATE") as session:
-                    yield session
+                yield
             finally:
                 if self._lock_file is not None:
                     fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+
+    def checkpoint_in_background(self) -> None:
+        """Checkpoint the SQLite log from a thread of this process, until ``close``
+        (``checkpoints.py``); for one process of those sharing the index."""
+        if self._sqlite and self._checkpointer is None:
+            self._checkpointer = WalCheckpointer(self)
+            self._checkpointer.start()
 
     @contextmanager
     def _session(self, sqlite_mode: str) -> Iterator[IndexSession]:
@@ -154,6 +168,10 @@ class Index:
         finally:
             os.close(fd)
 
+    def thread_connection(self) -> Any:
+        """This thread's own driver connection to the SQLite index."""
+        return self._thread_connection()
+
     def _thread_connection(self) -> Any:
         raw = getattr(self._local, "raw", None)
         if raw is None:
@@ -166,6 +184,9 @@ class Index:
         return raw
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         with self._kept_lock:
             kept, self._kept = self._kept, []
         for raw in kept:
