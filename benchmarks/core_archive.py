@@ -850,7 +850,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--quiet-wait", type=float, default=3.0, help="longest wait for quiet per phase, s")
     add("--quiet-budget", type=float, default=60.0, help="longest total wait for quiet, s")
     add("--startup-timeout", type=float, default=60.0, help="seconds")
-    add("--sample-interval", type=float, default=0.05, help="RSS sampling period, seconds")
+    add(
+        "--sample-interval",
+        type=float,
+        default=0.5,
+        help="memory sampling period, seconds (shorter slows the servers measured)",
+    )
     add("--workdir", type=Path, default=None, help="parent of the temporary folder")
     add("--keep", action="store_true", help="keep storage, configs and logs")
     add("--output", type=Path, default=None, help="JSON result file")
