@@ -275,6 +275,7 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
         instrument(app, config, DirectFileDownloads(app, archive)), policy, hooks
     )
     # Plain downloads, answered by the connection itself when this is what it serves.
-    served.express = ExpressDownloads(archive, policy, hooks, app.state.metrics, log)
-    served.uploads = ExpressUploads(archive, policy, hooks, app.state.metrics, log, config)
+    lane = (archive, policy, hooks, app.state.metrics, log)
+    served.express = ExpressDownloads(*lane)
+    served.uploads = ExpressUploads(config, *lane)
     return served

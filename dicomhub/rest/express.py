@@ -61,8 +61,9 @@ class ExpressAnswer:
     started: float = field(default_factory=time.perf_counter)
 
 
-class ExpressDownloads:
-    """Answers plain file downloads for the connection, or leaves them (None)."""
+class _Lane:
+    """What a lane needs to answer as the application would: the archive, its access
+    rules and filters, its metrics and its request log."""
 
     def __init__(
         self,
@@ -77,6 +78,10 @@ class ExpressDownloads:
         self.hooks = hooks
         self.metrics = metrics
         self.request_log = request_log
+
+
+class ExpressDownloads(_Lane):
+    """Answers plain file downloads for the connection, or leaves them (None)."""
 
     def answer(self, scope: Scope) -> ExpressAnswer | None:
         """The file to send for this request, or None for the usual way."""
@@ -97,7 +102,7 @@ class ExpressDownloads:
         self.metrics.finished("GET", 200, time.perf_counter() - answer.started)
 
 
-class ExpressUploads:
+class ExpressUploads(_Lane):
     """Stores plain uploads of one small DICOM file for the connection.
 
     ``accepts`` decides on the request line and headers; the connection then gathers
@@ -107,20 +112,8 @@ class ExpressUploads:
     connection keeps whole without pausing its reads.
     """
 
-    def __init__(
-        self,
-        archive: Archive,
-        policy: AccessPolicy,
-        hooks: Hooks | None,
-        metrics: HttpMetrics,
-        request_log: logging.Logger,
-        config: Mapping[str, Any],
-    ) -> None:
-        self.archive = archive
-        self.policy = policy
-        self.hooks = hooks
-        self.metrics = metrics
-        self.request_log = request_log
+    def __init__(self, config: Mapping[str, Any], *args: Any) -> None:
+        super().__init__(*args)
         self.config = config
 
     def accepts(self, scope: Scope) -> bool:
@@ -181,9 +174,7 @@ _STARTED = "dicomhub.express_started"
 _UPLOAD_DECLINED = frozenset((b"transfer-encoding", b"content-encoding"))
 
 
-def _admitted_user(
-    lane: ExpressDownloads | ExpressUploads, scope: Scope, with_body: bool
-) -> str | None:
+def _admitted_user(lane: _Lane, scope: Scope, with_body: bool) -> str | None:
     """Whether the access layer would pass this request on untouched: the
     authenticated user ("" without authentication), or None if not."""
     if lane.request_log.isEnabledFor(logging.INFO):
