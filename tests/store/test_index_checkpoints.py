@@ -8,6 +8,7 @@ next writer starts the log afresh. Checked on a real SQLite index filled by inge
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,22 @@ from dicom_factory import make_dicom
 
 from dicomhub.core import ingest
 from dicomhub.core.archive import Archive
+from dicomhub.core.settings import Settings
 from dicomhub.store.index import checkpoints
 from dicomhub.store.index.checkpoints import WalCheckpointer
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Archive]:
+    opened = Archive(
+        Settings(
+            storage_directory=str(tmp_path / "s"),
+            index_directory=str(tmp_path / "i"),
+            sync_storage_area=False,
+        )
+    )
+    yield opened
+    opened.close()
 
 
 def _store(archive: Archive, count: int, prefix: str) -> list[str]:

@@ -3,9 +3,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
 from dicomhub.core.archive import Archive
+from dicomhub.core.settings import Settings
 from dicomhub.core.transactions import Transaction
 from dicomhub.store.index import index as index_module
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Archive]:
+    opened = Archive(
+        Settings(
+            storage_directory=str(tmp_path / "s"),
+            index_directory=str(tmp_path / "i"),
+            sync_storage_area=False,
+        )
+    )
+    yield opened
+    opened.close()
 
 
 def _resources(archive: Archive, count: int) -> list[int]:
