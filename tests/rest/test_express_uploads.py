@@ -66,6 +66,9 @@ def _post(body: bytes, target: str = "/instances", extra: bytes = b"") -> bytes:
 
 GET_SYSTEM = b"GET /system HTTP/1.1\r\nHost: x\r\n\r\n"
 
+#: The lane's path, and one it declines but the application answers alike.
+BOTH_WAYS = pytest.mark.parametrize("target", ["/instances", "/instances?x=1"])
+
 
 def _read_answers(sock: socket.socket, count: int) -> list[tuple[bytes, bytes]]:
     """``count`` answers (status line and headers, body) read from ``sock``; each
@@ -328,13 +331,7 @@ def test_many_pipelined_downloads_behind_a_routed_request_are_all_answered(
         assert _count_answers(sock, count + 2) == count + 2
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "/instances",
-        "/instances?x=1",
-    ],
-)
+@BOTH_WAYS
 def test_an_upload_received_while_stopping_is_answered_with_connection_close(
     make_server: Callable[..., RunningServer], target: str
 ) -> None:
@@ -371,13 +368,7 @@ def _active_requests(server: RunningServer) -> float:
     raise AssertionError("no orthanc_rest_api_active_requests")
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "/instances",
-        "/instances?x=1",
-    ],
-)
+@BOTH_WAYS
 def test_an_upload_whose_body_is_coming_is_in_flight(
     make_server: Callable[..., RunningServer], target: str
 ) -> None:
@@ -423,7 +414,7 @@ def test_several_workers_offer_the_upload_lane(tmp_path: Path) -> None:
         archive.close()
 
 
-@pytest.mark.parametrize("target", ["/instances", "/instances?x=1"])
+@BOTH_WAYS
 def test_a_client_that_waits_for_100_continue_gets_it_then_its_answer(
     make_server: Callable[..., RunningServer], target: str
 ) -> None:
