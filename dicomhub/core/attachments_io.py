@@ -73,6 +73,14 @@ def open_as_is(storage: StorageArea, att: AttachmentRow) -> BinaryIO | None:
     return storage.open(att.uuid)
 
 
+def descriptor_as_is(storage: StorageArea, att: AttachmentRow) -> int | None:
+    """``open_as_is`` as a bare file descriptor (the caller closes it), where the
+    storage area has one: no file object for a file only handed to the kernel."""
+    if att.compression != Compression.NONE:
+        return None
+    return storage.open_descriptor(att.uuid)
+
+
 def read(storage: StorageArea, att: AttachmentRow) -> bytes:
     raw = storage.read(att.uuid)
     if att.compression == Compression.ZLIB_WITH_SIZE:

@@ -6,6 +6,7 @@ honours ``If-None-Match``; PUT and DELETE take ``If-Match``, as for metadata.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 from urllib.parse import quote
@@ -62,9 +63,13 @@ def _info(request: Request, level: Level) -> tuple[AttachmentRow, Response | Non
     return att, not_modified(request, Expected(att.revision, att.uncompressed_md5))
 
 
+#: What a download name may not hold: it would end the quoted header value.
+_NOT_IN_FILENAMES = re.compile(r'["\\\r\n]')
+
+
 def content_disposition(filename: str) -> str:
     """The ``Content-Disposition`` of a download named ``filename`` (UTF-8 names too)."""
-    if any(c in filename for c in '"\\\r\n'):
+    if _NOT_IN_FILENAMES.search(filename):
         raise BadRequest("Invalid filename")
     if filename.isascii():
         return f'filename="{filename}"'

@@ -25,10 +25,11 @@ goes the usual way, with the body already read.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 from starlette.types import Scope
 
@@ -44,7 +45,7 @@ from .instances import (
     may_store_on_loop,
     plain_download_id,
     scope_origin,
-    stored_file_response,
+    stored_file_descriptor,
 )
 from .paths import needs_normalizing
 from .security import AccessPolicy
@@ -52,12 +53,13 @@ from .security import AccessPolicy
 
 @dataclass
 class ExpressAnswer:
-    """A stored file to send whole, with its response headers (uvicorn's defaults
-    apart), and when its answer started (for the metrics)."""
+    """A stored file to send whole (its open descriptor and size), the header lines
+    of its response (uvicorn's defaults apart), and when its answer started (for the
+    metrics)."""
 
-    file: BinaryIO
+    fd: int
     size: int
-    headers: list[tuple[bytes, bytes]]
+    headers: bytes
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -90,15 +92,15 @@ class ExpressDownloads(_Lane):
         public_id = plain_download_id(scope)
         if public_id is None or _admitted_user(self, scope, with_body=False) is None:
             return None
-        response = stored_file_response(self.archive, public_id)
-        if response is None:
+        stored = stored_file_descriptor(self.archive, public_id)
+        if stored is None:
             return None
         self.metrics.started()
-        return ExpressAnswer(response.file, response.size, response.raw_headers)
+        return ExpressAnswer(*stored)
 
     def finished(self, answer: ExpressAnswer) -> None:
         """The answer went (or the client left): close the file, count the request."""
-        answer.file.close()
+        os.close(answer.fd)
         self.metrics.finished("GET", 200, time.perf_counter() - answer.started)
 
 

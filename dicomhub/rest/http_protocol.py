@@ -230,10 +230,10 @@ class HttpProtocol(HttpToolsProtocol):
         the file; what the socket does not take at once follows in a task."""
         cycle.response_started = True
         parts = [STATUS_LINE[200]]
-        for name, value in (*cycle.default_headers, *answer.headers):
+        for name, value in cycle.default_headers:
             parts += (name, b": ", value, b"\r\n")
-        parts.append(b"\r\n")
-        fd = answer.file.fileno()
+        parts += (answer.headers, b"\r\n")
+        fd = answer.fd
         try:
             sent = self._send_now(b"".join(parts), fd, 0, answer.size)
             if sent is None:  # the header block went in part: the file follows it
@@ -253,7 +253,7 @@ class HttpProtocol(HttpToolsProtocol):
     ) -> None:
         complete = False
         try:
-            sent = await self._send_rest(answer.file.fileno(), 0, answer.size, sent)
+            sent = await self._send_rest(answer.fd, 0, answer.size, sent)
             complete = sent == answer.size
         except OSError:
             pass

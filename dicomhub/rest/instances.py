@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import tempfile
 import zlib
 from collections.abc import Callable
@@ -324,6 +325,32 @@ def stored_file_response(archive: Archive, public_id: str) -> StoredFileResponse
         return None
     headers = {"Content-Disposition": content_disposition(default_filename(att))}
     return StoredFileResponse(stored, "application/dicom", headers)
+
+
+def stored_file_descriptor(archive: Archive, public_id: str) -> tuple[int, int, bytes] | None:
+    """``stored_file_response`` for the connection's express lane: the file's
+    descriptor (the caller closes it), its size, and the header lines the response
+    would carry, without a file object or a response object."""
+    try:
+        att = reading.dicom_attachment(archive, public_id)
+        fd = attachments_io.descriptor_as_is(archive.storage, att)
+    except (DicomhubError, OSError):  # the usual way answers it as every error
+        return None
+    if fd is None:
+        return None
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)  # cheaper than ``fstat``'s whole record
+    except OSError:
+        os.close(fd)
+        return None
+    disposition = content_disposition(default_filename(att)).encode("latin-1")
+    return fd, size, _DOWNLOAD_HEADERS % (size, disposition)
+
+
+#: What ``StoredFileResponse`` writes for a download, in its order.
+_DOWNLOAD_HEADERS = (
+    b"content-type: application/dicom\r\ncontent-length: %d\r\ncontent-disposition: %s\r\n"
+)
 
 
 async def export_file(request: Request) -> Response:

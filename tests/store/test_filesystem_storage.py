@@ -98,12 +98,19 @@ def test_blobs_of_any_size_come_back_whole(tmp_path: Path, size: int) -> None:
     assert storage.read(uuid) == data
     assert b"".join(storage.iter_chunks(uuid)) == data
     assert (tmp_path / uuid[0:2] / uuid[2:4] / uuid).read_bytes() == data
+    fd = storage.open_descriptor(uuid)  # what downloads hand to ``sendfile``
+    try:
+        assert os.pread(fd, size + 1, 0) == data
+    finally:
+        os.close(fd)
 
 
 def test_a_missing_blob_is_a_storage_error(tmp_path: Path) -> None:
     storage = FilesystemStorage(str(tmp_path), sync=False)
     with pytest.raises(StorageError, match="missing file"):
         storage.read(str(uuidlib.uuid4()))
+    with pytest.raises(StorageError, match="missing file"):
+        storage.open_descriptor(str(uuidlib.uuid4()))
 
 
 def test_publication_makes_missing_folders_even_after_they_were_removed(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from dicomhub.core.archive import Archive
 from dicomhub.core.settings import Settings
 from dicomhub.core.transactions import Transaction
 from dicomhub.store.index import index as index_module
+from dicomhub.store.index.records import AttachmentRow
 
 
 @pytest.fixture
@@ -69,3 +70,19 @@ def test_main_tags_written_at_once_replace_older_values(archive: Archive) -> Non
         # The normalized column follows the value (lookups go through it).
         assert [r.id for r in session.lookup_identifier(0x00100010, "Changed")] == [rid]
         assert session.lookup_identifier(0x00100010, "Value^0") == []
+
+
+def test_a_resource_and_its_attachment_in_one_statement(archive: Archive) -> None:
+    """``Index.resource_attachment`` (downloads, ``/tags``) answers as the session's."""
+    _, instance = _resources(archive, 2)  # "res-0", "res-1"
+    row = AttachmentRow(1, "0b5e4f4e-6d1a-4f07-9d55-3c1bd2f6c0aa", 10, 12, 1, "a" * 32, "b" * 32, 3)
+    archive.write(lambda tx: tx.session.add_attachment(instance, row))
+    index = archive.index
+    assert index.resource_attachment("res-1", 1) == (0, row)
+    assert index.resource_attachment("res-1", 2) == (0, None)  # no such attachment
+    assert index.resource_attachment("res-0", 1) == (0, None)
+    assert index.resource_attachment("unknown", 1) is None
+    with archive.read() as session:
+        for public_id, content_type in (("res-1", 1), ("res-1", 2), ("unknown", 1)):
+            expected = session.resource_attachment(public_id, content_type)
+            assert index.resource_attachment(public_id, content_type) == expected

@@ -51,6 +51,11 @@ def _attachment(row) -> AttachmentRow:  # type: ignore[no-untyped-def]
     return AttachmentRow(*row)
 
 
+def _level_and_attachment(row) -> tuple[int, AttachmentRow | None]:  # type: ignore[no-untyped-def]
+    """A row of ``_RESOURCE_ATTACHMENT_SQL``: the level, and the attachment if any."""
+    return row[0], (AttachmentRow(*row[1:]) if row[2] is not None else None)
+
+
 class Index:
     def __init__(self, engine: Engine, lock_path: str | None = None) -> None:
         self.engine = engine
@@ -92,6 +97,20 @@ class Index:
                 yield session
             return
         yield IndexSession(self._thread_connection(), True)
+
+    def resource_attachment(
+        self, public_id: str, content_type: int
+    ) -> tuple[int, AttachmentRow | None] | None:
+        """``IndexSession.resource_attachment`` as one statement of its own: every
+        file download and ``/tags`` asks it first, and on SQLite a session around it
+        (context manager, session, cursor) cost as much Python as the query."""
+        if not self._sqlite:
+            with self._session("DEFERRED") as session:
+                return session.resource_attachment(public_id, content_type)
+        params = {"p": public_id, "c": content_type}
+        # All rows fetched: the statement ends here, not when the cursor is freed.
+        rows = self._thread_connection().execute(_RESOURCE_ATTACHMENT_SQL, params).fetchall()
+        return _level_and_attachment(rows[0]) if rows else None
 
     @contextmanager
     def write(self) -> Iterator[IndexSession]:
@@ -668,9 +687,7 @@ class IndexSession:
         """The level of ``public_id`` and its attachment of ``content_type``, in one
         query (a download asks both); ``None`` if there is no such resource."""
         row = self._one(_RESOURCE_ATTACHMENT_SQL, p=public_id, c=content_type)
-        if row is None:
-            return None
-        return row[0], (_attachment(row[1:]) if row[2] is not None else None)
+        return None if row is None else _level_and_attachment(row)
 
     def attachments_under(self, rows: Iterable[ResourceRow]) -> list[AttachmentRow]:
         found: list[AttachmentRow] = []

@@ -53,6 +53,11 @@ class StorageArea(ABC):
     @abstractmethod
     def open(self, uuid: str) -> BinaryIO: ...
 
+    def open_descriptor(self, uuid: str) -> int | None:
+        """The blob open as a file descriptor (the caller closes it), for the kernel to
+        send it (``sendfile``); None where blobs are not local files."""
+        return None
+
     @abstractmethod
     def iter_chunks(self, uuid: str, chunk_size: int = 1 << 20) -> Iterator[bytes]: ...
 

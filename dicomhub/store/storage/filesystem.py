@@ -224,6 +224,9 @@ class FilesystemStorage(StorageArea):
     def open(self, uuid: str) -> BinaryIO:
         return self._open_readable(uuid)
 
+    def open_descriptor(self, uuid: str) -> int:
+        return self._open_fd(uuid)
+
     def iter_chunks(self, uuid: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         with self.open(uuid) as f:
             while chunk := f.read(chunk_size):
