@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -55,6 +55,10 @@ def error_response(request: Request, exc: Exception) -> Response:
     return describe_error(exc, request.method, request.url.path, config, request.app.router.routes)
 
 
+#: The status counted for a request whose client left before the end of its body.
+CLIENT_LEFT = 400
+
+
 def describe_error(
     exc: Exception, method: str, path: str, config: Mapping[str, Any], routes: list[Any]
 ) -> Response:
@@ -72,6 +76,11 @@ def describe_error(
             message, code, details = "Bad request", 8, str(exc.detail)
         else:
             message, code, details = str(exc.detail), None, None
+    elif isinstance(exc, ClientDisconnect):
+        # The client left before the end of its body: nobody reads this answer, and
+        # it is the client's doing, not the server's (the metrics count a 4xx).
+        log.info("%s %s: the client left before the end of its request", method, path)
+        status, message, code, details = CLIENT_LEFT, "Bad request", 8, None
     else:
         log.exception("internal error on %s %s", method, path)
         status, message, code, details = 500, "Internal error", -1, str(exc) or None

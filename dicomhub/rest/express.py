@@ -38,7 +38,7 @@ from ..core.hooks import INCOMING_HTTP_REQUEST, Hooks
 from ..core.ingest import store
 from ..core.metrics import HttpMetrics
 from ..core.uploads import is_zip
-from .app import describe_error
+from .app import CLIENT_LEFT, describe_error
 from .http_protocol import BODY_BUFFER_LIMIT
 from .instances import (
     json_answer,
@@ -164,9 +164,9 @@ class ExpressUploads(_Lane):
         return status, headers, content
 
     def abandoned(self, scope: Scope) -> None:
-        """The client left before the end of the body: counted as the application's
-        metrics layer counts it (a request it did not answer)."""
-        self.metrics.finished("POST", 500, time.perf_counter() - scope[_STARTED])
+        """The client left before the end of the body: counted as the application
+        counts it (``describe_error``)."""
+        self.metrics.finished("POST", CLIENT_LEFT, time.perf_counter() - scope[_STARTED])
 
 
 #: Scope key: when the upload lane took the request.

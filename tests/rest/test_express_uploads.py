@@ -429,3 +429,31 @@ def test_a_client_that_waits_for_100_continue_gets_it_then_its_answer(
         sock.sendall(body)
         ((answer, content),) = _read_answers(sock, 1)
     assert answer.startswith(b"HTTP/1.1 200") and b'"Success"' in content
+
+
+def _posts_counted(server: RunningServer) -> dict[str, float]:
+    with httpx.Client(base_url=server.url) as other:
+        return _posts_answered(other)
+
+
+@BOTH_WAYS
+def test_a_client_that_leaves_in_the_middle_of_its_body_is_no_server_error(
+    make_server: Callable[..., RunningServer], target: str
+) -> None:
+    """Nobody reads an answer then: no traceback in the log, counted as the client's
+    error (4xx) both ways, nothing stored, the server goes on."""
+    server = one_worker(make_server)
+    server.client.close()
+    before = _posts_counted(server)
+    request = _post(make_dicom(patient_id="XUP-LEFT"), target)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request[: len(request) // 2])
+        time.sleep(0.2)
+    wait_until(lambda: _posts_counted(server) != before)
+    after = _posts_counted(server)
+    assert after == {"2xx": before["2xx"], "4xx": before["4xx"] + 1}
+    log = (server.folder / "server.log").read_text()
+    assert "Traceback" not in log and "internal error" not in log
+    with httpx.Client(base_url=server.url) as other:
+        assert statistics(other)["CountInstances"] == 0
+    assert storage_files(server) == []
