@@ -207,6 +207,8 @@ def _run_worker(
             log_config=None,
             # Orthanc trusts no X-Forwarded-For: the remote-access rule sees the peer.
             proxy_headers=False,
+            # Orthanc names no server in its answers; "uvicorn" told clients nothing useful.
+            server_header=False,
             timeout_keep_alive=int(config.get("KeepAliveTimeout", 5) or 5),
         ),
         None if group is None else group.dispatch_path,

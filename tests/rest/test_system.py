@@ -31,6 +31,7 @@ def test_system(shared: RunningServer) -> None:
     response = shared.client.get("/system")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
+    assert "server" not in response.headers  # as Orthanc: no server named
     system = response.json()
     assert system["Version"] == "1.12.11"
     assert isinstance(system["ApiVersion"], int)
