@@ -135,10 +135,11 @@ def _serves_head(path: str) -> bool:
 class AccessMiddleware:
     """Normalizes the path, then enforces remote access and authentication."""
 
-    #: The lanes the connection may answer plain downloads and uploads with
-    #: (``rest/express.py``).
+    #: The lanes the connection may answer plain downloads, uploads and quick reads
+    #: with (``rest/express.py``).
     express: Any = None
     uploads: Any = None
+    reads: Any = None
 
     def __init__(self, app: ASGIApp, policy: AccessPolicy, hooks: Hooks | None = None) -> None:
         self.app = app
@@ -196,6 +197,60 @@ class AccessMiddleware:
         if log.isEnabledFor(logging.INFO):  # --verbose: each request, as Orthanc logs it
             log.info("%s %s", scope["method"], scope["path"])
         await self.app(scope, receive, send)
+
+
+async def _unused(*_args: Any) -> Any:
+    raise RuntimeError("an inline handler has no body to read or messages to send")
+
+
+class InlineRoutes:
+    """GET routes whose handler runs on the event loop (``common.inline``), called
+    without Starlette's layers.
+
+    Between the server and such a handler, Starlette stacks its application, its two
+    exception layers, the router, the route and the endpoint's wrapper, each an
+    ``await``, and every message of the answer passes three wrapped ``send``: more
+    Python than ``/system`` or ``GET /studies/{id}`` themselves. Here the route is
+    found as the router finds it (``RouteIndex.full_match``: the first full match, in
+    order), the scope gets what the router would give it, and an error is answered by
+    the application's handler (``error_response``); any other request goes the usual
+    way.
+    """
+
+    def __init__(self, app: ASGIApp, starlette: Starlette, index: RouteIndex) -> None:
+        self.app = app
+        self.starlette = starlette
+        self.index = index
+
+    def answer(
+        self, scope: Scope, receive: Receive = _unused, send: Send = _unused
+    ) -> Response | None:
+        """The answer of the inline route this GET request goes to (its handler's, or
+        the application's error answer), or None if no inline route takes it."""
+        if scope["method"] != "GET":
+            return None
+        found = self.index.full_match(scope)
+        handler = getattr(found[0].endpoint, "inline_handler", None) if found else None
+        if handler is None:
+            return None
+        route, child_scope = found  # type: ignore[misc]
+        scope["app"] = self.starlette
+        scope.setdefault("router", self.index.router)
+        scope["route"] = route
+        scope.update(child_scope)
+        request = Request(scope, receive, send)
+        try:
+            response: Response = handler(request)
+        except Exception as exc:  # noqa: BLE001 - answered as the application does
+            response = error_response(request, exc)
+        return response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = self.answer(scope, receive, send) if scope["type"] == "http" else None
+        if response is None:
+            await self.app(scope, receive, send)
+        else:
+            await response(scope, receive, send)
 
 
 async def _plain(
@@ -274,17 +329,19 @@ def create_app(archive: Archive, config: Mapping[str, Any]) -> ASGIApp:
     # serves the API under a prefix) would get wrong.
     app.router.redirect_slashes = False
     # Route by first path segment instead of trying all routes in turn (same answers).
-    app.router.middleware_stack = RouteIndex(app.router)
-    from .express import ExpressDownloads, ExpressUploads
+    index = app.router.middleware_stack = RouteIndex(app.router)
+    from .express import ExpressDownloads, ExpressReads, ExpressUploads
     from .instances import DirectFileDownloads
     from .operations import instrument
 
     policy, hooks = AccessPolicy.from_config(config), hooks_of(archive)
+    inline = InlineRoutes(app, app, index)
     served = AccessMiddleware(
-        instrument(app, config, DirectFileDownloads(app, archive)), policy, hooks
+        instrument(app, config, DirectFileDownloads(inline, archive)), policy, hooks
     )
     # Plain downloads, answered by the connection itself when this is what it serves.
     lane = (archive, policy, hooks, app.state.metrics, log)
     served.express = ExpressDownloads(*lane)
     served.uploads = ExpressUploads(config, *lane)
+    served.reads = ExpressReads(inline, *lane)
     return served

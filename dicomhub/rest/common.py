@@ -84,6 +84,7 @@ def inline(handler: Callable[[Request], Response]) -> Callable[[Request], Awaita
     async def endpoint(request: Request) -> Response:
         return handler(request)
 
+    endpoint.inline_handler = handler  # type: ignore[attr-defined] # for ``InlineRoutes``
     return endpoint
 
 

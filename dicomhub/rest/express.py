@@ -1,5 +1,5 @@
-"""The express lanes: a plain file download, or a plain upload of one small DICOM
-file, answered by the HTTP connection itself.
+"""The express lanes: a plain file download, a plain upload of one small DICOM file,
+or a quick read, answered by the HTTP connection itself.
 
 ``GET /instances/{id}/file`` without arguments is what a viewer or a migration asks
 most, and its own work is small (one indexed query, ``open``, the headers,
@@ -20,6 +20,11 @@ small DICOM file in the body, where the usual way would store it on the event lo
 anyway (``instances.PostInstances``): the connection gathers the body, stores it and
 writes the answer (or Orthanc's error) in one piece. A ZIP archive found in the body
 goes the usual way, with the body already read.
+
+The read lane (``ExpressReads``) answers the GET requests of the routes whose handler
+runs on the event loop anyway (``common.inline``: ``/system``, ``/{level}/{id}``,
+``/tags``, the lists ...), found and run as the application would
+(``app.InlineRoutes``), and writes their answer in one piece.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import Scope
 
 from ..core.archive import Archive
@@ -38,7 +44,7 @@ from ..core.hooks import INCOMING_HTTP_REQUEST, Hooks
 from ..core.ingest import store
 from ..core.metrics import HttpMetrics
 from ..core.uploads import is_zip
-from .app import CLIENT_LEFT, describe_error
+from .app import CLIENT_LEFT, InlineRoutes, describe_error
 from .http_protocol import BODY_BUFFER_LIMIT
 from .instances import (
     json_answer,
@@ -167,6 +173,53 @@ class ExpressUploads(_Lane):
         """The client left before the end of the body: counted as the application
         counts it (``describe_error``)."""
         self.metrics.finished("POST", CLIENT_LEFT, time.perf_counter() - scope[_STARTED])
+
+
+class ExpressReads(_Lane):
+    """Answers GET requests of the routes that run on the event loop (``@inline``:
+    ``/system``, ``/{level}/{id}``, ``/tags`` ...) for the connection.
+
+    ``app.InlineRoutes`` finds the route and runs its handler as the application
+    would; the connection writes the answer at once, without the request's task and
+    the ASGI layers around the handler (access, metrics), whose work the lane does
+    itself. An answer that is not a whole body (a stream) goes the usual way.
+    """
+
+    def __init__(self, inline: InlineRoutes, *args: Any) -> None:
+        super().__init__(*args)
+        self.inline = inline
+
+    def answer(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The status, headers and body of the answer; None for the usual way."""
+        if needs_normalizing(scope["path"]):
+            return None
+        user = _admitted_user(self, scope, with_body=False)
+        if user is None:
+            return None
+        if self.policy.authentication_enabled:
+            scope["dicomhub.user"] = user
+        started = time.perf_counter()
+        self.metrics.started()  # in flight while its handler runs, as the usual way
+        response = self.inline.answer(scope)
+        if response is None or not _whole(response):
+            self.metrics.withdrawn()
+            return None
+        status = response.status_code
+        self.metrics.finished("GET", status, time.perf_counter() - started)
+        return status, response.raw_headers, response.body
+
+
+def _whole(response: Response) -> bool:
+    """Whether ``response`` is a body known in full, sent as Starlette would send it."""
+    return (
+        type(response).__call__ is Response.__call__
+        and response.background is None
+        and isinstance(response.body, bytes)
+        and (
+            response.status_code in (204, 304)
+            or any(name == b"content-length" for name, _ in response.raw_headers)
+        )
+    )
 
 
 #: Scope key: when the upload lane took the request.

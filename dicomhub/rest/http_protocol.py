@@ -38,7 +38,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 if TYPE_CHECKING:  # the application hands its lanes over (``rest/express.py``)
-    from .express import ExpressAnswer, ExpressDownloads, ExpressUploads
+    from .express import ExpressAnswer, ExpressDownloads, ExpressReads, ExpressUploads
 
 log = logging.getLogger("dicomhub.http")
 
@@ -116,9 +116,11 @@ class HttpProtocol(HttpToolsProtocol):
         # private sockets, whose requests skip the access layer).
         express = getattr(self.app, "express", None)
         uploads = getattr(self.app, "uploads", None)
+        reads = getattr(self.app, "reads", None)
         tcp = self._can_send_files and self.client is not None
         self._express: ExpressDownloads | None = express if tcp else None
         self._uploads: ExpressUploads | None = uploads if tcp else None
+        self._reads: ExpressReads | None = reads if tcp else None
         self._completing = False  # in ``on_response_complete``
         self._completions = 0  # calls of it to make once the current one returns
 
@@ -163,6 +165,10 @@ class HttpProtocol(HttpToolsProtocol):
                 answer = _decided(self._express.answer, cycle.scope)
                 if answer is not None:
                     self._send_express(cycle, answer)
+                    return
+                read = self._reads and _decided(self._reads.answer, cycle.scope)
+                if read:
+                    self._answer_whole(cycle, *read)
                     return
             elif (
                 method == "POST" and self._uploads and _decided(self._uploads.accepts, cycle.scope)
@@ -211,7 +217,16 @@ class HttpProtocol(HttpToolsProtocol):
             return
         pieces.clear()
         cycle.pending_bytes = 0  # type: ignore[attr-defined]
-        status, headers, content = answer
+        self._answer_whole(cycle, *answer)
+
+    def _answer_whole(
+        self,
+        cycle: RequestResponseCycle,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        content: bytes,
+    ) -> None:
+        """Write a lane's whole answer, as uvicorn would write it, and complete it."""
         parts = [STATUS_LINE[status]]
         for name, value in (*cycle.default_headers, *headers):
             parts += (name, b": ", value, b"\r\n")

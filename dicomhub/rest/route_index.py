@@ -18,7 +18,7 @@ segments. A trailing slash is not counted, so that the route a redirect would na
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Route, Router, get_route_path
+from starlette.routing import BaseRoute, Match, Route, Router, get_route_path
 from starlette.types import Receive, Scope, Send
 
 
@@ -79,16 +79,27 @@ class RouteIndex:
         )
         return router
 
+    def _router_of(self, scope: Scope) -> Router:
+        path = get_route_path(scope)
+        segment: str | None = path[1:].split("/", 1)[0] if path.startswith("/") else ""
+        if segment not in self._segments:
+            segment = None
+        count = min(segment_count(path), self._longest)
+        return self._routers.get((segment, count)) or self._sub_router(segment, count)
+
+    def full_match(self, scope: Scope) -> tuple[Route, Scope] | None:
+        """The route the router would hand this request to, and what it would add to
+        the scope; None when no route matches it fully (a 405 or a 404)."""
+        for route in self._router_of(scope).routes:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                return route, child_scope  # type: ignore[return-value]
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.router.app(scope, receive, send)
             return
         # url_path_for and friends must see every route, not the sub-router's.
         scope.setdefault("router", self.router)
-        path = get_route_path(scope)
-        segment: str | None = path[1:].split("/", 1)[0] if path.startswith("/") else ""
-        if segment not in self._segments:
-            segment = None
-        count = min(segment_count(path), self._longest)
-        router = self._routers.get((segment, count)) or self._sub_router(segment, count)
-        await router.app(scope, receive, send)
+        await self._router_of(scope).app(scope, receive, send)

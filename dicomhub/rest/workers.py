@@ -310,10 +310,11 @@ class PrivateChannel:
         self.app = app
         self.routes_app = routes_app
         self.private_path = private_path
-        # The connections of the public listener may answer plain downloads and
-        # uploads at once (``rest/express.py``).
+        # The connections of the public listener may answer plain downloads, uploads
+        # and quick reads at once (``rest/express.py``).
         self.express = getattr(app, "express", None)
         self.uploads = getattr(app, "uploads", None)
+        self.reads = getattr(app, "reads", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = scope.get("server")
