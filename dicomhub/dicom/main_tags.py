@@ -9,6 +9,8 @@ them, as Orthanc's own list is process-wide.
 
 from __future__ import annotations
 
+import functools
+
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
@@ -142,7 +144,11 @@ IDENTIFIER_TAGS: frozenset[int] = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def tag_name(tag: int) -> str:
+    """The tag's keyword (or ``gggg,eeee``). Remembered: pydicom builds a ``Tag`` and
+    searches its dictionaries for each look-up, and every description of a resource
+    looks up each of its main tags twice (to sort them, then to name them)."""
     return keyword_for_tag(tag) or f"{tag >> 16:04x},{tag & 0xFFFF:04x}"
 
 
