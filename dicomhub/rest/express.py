@@ -200,7 +200,11 @@ class ExpressReads(_Lane):
             scope["dicomhub.user"] = user
         started = time.perf_counter()
         self.metrics.started()  # in flight while its handler runs, as the usual way
-        response = self.inline.answer(scope)
+        try:
+            response = self.inline.answer(scope)
+        except BaseException:  # left to the usual way (``_decided``), which counts it
+            self.metrics.withdrawn()
+            raise
         if response is None or not _whole(response):
             self.metrics.withdrawn()
             return None

@@ -201,5 +201,13 @@ def test_the_lane_takes_inline_reads_only(tmp_path: Path) -> None:
         ):
             assert lane.answer(declined) is None, declined["path"]
         assert app.reads.metrics.active == 0  # every request counted was finished
+
+        def broken(scope: Any) -> Any:
+            raise ValueError("a route that cannot be matched")
+
+        lane.inline.index.full_match = broken  # the connection leaves it to the usual way
+        with pytest.raises(ValueError):
+            lane.answer(_scope("/system"))
+        assert app.reads.metrics.active == 0  # not counted twice in flight
     finally:
         archive.close()
