@@ -230,7 +230,8 @@ class InlineRoutes:
         if scope["method"] != "GET":
             return None
         found = self.index.full_match(scope)
-        handler = getattr(found[0].endpoint, "inline_handler", None) if found else None
+        endpoint = getattr(found[0], "endpoint", None) if found else None  # a Mount has none
+        handler = getattr(endpoint, "inline_handler", None)
         if handler is None:
             return None
         route, child_scope = found  # type: ignore[misc]
